@@ -1,0 +1,1 @@
+"""Server internals: flags, config, lifecycle, codecs and the REST/gRPC front ends."""
