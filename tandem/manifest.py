@@ -1,0 +1,366 @@
+"""The manifest, `models.yaml`: which models exist and how each one is served.
+
+Everything else (exports, server configs, routes, deploy files) is derived from it. Loading
+keeps the YAML line of every key so that each validation error can name the file, the model,
+the field and the line: `models.yaml:14: model 'digits_mlp_tf': inputs[0].dtype: ...`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import orjson
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from tandem.errors import ManifestError
+
+DType = Literal[
+    "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool", "string"
+]
+Framework = Literal["tensorflow", "pytorch"]
+TorchFormat = Literal["torchscript", "export", "eager"]
+
+_NAME_RE = r"^[A-Za-z][A-Za-z0-9_\-]{0,62}$"
+_ENTRY_POINT_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TensorSpec(_Strict):
+    """One named input or output tensor; -1 marks the batch (or any free) dimension."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-./]*$")]
+    dtype: DType
+    shape: list[int]
+
+    @field_validator("shape")
+    @classmethod
+    def _check_shape(cls, shape: list[int]) -> list[int]:
+        if not shape:
+            raise ValueError("shape must list at least the batch dimension, e.g. [-1]")
+        if shape[0] != -1:
+            raise ValueError("the first dimension is the batch and must be -1")
+        if any(d == 0 or d < -1 for d in shape):
+            raise ValueError("dimensions are positive sizes or -1")
+        return shape
+
+    def concrete_shape(self, batch: int) -> tuple[int, ...]:
+        """The shape with the batch set to `batch`; other free dimensions become 1."""
+        return (batch, *[d if d > 0 else 1 for d in self.shape[1:]])
+
+
+class Batching(_Strict):
+    """Server-side batching: TF Serving's batcher and TorchServe's batchSize/maxBatchDelay."""
+
+    enabled: bool = True
+    max_batch_size: Annotated[int, Field(ge=1, le=4096)] = 8
+    max_delay_ms: Annotated[float, Field(ge=0, le=10_000)] = 5.0
+    max_enqueued_batches: Annotated[int, Field(ge=1)] = 100
+    allowed_batch_sizes: list[int] | None = None
+
+    @model_validator(mode="after")
+    def _check_allowed(self) -> Batching:
+        sizes = self.allowed_batch_sizes
+        if sizes is not None:
+            if sizes != sorted(set(sizes)) or sizes[0] < 1:
+                raise ValueError("allowed_batch_sizes must be increasing positive integers")
+            if sizes[-1] != self.max_batch_size:
+                raise ValueError("the last allowed_batch_sizes entry must equal max_batch_size")
+        return self
+
+
+class Device(_Strict):
+    kind: Literal["cpu", "gpu"] = "cpu"
+    count: Annotated[int, Field(ge=0, le=16)] = 0
+
+    @model_validator(mode="after")
+    def _check_count(self) -> Device:
+        if self.kind == "gpu" and self.count < 1:
+            raise ValueError("a gpu device needs count >= 1")
+        if self.kind == "cpu" and self.count != 0:
+            raise ValueError("count is only for kind: gpu")
+        return self
+
+
+class VersionPolicy(_Strict):
+    """Which versions the servers keep loaded, as in TF Serving's model_version_policy."""
+
+    policy: Literal["latest", "all", "specific"] = "latest"
+    num_versions: Annotated[int, Field(ge=1)] = 1
+    versions: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> VersionPolicy:
+        if self.policy == "specific" and not self.versions:
+            raise ValueError("policy 'specific' needs a non-empty 'versions' list")
+        if self.policy != "specific" and self.versions:
+            raise ValueError("'versions' is only for policy 'specific'")
+        return self
+
+
+class ModelSpec(_Strict):
+    """One servable model."""
+
+    name: Annotated[str, Field(pattern=_NAME_RE)]
+    framework: Framework
+    source: Annotated[str, Field(min_length=1)]
+    """`module:function` returning a trained model (or `(model, metrics)`), or a path to a
+    SavedModel directory, a TorchScript file, a `.pt2` program or a state_dict file."""
+    format: TorchFormat | None = None
+    """PyTorch only: how the model is packaged for TorchServe."""
+    model_class: str | None = None
+    """PyTorch `module:Class` to rebuild a model from a state_dict (eager format)."""
+    version: Annotated[int, Field(ge=1)] = 1
+    version_policy: VersionPolicy = Field(default_factory=VersionPolicy)
+    labels: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]*$")], int] = Field(
+        default_factory=dict
+    )
+    inputs: Annotated[list[TensorSpec], Field(min_length=1)]
+    outputs: Annotated[list[TensorSpec], Field(min_length=1)]
+    batching: Batching = Field(default_factory=Batching)
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    max_workers: Annotated[int, Field(ge=1, le=64)] | None = None
+    replicas: Annotated[int, Field(ge=1, le=100)] = 1
+    device: Device = Field(default_factory=Device)
+    timeout_ms: Annotated[int, Field(ge=10, le=600_000)] = 5000
+    parity_tolerance: Annotated[float, Field(gt=0, le=1)] = 1e-5
+    min_accuracy: Annotated[float, Field(ge=0, le=1)] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelSpec:
+        if self.framework == "pytorch" and self.format is None:
+            raise ValueError("format: required for pytorch (torchscript | export | eager)")
+        if self.framework == "tensorflow" and self.format is not None:
+            raise ValueError("format: only for pytorch models")
+        if self.model_class is not None and not _ENTRY_POINT_RE.match(self.model_class):
+            raise ValueError("model_class: expected 'package.module:ClassName'")
+        if self.framework == "tensorflow" and self.model_class is not None:
+            raise ValueError("model_class: only for pytorch models")
+        names = [t.name for t in self.inputs] + [t.name for t in self.outputs]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"tensor names must be unique across inputs and outputs: {dup}")
+        if self.framework == "pytorch" and any(t.dtype == "string" for t in self.inputs):
+            raise ValueError("inputs: pytorch models take numeric tensors, not string")
+        if self.max_workers is not None and self.max_workers < self.workers:
+            raise ValueError("max_workers must be >= workers")
+        for label, v in self.labels.items():
+            if v not in self.served_versions:
+                raise ValueError(
+                    f"labels.{label}: version {v} is not among the served versions "
+                    f"{self.served_versions}"
+                )
+        return self
+
+    @property
+    def is_entry_point(self) -> bool:
+        return bool(_ENTRY_POINT_RE.match(self.source))
+
+    @property
+    def served_versions(self) -> list[int]:
+        """Versions the servers load, derived from the version policy alone."""
+        p = self.version_policy
+        if p.policy == "specific":
+            return sorted(p.versions)
+        if p.policy == "all":
+            return list(range(1, self.version + 1))
+        return list(range(max(1, self.version - p.num_versions + 1), self.version + 1))
+
+    @property
+    def max_workers_effective(self) -> int:
+        return self.max_workers or self.workers
+
+    def fingerprint(self) -> str:
+        """Stable hash of the spec: an export is stale when this changes."""
+        data = orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(data).hexdigest()[:16]
+
+
+class TFServingServer(_Strict):
+    host: str = "127.0.0.1"
+    grpc_port: Annotated[int, Field(ge=1, le=65535)] = 8500
+    rest_port: Annotated[int, Field(ge=1, le=65535)] = 8501
+
+
+class TorchServeServer(_Strict):
+    host: str = "127.0.0.1"
+    inference_port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    management_port: Annotated[int, Field(ge=1, le=65535)] = 8081
+    metrics_port: Annotated[int, Field(ge=1, le=65535)] = 8082
+    grpc_inference_port: Annotated[int, Field(ge=1, le=65535)] = 7070
+    grpc_management_port: Annotated[int, Field(ge=1, le=65535)] = 7071
+
+
+class GatewayServer(_Strict):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+
+
+class Servers(_Strict):
+    tfserving: TFServingServer = Field(default_factory=TFServingServer)
+    torchserve: TorchServeServer = Field(default_factory=TorchServeServer)
+    gateway: GatewayServer = Field(default_factory=GatewayServer)
+
+
+class ManifestData(_Strict):
+    servers: Servers = Field(default_factory=Servers)
+    models: Annotated[list[ModelSpec], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ManifestData:
+        seen: set[str] = set()
+        for m in self.models:
+            if m.name in seen:
+                raise ValueError(f"model name {m.name!r} is declared twice")
+            seen.add(m.name)
+        return self
+
+
+LinePath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated manifest plus where it came from, for error messages and relative paths."""
+
+    path: Path
+    data: ManifestData
+    lines: Mapping[LinePath, int] = field(default_factory=dict)
+
+    @property
+    def models(self) -> list[ModelSpec]:
+        return self.data.models
+
+    @property
+    def root(self) -> Path:
+        """Directory that relative sources are resolved against."""
+        return self.path.parent
+
+    def model(self, name: str) -> ModelSpec:
+        for m in self.models:
+            if m.name == name:
+                return m
+        known = ", ".join(m.name for m in self.models)
+        raise ManifestError(f"{self.path.name}: no model named {name!r} (known: {known})")
+
+    def where(self, model: ModelSpec, field_name: str | None = None) -> str:
+        """`file:line: model 'x'` prefix for errors about one model (or one of its fields)."""
+        idx = self.models.index(model)
+        path: LinePath = ("models", idx) if field_name is None else ("models", idx, field_name)
+        line = _line_for(self.lines, path)
+        loc = f"{self.path.name}:{line}" if line else self.path.name
+        return f"{loc}: model {model.name!r}"
+
+
+def _line_for(lines: Mapping[LinePath, int], path: Sequence[str | int]) -> int | None:
+    for end in range(len(path), 0, -1):
+        line = lines.get(tuple(path[:end]))
+        if line is not None:
+            return line
+    return None
+
+
+def _walk_lines(node: yaml.Node, prefix: LinePath, out: dict[LinePath, int]) -> None:
+    out.setdefault(prefix, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+            out[(*prefix, key)] = key_node.start_mark.line + 1
+            _walk_lines(value_node, (*prefix, key), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[(*prefix, i)] = item.start_mark.line + 1
+            _walk_lines(item, (*prefix, i), out)
+
+
+def _parse_yaml(text: str, name: str) -> tuple[Any, dict[LinePath, int]]:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ManifestError(f"{name}: the manifest is empty")
+        lines: dict[LinePath, int] = {}
+        _walk_lines(node, (), lines)
+        return loader.construct_document(node), lines
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ManifestError(f"{name}{line}: not valid YAML: {exc.problem}") from exc
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{name}: not valid YAML: {exc}") from exc
+    finally:
+        loader.dispose()
+
+
+def _format_loc(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _describe(exc: ValidationError, raw: Any, name: str, lines: Mapping[LinePath, int]) -> str:
+    err = exc.errors()[0]
+    # pydantic puts union/literal tags into loc; drop the ones that are not data keys.
+    loc = [p for p in err["loc"] if isinstance(p, int) or not str(p).startswith("function-")]
+    line = _line_for(lines, loc)
+    where = f"{name}:{line}" if line else name
+    model = ""
+    if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
+        try:
+            model_name = raw["models"][loc[1]].get("name")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            model_name = None
+        model = f" model {model_name!r}:" if model_name else f" models[{loc[1]}]:"
+        loc = loc[2:]
+    msg = err["msg"].removeprefix("Value error, ")
+    field_txt = f" {_format_loc(loc)}:" if loc else ""
+    more = len(exc.errors()) - 1
+    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{where}:{model}{field_txt} {msg}{tail}"
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read and validate a manifest; raises ManifestError with a one-line message."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ManifestError(f"{p}: manifest not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{p}: cannot read manifest: {exc}") from exc
+    raw, lines = _parse_yaml(text, p.name)
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{p.name}:1: the manifest must be a mapping with a 'models' list")
+    try:
+        data = ManifestData.model_validate(raw)
+    except ValidationError as exc:
+        raise ManifestError(_describe(exc, raw, p.name, lines)) from exc
+    return Manifest(path=p.resolve(), data=data, lines=lines)
+
+
+def select(manifest: Manifest, names: Sequence[str]) -> Iterator[ModelSpec]:
+    """The named models (all when `names` is empty), in manifest order."""
+    if not names:
+        yield from manifest.models
+        return
+    wanted = [manifest.model(n) for n in names]
+    yield from (m for m in manifest.models if m in wanted)
