@@ -1,0 +1,1 @@
+"""Tandem's generic TorchServe handler and its pure codecs (shipped inside every .mar)."""
