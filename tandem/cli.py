@@ -1,0 +1,99 @@
+"""`tandem` command line: a thin shell over the library functions.
+
+Errors from the library (TandemError) are printed as one line on stderr and turned into the
+exit code they carry; nothing here knows about frameworks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tandem.errors import TandemError
+from tandem.manifest import load_manifest
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tandem model serving.")
+# Wide enough for the report when stdout is a pipe (CI logs), where rich assumes 80.
+console = Console(width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True)
+
+ManifestOpt = Annotated[Path, typer.Option("--manifest", "-m", help="Path to models.yaml.")]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Build directory.")]
+
+
+def _fail(exc: TandemError) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=exc.exit_code)
+
+
+@app.command()
+def export(
+    models: Annotated[
+        list[str] | None, typer.Argument(help="Models to export (default: all).")
+    ] = None,
+    manifest: ManifestOpt = Path("models.yaml"),
+    out: OutOpt = Path("build"),
+    force: Annotated[bool, typer.Option(help="Re-export even when up to date.")] = False,
+) -> None:
+    """Export models to SavedModel / .mar, check parity, and generate every server config."""
+    from tandem.export import export_models
+
+    try:
+        m = load_manifest(manifest)
+        with console.status("exporting...") as status:
+            results = export_models(
+                m, models or [], out, force=force, progress=lambda msg: status.update(msg)
+            )
+    except TandemError as exc:
+        raise _fail(exc) from None
+    table = Table(title="tandem export", title_justify="left")
+    for col in ("model", "framework", "version", "parity max|diff|", "accuracy", "status"):
+        table.add_column(col, no_wrap=True)
+    for r in results:
+        worst = max((p.worst for p in r.parity), default=None)
+        parity = f"{worst:.1e} ({len(r.parity)} checks)" if worst is not None else "-"
+        acc = r.metrics.get("accuracy")
+        state = "up to date" if r.skipped else ("[green]ok[/]" if r.parity_ok else "[red]FAIL[/]")
+        table.add_row(
+            r.model,
+            r.framework,
+            str(r.version),
+            parity,
+            f"{acc:.4f}" if acc is not None else "-",
+            state,
+        )
+    console.print(table)
+    for r in results:
+        stages = "; ".join(f"{p.stage} {p.worst:.1e}" for p in r.parity)
+        detail = f"  [{stages}]" if stages else ""
+        console.print(f"{r.model}: {os.path.relpath(r.artifact)}{detail}", highlight=False)
+    console.print(f"configs: {os.path.relpath(out / 'config')}/")
+
+
+@app.command()
+def configs(manifest: ManifestOpt = Path("models.yaml"), out: OutOpt = Path("build")) -> None:
+    """Regenerate the server configs and routes from the manifest alone."""
+    from tandem.configgen import write_configs
+
+    try:
+        m = load_manifest(manifest)
+    except TandemError as exc:
+        raise _fail(exc) from None
+    for path in write_configs(m, out / "config", out):
+        console.print(os.path.relpath(path))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.exit(app())
+
+
+if __name__ == "__main__":
+    main()

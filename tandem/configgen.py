@@ -1,0 +1,234 @@
+"""Every server config, derived from the manifest alone.
+
+Pure functions of (manifest, output root): the same input gives byte-identical files, so the
+configs can be diffed, reviewed and golden-tested. `write_configs` writes them all:
+
+    models.config             TF Serving model_config_list (base paths, version policy, labels)
+    batching_parameters.txt   TF Serving BatchingParameters (text proto)
+    monitoring.config         TF Serving MonitoringConfig (Prometheus endpoint)
+    config.properties         TorchServe (addresses, model store, per-model workers/batching)
+    log4j2.xml                TorchServe logging: files only, warnings on the console
+    routes.json               the gateway's route table (model → backend, versions, specs)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tandem.manifest import Manifest, ModelSpec
+
+PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
+TORCHSERVE_KEY_FILE = "key_file.json"
+"""TorchServe writes its token file into its working directory, `<out>/torchserve/`."""
+
+
+def _q(text: str) -> str:
+    return json.dumps(text)  # a JSON string is a valid text-proto string literal
+
+
+def _tf_models(manifest: Manifest) -> list[ModelSpec]:
+    return [m for m in manifest.models if m.framework == "tensorflow"]
+
+
+def _torch_models(manifest: Manifest) -> list[ModelSpec]:
+    return [m for m in manifest.models if m.framework == "pytorch"]
+
+
+def tf_models_config(manifest: Manifest, out: Path) -> str:
+    lines = ["model_config_list {"]
+    for m in _tf_models(manifest):
+        base = out / "tensorflow" / m.name
+        lines += ["  config {", f"    name: {_q(m.name)}", f"    base_path: {_q(str(base))}"]
+        lines.append('    model_platform: "tensorflow"')
+        p = m.version_policy
+        if p.policy == "latest":
+            policy = f"latest {{ num_versions: {p.num_versions} }}"
+        elif p.policy == "all":
+            policy = "all {}"
+        else:
+            policy = "specific { " + " ".join(f"versions: {v}" for v in sorted(p.versions)) + " }"
+        lines.append(f"    model_version_policy {{ {policy} }}")
+        for label, version in sorted(m.labels.items()):
+            lines.append(f"    version_labels {{ key: {_q(label)} value: {version} }}")
+        lines.append("  }")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def tf_batching_parameters(manifest: Manifest) -> str:
+    """TF Serving's batcher is process-wide: the largest batch and delay any model asks for."""
+    batched = [m.batching for m in _tf_models(manifest) if m.batching.enabled]
+    if not batched:
+        return "max_batch_size { value: 1 }\n"
+    max_batch = max(b.max_batch_size for b in batched)
+    delay_us = round(max(b.max_delay_ms for b in batched) * 1000)
+    enqueued = max(b.max_enqueued_batches for b in batched)
+    lines = [
+        f"max_batch_size {{ value: {max_batch} }}",
+        f"batch_timeout_micros {{ value: {delay_us} }}",
+        f"max_enqueued_batches {{ value: {enqueued} }}",
+        "num_batch_threads { value: 2 }",
+    ]
+    allowed = {tuple(b.allowed_batch_sizes) for b in batched if b.allowed_batch_sizes}
+    if len(allowed) == 1:
+        sizes = next(iter(allowed))
+        if sizes[-1] == max_batch:
+            lines += [f"allowed_batch_sizes: {s}" for s in sizes]
+    lines.append("pad_variable_length_inputs: false")
+    return "\n".join(lines) + "\n"
+
+
+def tf_monitoring_config() -> str:
+    return f"prometheus_config {{\n  enable: true\n  path: {_q(PROMETHEUS_PATH)}\n}}\n"
+
+
+def torchserve_properties(manifest: Manifest, out: Path) -> str:
+    from tandem.export.pytorch import mar_filename
+
+    ts = manifest.data.servers.torchserve
+    models: dict[str, Any] = {}
+    load: list[str] = []
+    for m in _torch_models(manifest):
+        versions: dict[str, Any] = {}
+        for v in m.served_versions:
+            mar = mar_filename(m.name, v)
+            load.append(mar)
+            versions[str(v)] = {
+                "defaultVersion": v == max(m.served_versions),
+                "marName": mar,
+                "minWorkers": m.workers,
+                "maxWorkers": m.max_workers_effective,
+                "batchSize": m.batching.max_batch_size if m.batching.enabled else 1,
+                "maxBatchDelay": round(m.batching.max_delay_ms) if m.batching.enabled else 0,
+                "responseTimeout": max(1, -(-m.timeout_ms // 1000)),
+            }
+        models[m.name] = versions
+    gpus = max((m.device.count for m in _torch_models(manifest)), default=0)
+    props = {
+        "inference_address": f"http://{ts.host}:{ts.inference_port}",
+        # The management API can load arbitrary code: it listens on loopback only.
+        "management_address": f"http://127.0.0.1:{ts.management_port}",
+        "metrics_address": f"http://{ts.host}:{ts.metrics_port}",
+        "grpc_inference_address": ts.host,
+        "grpc_inference_port": str(ts.grpc_inference_port),
+        "grpc_management_address": "127.0.0.1",
+        "grpc_management_port": str(ts.grpc_management_port),
+        "model_store": str(out / "torchserve" / "model-store"),
+        "load_models": ",".join(load) if load else "",
+        "models": json.dumps(models, sort_keys=True, separators=(",", ":")),
+        "number_of_gpu": str(gpus),
+        "metrics_mode": "prometheus",
+        "disable_token_authorization": "false",
+        "enable_model_api": "false",
+        "install_py_dep_per_model": "false",
+        "default_workers_per_model": "1",
+        "async_logging": "true",
+        "vmargs": f"-Xmx1g -XX:+ExitOnOutOfMemoryError "
+        f"-Dlog4j.configurationFile=file://{out / 'config' / 'log4j2.xml'}",
+    }
+    return "".join(f"{k}={v}\n" for k, v in props.items())
+
+
+def torchserve_log4j(out: Path) -> str:
+    logs = out / "torchserve" / "logs"
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<!-- Generated by tandem: TorchServe logs go to files; only warnings reach the console. -->
+<Configuration>
+  <Appenders>
+    <Console name="STDOUT" target="SYSTEM_OUT">
+      <PatternLayout pattern="%d{{ISO8601}} [%-5p] %t %c - %m%n"/>
+      <ThresholdFilter level="WARN"/>
+    </Console>
+    <RollingFile name="ts_log" fileName="{logs}/ts_log.log"
+                 filePattern="{logs}/ts_log.%i.log.gz">
+      <PatternLayout pattern="%d{{ISO8601}} [%-5p] %t %c - %m%n"/>
+      <Policies><SizeBasedTriggeringPolicy size="50 MB"/></Policies>
+      <DefaultRolloverStrategy max="3"/>
+    </RollingFile>
+    <RollingFile name="access_log" fileName="{logs}/access_log.log"
+                 filePattern="{logs}/access_log.%i.log.gz">
+      <PatternLayout pattern="%d{{ISO8601}} - %m%n"/>
+      <Policies><SizeBasedTriggeringPolicy size="50 MB"/></Policies>
+      <DefaultRolloverStrategy max="3"/>
+    </RollingFile>
+    <RollingFile name="model_log" fileName="{logs}/model_log.log"
+                 filePattern="{logs}/model_log.%i.log.gz">
+      <PatternLayout pattern="%d{{ISO8601}} [%-5p] %c - %m%n"/>
+      <Policies><SizeBasedTriggeringPolicy size="50 MB"/></Policies>
+      <DefaultRolloverStrategy max="3"/>
+    </RollingFile>
+  </Appenders>
+  <Loggers>
+    <Logger name="ACCESS_LOG" level="info"><AppenderRef ref="access_log"/></Logger>
+    <Logger name="MODEL_LOG" level="info"><AppenderRef ref="model_log"/></Logger>
+    <Logger name="MODEL_METRICS" level="error"/>
+    <Logger name="TS_METRICS" level="error"/>
+    <Logger name="org.pytorch" level="info"/>
+    <Root level="info">
+      <AppenderRef ref="STDOUT"/>
+      <AppenderRef ref="ts_log"/>
+    </Root>
+  </Loggers>
+</Configuration>
+"""
+
+
+def routes(manifest: Manifest, out: Path) -> str:
+    s = manifest.data.servers
+    backends = {
+        "tfserving": {
+            "kind": "tfserving",
+            "grpc_target": f"{s.tfserving.host}:{s.tfserving.grpc_port}",
+            "rest_url": f"http://{s.tfserving.host}:{s.tfserving.rest_port}",
+        },
+        "torchserve": {
+            "kind": "torchserve",
+            "grpc_target": f"{s.torchserve.host}:{s.torchserve.grpc_inference_port}",
+            "rest_url": f"http://{s.torchserve.host}:{s.torchserve.inference_port}",
+            "token_file": str(out / "torchserve" / TORCHSERVE_KEY_FILE),
+        },
+    }
+    models = {}
+    for m in manifest.models:
+        tf = m.framework == "tensorflow"
+        models[m.name] = {
+            "framework": m.framework,
+            "backend": "tfserving" if tf else "torchserve",
+            "upstream_name": m.name,
+            "versions": m.served_versions,
+            "default_version": max(m.served_versions),
+            "labels": dict(sorted(m.labels.items())),
+            "signature_name": "serving_default" if tf else None,
+            "inputs": [t.model_dump() for t in m.inputs],
+            "outputs": [t.model_dump() for t in m.outputs],
+            "max_batch_size": m.batching.max_batch_size,
+            "timeout_ms": m.timeout_ms,
+        }
+    doc = {"schema_version": 1, "backends": backends, "models": models}
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def render_all(manifest: Manifest, out: Path) -> dict[str, str]:
+    """File name → contents, for every generated config."""
+    out = out.resolve()
+    return {
+        "models.config": tf_models_config(manifest, out),
+        "batching_parameters.txt": tf_batching_parameters(manifest),
+        "monitoring.config": tf_monitoring_config(),
+        "config.properties": torchserve_properties(manifest, out),
+        "log4j2.xml": torchserve_log4j(out),
+        "routes.json": routes(manifest, out),
+    }
+
+
+def write_configs(manifest: Manifest, dest: Path, out: Path) -> list[Path]:
+    """Write every config into `dest`; paths inside them point under `out`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in render_all(manifest, out).items():
+        path = dest / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
