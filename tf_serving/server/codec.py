@@ -314,7 +314,9 @@ def _decode_columnar(value: Any, specs: Mapping[str, TensorSpec]) -> dict[str, n
 def check_shapes(arrays: Mapping[str, np.ndarray], specs: Mapping[str, TensorSpec]) -> None:
     """Refuse inputs whose shape cannot fit the signature (a 400, never a runtime crash)."""
     for name, array in arrays.items():
-        spec = specs[name]
+        spec = specs.get(name)
+        if spec is None:  # unknown names are reported by the signature call
+            continue
         if not spec.is_compatible(array.shape):
             want = "unknown" if spec.shape is None else list(spec.shape)
             raise InvalidArgument(

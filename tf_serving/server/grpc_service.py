@@ -76,9 +76,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer): 
                 async with self.dataplane.servable(ref) as servable:
                     signature = servable.signature(request.model_spec.signature_name)
                     inputs = {k: codec.tensor_proto_to_array(v) for k, v in request.inputs.items()}
-                    codec.check_shapes(
-                        inputs, {k: signature.inputs[k] for k in inputs if k in signature.inputs}
-                    )
+                    codec.check_shapes(inputs, signature.inputs)
                     outputs = await self.dataplane.predict(
                         servable, signature, inputs, list(request.output_filter)
                     )
