@@ -1,0 +1,111 @@
+"""``create_app(settings)``: wire settings, route table, adapters, dataplane and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from gateway import __version__
+from gateway.backends.base import Backend
+from gateway.backends.registry import build_backends, wrap
+from gateway.dataplane.service import DataPlane
+from gateway.deps import AppState
+from gateway.metrics import GatewayMetrics
+from gateway.middleware import GatewayMiddleware
+from gateway.route_table import RouteTable, load_route_table
+from gateway.routers import ops, v1, v2
+from gateway.routers.errors import install_error_handlers
+from gateway.schemas import v1 as v1_schemas
+from gateway.schemas import v2 as v2_schemas
+from gateway.security.keys import KeyStore
+from gateway.security.ratelimit import RateLimiter
+from gateway.settings import GatewaySettings
+
+#: Request bodies documented by reference (the handlers read raw bytes, not these models).
+_BODY_MODELS: tuple[type[BaseModel], ...] = (
+    v1_schemas.PredictRequest,
+    v1_schemas.ExampleRequest,
+    v2_schemas.InferenceRequest,
+)
+
+
+def create_app(
+    settings: GatewaySettings,
+    *,
+    table: RouteTable | None = None,
+    backends: Mapping[str, Backend] | None = None,
+) -> FastAPI:
+    """Build the gateway app. ``table`` and ``backends`` replace the route file and the real
+    adapters (tests inject a failure-injecting fake backend here)."""
+    keys = KeyStore.from_settings(settings)
+    if not settings.auth_disabled and not len(keys):
+        raise ValueError(
+            "no API keys configured: set TANDEM_GATEWAY_API_KEYS / TANDEM_GATEWAY_API_KEYS_FILE,"
+            " or TANDEM_GATEWAY_AUTH_DISABLED=true on a loopback bind"
+        )
+    table = table or load_route_table(settings.routes_file)
+    resilient = (
+        {name: wrap(backend, settings) for name, backend in backends.items()}
+        if backends is not None
+        else build_backends(table, settings)
+    )
+    metrics = GatewayMetrics()
+    dataplane = DataPlane(table, resilient, settings, metrics)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await dataplane.aclose()
+
+    app = FastAPI(
+        title="Tandem gateway",
+        version=__version__,
+        summary="TF Serving REST (v1) and Open Inference Protocol (v2) over TF Serving and "
+        "TorchServe.",
+        lifespan=lifespan,
+    )
+    app.state.gateway = AppState(
+        settings=settings,
+        dataplane=dataplane,
+        metrics=metrics,
+        keys=keys,
+        limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
+    )
+    install_error_handlers(app)
+    app.include_router(ops.router)
+    app.include_router(v1.router)
+    app.include_router(v2.health)
+    app.include_router(v2.router)
+    app.add_middleware(
+        GatewayMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=metrics,
+        access_log=settings.access_log,
+    )
+    _document_raw_bodies(app)
+    return app
+
+
+def _document_raw_bodies(app: FastAPI) -> None:
+    """Add the raw-body request schemas to the OpenAPI components."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in _BODY_MODELS:
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(model_schema.pop("$defs", {}))
+            components[model.__name__] = model_schema
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,103 @@
+"""The adapter interface every backend implements, and the values that cross it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from gateway.route_table import ModelRoute, TensorSpec
+
+
+@dataclass(slots=True)
+class InferCall:
+    """One inference as the dataplane hands it to an adapter (inputs already validated)."""
+
+    route: ModelRoute
+    version: int
+    inputs: dict[str, np.ndarray]
+    output_names: tuple[str, ...] | None
+    request_id: str
+    timeout_s: float
+
+
+@dataclass(slots=True)
+class InferResult:
+    """Output arrays by name and the version that answered."""
+
+    outputs: dict[str, np.ndarray]
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """One callable signature of a model, normalised across frameworks."""
+
+    method_name: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelMetadata:
+    """What a backend says about one model version, normalised across frameworks."""
+
+    platform: str
+    default_signature: str
+    signatures: dict[str, Signature] = field(default_factory=dict)
+
+
+ExampleMethod = Literal["classify", "regress"]
+
+
+class Backend(Protocol):
+    """A serving system the gateway forwards to.
+
+    Implementations translate every foreign error (grpc, aiohttp, server error bodies) into
+    :mod:`gateway.errors` at this boundary. A call that never reached the server raises
+    :class:`gateway.errors.BackendUnavailable` with ``sent=False`` so callers may retry it.
+    """
+
+    name: str
+
+    async def infer(self, call: InferCall) -> InferResult:
+        """Run one inference."""
+        ...
+
+    async def metadata(self, route: ModelRoute, version: int, timeout_s: float) -> ModelMetadata:
+        """Describe one model version."""
+        ...
+
+    async def ready(self, route: ModelRoute, version: int, timeout_s: float) -> bool:
+        """Whether the model version answers on this backend now."""
+        ...
+
+    async def example_method(
+        self,
+        route: ModelRoute,
+        version: int,
+        method: ExampleMethod,
+        body: dict[str, Any],
+        request_id: str,
+        timeout_s: float,
+    ) -> dict[str, Any]:
+        """Run a TF Serving ``:classify``/``:regress`` body; backends without it raise
+        :class:`gateway.errors.UnsupportedSignature`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+def route_metadata(route: ModelRoute, platform: str) -> ModelMetadata:
+    """Metadata derived from the route file alone (for servers without a metadata API)."""
+    signature = route.signature_name or "serving_default"
+    return ModelMetadata(
+        platform=platform,
+        default_signature=signature,
+        signatures={
+            signature: Signature("tensorflow/serving/predict", route.inputs, route.outputs)
+        },
+    )

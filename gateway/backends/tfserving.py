@@ -1,0 +1,278 @@
+"""TensorFlow Serving adapter: gRPC ``PredictionService``/``ModelService``, REST fallback.
+
+Works with the official server and with the project's compatible one (same API). Uses the
+gateway's own wire-compatible protos; never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import orjson
+
+from gateway._pb import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+from gateway.backends import _grpc
+from gateway.backends._http import HttpClient, error_for_status
+from gateway.backends.base import (
+    ExampleMethod,
+    InferCall,
+    InferResult,
+    ModelMetadata,
+    Signature,
+)
+from gateway.codecs.arrays import array_to_json, json_to_array
+from gateway.codecs.dtypes import TF_ENUM_VALUES, TF_TO_NAME
+from gateway.codecs.tensor_proto import array_to_tensor_proto, tensor_proto_to_array
+from gateway.errors import UpstreamError
+from gateway.route_table import BackendRoute, ModelRoute, TensorSpec
+
+_AVAILABLE = 30
+_PLATFORM = "tensorflow_serving"
+_DUMPS = orjson.OPT_SERIALIZE_NUMPY
+
+
+class TFServingBackend:
+    """Adapter for one TF Serving server (gRPC when it has a target, else REST)."""
+
+    def __init__(self, name: str, config: BackendRoute, *, prefer_grpc: bool = True) -> None:
+        self.name = name
+        self._use_grpc = bool(prefer_grpc and config.grpc_target)
+        self._target = config.grpc_target
+        self._channel: Any = None
+        self._predict_stub: Any = None
+        self._models_stub: Any = None
+        if not self._use_grpc and not config.rest_url:
+            raise ValueError(f"backend {name!r} has neither grpc_target nor rest_url")
+        self._http = HttpClient(name, config.rest_url) if config.rest_url else None
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        # Channels are opened on first use, inside the serving event loop.
+        assert self._target is not None
+        self._channel = _grpc.open_channel(self._target)
+        self._predict_stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self._models_stub = model_service_pb2_grpc.ModelServiceStub(self._channel)
+
+    @property
+    def _predict(self) -> Any:
+        if self._predict_stub is None:
+            self._open()
+        return self._predict_stub
+
+    @property
+    def _models(self) -> Any:
+        if self._models_stub is None:
+            self._open()
+        return self._models_stub
+
+    @staticmethod
+    def _spec(route: ModelRoute, version: int, signature: bool = True) -> Any:
+        spec = model_pb2.ModelSpec(name=route.upstream_name)
+        spec.version.value = version
+        if signature:
+            spec.signature_name = route.signature_name or "serving_default"
+        return spec
+
+    def _rest(self) -> HttpClient:
+        if self._http is None:
+            raise UpstreamError(f"{self.name}: no rest_url configured for this call")
+        return self._http
+
+    @staticmethod
+    def _path(route: ModelRoute, version: int) -> str:
+        return f"/v1/models/{route.upstream_name}/versions/{version}"
+
+    # -- interface -------------------------------------------------------------------------
+
+    async def infer(self, call: InferCall) -> InferResult:
+        if not self._use_grpc:
+            return await self._infer_rest(call)
+        request = predict_pb2.PredictRequest(model_spec=self._spec(call.route, call.version))
+        for name, array in call.inputs.items():
+            request.inputs[name].CopyFrom(array_to_tensor_proto(array))
+        if call.output_names:
+            request.output_filter.extend(call.output_names)
+        try:
+            response = await self._predict.Predict(
+                request, timeout=call.timeout_s, metadata=(("x-request-id", call.request_id),)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _grpc.translate(exc, self.name, "predict") from exc
+        try:
+            outputs = {k: tensor_proto_to_array(v) for k, v in response.outputs.items()}
+        except ValueError as exc:
+            raise UpstreamError(f"{self.name}: unreadable predict response: {exc}") from exc
+        order = [o.name for o in call.route.outputs if o.name in outputs]
+        ordered = {k: outputs[k] for k in order}
+        ordered.update((k, v) for k, v in outputs.items() if k not in ordered)
+        version = response.model_spec.version.value if response.HasField("model_spec") else 0
+        return InferResult(ordered, int(version) or call.version)
+
+    async def _infer_rest(self, call: InferCall) -> InferResult:
+        payload = {
+            "signature_name": call.route.signature_name or "serving_default",
+            "inputs": {k: array_to_json(v) for k, v in call.inputs.items()},
+        }
+        if call.output_names:
+            payload["output_filter"] = list(call.output_names)
+        status, body = await self._rest().request(
+            "POST",
+            self._path(call.route, call.version) + ":predict",
+            body=orjson.dumps(payload, option=_DUMPS),
+            headers={"Content-Type": "application/json", "X-Request-ID": call.request_id},
+            timeout_s=call.timeout_s,
+            what="predict",
+        )
+        if status != 200:
+            raise error_for_status(status, body, self.name, "predict")
+        try:
+            outputs = orjson.loads(body)["outputs"]
+            specs = {o.name: o.dtype for o in call.route.outputs}
+            if not isinstance(outputs, dict):
+                wanted = list(call.output_names or specs)
+                if len(wanted) != 1:
+                    raise ValueError("single unnamed output for a multi-output model")
+                outputs = {wanted[0]: outputs}
+            arrays = {k: json_to_array(k, v, specs.get(k, "float32")) for k, v in outputs.items()}
+        except (KeyError, ValueError, TypeError) as exc:
+            raise UpstreamError(f"{self.name}: unreadable predict response: {exc}") from exc
+        return InferResult(arrays, call.version)
+
+    async def metadata(self, route: ModelRoute, version: int, timeout_s: float) -> ModelMetadata:
+        if not self._use_grpc:
+            return await self._metadata_rest(route, version, timeout_s)
+        request = get_model_metadata_pb2.GetModelMetadataRequest(
+            model_spec=self._spec(route, version, signature=False),
+            metadata_field=["signature_def"],
+        )
+        try:
+            response = await self._predict.GetModelMetadata(request, timeout=timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise _grpc.translate(exc, self.name, "metadata") from exc
+        sigmap = get_model_metadata_pb2.SignatureDefMap()
+        if "signature_def" not in response.metadata or not response.metadata[
+            "signature_def"
+        ].Unpack(sigmap):
+            raise UpstreamError(f"{self.name}: metadata without a signature_def map")
+        signatures = {
+            name: Signature(
+                sig.method_name,
+                tuple(_spec_from_info(k, v) for k, v in sorted(sig.inputs.items())),
+                tuple(_spec_from_info(k, v) for k, v in sorted(sig.outputs.items())),
+            )
+            for name, sig in sigmap.signature_def.items()
+            if not name.startswith("__")
+        }
+        return ModelMetadata(_PLATFORM, route.signature_name or "serving_default", signatures)
+
+    async def _metadata_rest(
+        self, route: ModelRoute, version: int, timeout_s: float
+    ) -> ModelMetadata:
+        status, body = await self._rest().request(
+            "GET", self._path(route, version) + "/metadata", timeout_s=timeout_s, what="metadata"
+        )
+        if status != 200:
+            raise error_for_status(status, body, self.name, "metadata")
+        try:
+            defs = orjson.loads(body)["metadata"]["signature_def"]["signature_def"]
+            signatures = {
+                name: Signature(
+                    sig.get("method_name", ""),
+                    tuple(_spec_from_json(k, v) for k, v in sorted(sig["inputs"].items())),
+                    tuple(_spec_from_json(k, v) for k, v in sorted(sig["outputs"].items())),
+                )
+                for name, sig in defs.items()
+                if not name.startswith("__")
+            }
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UpstreamError(f"{self.name}: unreadable metadata: {exc}") from exc
+        return ModelMetadata(_PLATFORM, route.signature_name or "serving_default", signatures)
+
+    async def ready(self, route: ModelRoute, version: int, timeout_s: float) -> bool:
+        if not self._use_grpc:
+            status, body = await self._rest().request(
+                "GET", self._path(route, version), timeout_s=timeout_s, what="status"
+            )
+            if status != 200:
+                return False
+            try:
+                states = orjson.loads(body)["model_version_status"]
+                return any(
+                    str(s.get("version")) == str(version) and s.get("state") == "AVAILABLE"
+                    for s in states
+                )
+            except (KeyError, TypeError, ValueError):
+                return False
+        request = get_model_status_pb2.GetModelStatusRequest(
+            model_spec=self._spec(route, version, signature=False)
+        )
+        try:
+            response = await self._models.GetModelStatus(request, timeout=timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            error = _grpc.translate(exc, self.name, "status")
+            if isinstance(error, UpstreamError):
+                raise error from exc
+            return False
+        return any(
+            s.version == version and s.state == _AVAILABLE for s in response.model_version_status
+        )
+
+    async def example_method(
+        self,
+        route: ModelRoute,
+        version: int,
+        method: ExampleMethod,
+        body: dict[str, Any],
+        request_id: str,
+        timeout_s: float,
+    ) -> dict[str, Any]:
+        # tf.Example inputs are forwarded verbatim over REST: the gateway keeps no Example
+        # protos, and TF Serving's REST API accepts exactly the public JSON body.
+        status, raw = await self._rest().request(
+            "POST",
+            self._path(route, version) + f":{method}",
+            body=orjson.dumps(body),
+            headers={"Content-Type": "application/json", "X-Request-ID": request_id},
+            timeout_s=timeout_s,
+            what=method,
+        )
+        if status != 200:
+            raise error_for_status(status, raw, self.name, method)
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(f"{self.name}: unreadable {method} response") from exc
+        if not isinstance(parsed, dict):
+            raise UpstreamError(f"{self.name}: unreadable {method} response")
+        return parsed
+
+    async def aclose(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+        if self._http is not None:
+            await self._http.aclose()
+
+
+def _spec_from_info(name: str, info: Any) -> TensorSpec:
+    shape = () if info.tensor_shape.unknown_rank else tuple(d.size for d in info.tensor_shape.dim)
+    return TensorSpec(name=name, dtype=TF_TO_NAME.get(info.dtype, "string"), shape=shape)  # type: ignore[arg-type]
+
+
+def _spec_from_json(name: str, info: dict[str, Any]) -> TensorSpec:
+    shape_json = info.get("tensor_shape", {})
+    dims = (
+        ()
+        if shape_json.get("unknown_rank")
+        else tuple(int(d.get("size", -1)) for d in shape_json.get("dim", []))
+    )
+    dtype = TF_TO_NAME.get(TF_ENUM_VALUES.get(info.get("dtype", ""), -1), "string")
+    return TensorSpec(name=name, dtype=dtype, shape=dims)  # type: ignore[arg-type]

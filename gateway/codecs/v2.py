@@ -1,0 +1,311 @@
+"""Open Inference Protocol v2 REST bodies ↔ named numpy arrays, JSON and binary extension.
+
+JSON tensors: ``{"name", "datatype", "shape", "data"}``. Binary tensor data extension: the
+body is a JSON header of ``Inference-Header-Content-Length`` bytes followed by raw
+little-endian tensor bytes; an input/output that travels as binary carries
+``parameters.binary_data_size`` instead of ``data`` (BYTES elements are 4-byte little-endian
+length-prefixed). Outputs are returned as binary when the request sets
+``parameters.binary_data_output`` or the output's ``parameters.binary_data``.
+Spec: https://github.com/kserve/kserve/blob/master/docs/predict-api/v2/required_api.md and
+https://github.com/triton-inference-server/server/blob/main/docs/protocol/extension_binary_data.md
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from gateway.codecs.arrays import json_to_array
+from gateway.codecs.dtypes import NAME_TO_NUMPY, NAME_TO_V2, V2_TO_NAME, name_of
+from gateway.errors import BadRequest, InvalidTensor
+
+_DUMPS_OPTS = orjson.OPT_SERIALIZE_NUMPY
+_LEN = struct.Struct("<I")
+
+
+@dataclass(slots=True)
+class RequestedOutput:
+    """One entry of the request's ``outputs`` list."""
+
+    name: str
+    binary: bool | None = None
+
+
+@dataclass(slots=True)
+class V2InferRequest:
+    """A decoded ``/infer`` request: arrays by input name, in request order."""
+
+    inputs: dict[str, np.ndarray]
+    id: str | None = None
+    outputs: list[RequestedOutput] | None = None
+    binary_output: bool = False
+    declared: dict[str, str] = field(default_factory=dict)  # input name → declared v2 datatype
+
+
+def split_binary(body: bytes, header_length: int) -> tuple[Any, memoryview]:
+    """Split a binary-extension body into its parsed JSON header and the raw tail."""
+    if header_length < 0 or header_length > len(body):
+        raise BadRequest(
+            f"Inference-Header-Content-Length {header_length} outside body of {len(body)} bytes"
+        )
+    view = memoryview(body)
+    try:
+        header = orjson.loads(view[:header_length])
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"inference header is not valid JSON: {exc}") from exc
+    return header, view[header_length:]
+
+
+def decode_infer_request(header: Any, tail: memoryview | None = None) -> V2InferRequest:
+    """Decode a parsed v2 request (JSON body, or binary header + tail)."""
+    if not isinstance(header, dict):
+        raise BadRequest("request body must be a JSON object")
+    inputs_json = header.get("inputs")
+    if not isinstance(inputs_json, list) or not inputs_json:
+        raise BadRequest("'inputs' must be a non-empty list")
+    request_id = header.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise BadRequest("'id' must be a string")
+    params = _params(header.get("parameters"), "request")
+    offset = 0
+    inputs: dict[str, np.ndarray] = {}
+    declared: dict[str, str] = {}
+    for item in inputs_json:
+        name, datatype, shape = _tensor_head(item)
+        if name in inputs:
+            raise BadRequest(f"input {name!r} given twice")
+        dtype_name = V2_TO_NAME.get(datatype)
+        if dtype_name is None:
+            raise InvalidTensor(f"input {name!r}: unknown datatype {datatype!r}")
+        size = _params(item.get("parameters"), f"input {name!r}").get("binary_data_size")
+        if size is not None:
+            if tail is None:
+                raise BadRequest(f"input {name!r} has binary_data_size but the body is JSON")
+            if not isinstance(size, int) or size < 0 or offset + size > len(tail):
+                raise BadRequest(f"input {name!r}: binary_data_size {size!r} exceeds the body")
+            array = decode_binary_tensor(name, tail[offset : offset + size], dtype_name, shape)
+            offset += size
+        else:
+            if "data" not in item:
+                raise BadRequest(f"input {name!r} has neither 'data' nor binary_data_size")
+            array = json_to_array(name, item["data"], dtype_name)
+            if array.size != math.prod(shape):
+                raise InvalidTensor(
+                    f"input {name!r}: shape {list(shape)} needs {math.prod(shape)} elements, "
+                    f"data has {array.size}"
+                )
+            array = array.reshape(shape)
+        inputs[name] = array
+        declared[name] = datatype
+    if tail is not None and offset != len(tail):
+        raise BadRequest(f"{len(tail) - offset} unclaimed bytes after the binary tensors")
+    outputs = _requested_outputs(header.get("outputs"))
+    return V2InferRequest(
+        inputs=inputs,
+        id=request_id,
+        outputs=outputs,
+        binary_output=bool(params.get("binary_data_output", False)),
+        declared=declared,
+    )
+
+
+def _params(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequest(f"{where}: 'parameters' must be an object")
+    return value
+
+
+def _tensor_head(item: Any) -> tuple[str, str, tuple[int, ...]]:
+    if not isinstance(item, dict):
+        raise BadRequest("each input must be an object")
+    name, datatype, shape = item.get("name"), item.get("datatype"), item.get("shape")
+    if not isinstance(name, str) or not isinstance(datatype, str):
+        raise BadRequest("each input needs a string 'name' and 'datatype'")
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise InvalidTensor(f"input {name!r}: 'shape' must be a list of non-negative integers")
+    return name, datatype, tuple(shape)
+
+
+def _requested_outputs(value: Any) -> list[RequestedOutput] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise BadRequest("'outputs' must be a list")
+    result = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise BadRequest("each requested output needs a string 'name'")
+        binary = _params(item.get("parameters"), f"output {item['name']!r}").get("binary_data")
+        result.append(RequestedOutput(item["name"], None if binary is None else bool(binary)))
+    return result
+
+
+def decode_binary_tensor(
+    name: str, raw: memoryview | bytes, dtype_name: str, shape: Sequence[int]
+) -> np.ndarray:
+    """Raw little-endian bytes of one tensor → array (zero-copy for numeric dtypes)."""
+    count = math.prod(shape)
+    if dtype_name == "string":
+        items: list[bytes] = []
+        pos, buf = 0, bytes(raw)
+        while pos < len(buf):
+            if pos + 4 > len(buf):
+                raise InvalidTensor(f"input {name!r}: truncated BYTES length prefix")
+            (length,) = _LEN.unpack_from(buf, pos)
+            pos += 4
+            if pos + length > len(buf):
+                raise InvalidTensor(f"input {name!r}: truncated BYTES element")
+            items.append(buf[pos : pos + length])
+            pos += length
+        if len(items) != count:
+            raise InvalidTensor(
+                f"input {name!r}: shape {list(shape)} needs {count} elements, got {len(items)}"
+            )
+        out = np.empty(count, dtype=object)
+        out[:] = items
+        return out.reshape(shape)
+    dtype = NAME_TO_NUMPY[dtype_name]
+    if len(raw) != count * dtype.itemsize:
+        raise InvalidTensor(
+            f"input {name!r}: shape {list(shape)} of {NAME_TO_V2[dtype_name]} needs "
+            f"{count * dtype.itemsize} bytes, binary_data_size is {len(raw)}"
+        )
+    return np.frombuffer(raw, dtype=dtype).reshape(shape)
+
+
+def encode_binary_tensor(array: np.ndarray) -> bytes:
+    """One tensor as raw little-endian bytes (BYTES: 4-byte length-prefixed elements)."""
+    if array.dtype == object or array.dtype.kind in "SU":
+        parts: list[bytes] = []
+        for value in array.reshape(-1).tolist():
+            data = value if isinstance(value, bytes) else str(value).encode()
+            parts.append(_LEN.pack(len(data)))
+            parts.append(data)
+        return b"".join(parts)
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    return np.ascontiguousarray(array).tobytes()
+
+
+def tensor_json(name: str, array: np.ndarray) -> dict[str, Any]:
+    """One tensor as a v2 JSON tensor object (``data`` flattened, row-major)."""
+    dtype_name = name_of(array)
+    if dtype_name == "string":
+        data: Any = [
+            v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+            for v in array.reshape(-1).tolist()
+        ]
+    else:
+        flat = np.ascontiguousarray(array).reshape(-1)
+        data = flat.astype(np.float32) if flat.dtype == np.float16 else flat
+    return {
+        "name": name,
+        "datatype": NAME_TO_V2[dtype_name],
+        "shape": list(array.shape),
+        "data": data,
+    }
+
+
+def encode_infer_response(
+    *,
+    model_name: str,
+    model_version: str,
+    outputs: Mapping[str, np.ndarray],
+    request_id: str | None,
+    requested: list[RequestedOutput] | None,
+    binary_output: bool,
+) -> tuple[bytes, int | None]:
+    """Encode a v2 response; returns ``(body, header_length)`` — the length is ``None``
+    for a pure JSON body, else the body is the JSON header followed by binary tensors."""
+    per_output = {o.name: o.binary for o in requested or []}
+    tensors: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    for name, array in outputs.items():
+        binary = per_output.get(name)
+        if binary is None:
+            binary = binary_output
+        if binary:
+            raw = encode_binary_tensor(array)
+            tensors.append(
+                {
+                    "name": name,
+                    "datatype": NAME_TO_V2[name_of(array)],
+                    "shape": list(array.shape),
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            )
+            blobs.append(raw)
+        else:
+            tensors.append(tensor_json(name, array))
+    body: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
+    if request_id is not None:
+        body["id"] = request_id
+    body["outputs"] = tensors
+    header = orjson.dumps(body, option=_DUMPS_OPTS)
+    if not blobs:
+        return header, None
+    return b"".join([header, *blobs]), len(header)
+
+
+def encode_infer_request(
+    inputs: Mapping[str, np.ndarray],
+    *,
+    output_names: Sequence[str] | None = None,
+    binary: bool = True,
+    request_id: str | None = None,
+) -> tuple[bytes, int | None]:
+    """Encode a v2 request (used towards v2-speaking backends such as the TorchServe handler).
+
+    Returns ``(body, header_length)``; ``header_length`` is ``None`` for a JSON body."""
+    tensors: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    for name, array in inputs.items():
+        if binary:
+            raw = encode_binary_tensor(array)
+            tensors.append(
+                {
+                    "name": name,
+                    "datatype": NAME_TO_V2[name_of(array)],
+                    "shape": list(array.shape),
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            )
+            blobs.append(raw)
+        else:
+            tensors.append(tensor_json(name, array))
+    body: dict[str, Any] = {}
+    if request_id is not None:
+        body["id"] = request_id
+    body["inputs"] = tensors
+    if output_names:
+        body["outputs"] = [{"name": n} for n in output_names]
+    header = orjson.dumps(body, option=_DUMPS_OPTS)
+    if not blobs:
+        return header, None
+    return b"".join([header, *blobs]), len(header)
+
+
+def decode_infer_response(body: Any) -> tuple[dict[str, np.ndarray], str | None]:
+    """Decode a parsed v2 JSON response into output arrays and the reported model version."""
+    if not isinstance(body, dict) or not isinstance(body.get("outputs"), list):
+        raise ValueError("v2 response has no 'outputs' list")
+    outputs: dict[str, np.ndarray] = {}
+    for item in body["outputs"]:
+        name, datatype, shape = _tensor_head(item)
+        dtype_name = V2_TO_NAME.get(datatype)
+        if dtype_name is None:
+            raise ValueError(f"output {name!r}: unknown datatype {datatype!r}")
+        array = json_to_array(name, item.get("data"), dtype_name)
+        outputs[name] = array.reshape(shape)
+    version = body.get("model_version")
+    return outputs, None if version is None else str(version)

@@ -1,0 +1,1 @@
+"""Routing and business logic shared by every front end (v1 REST, v2 REST)."""

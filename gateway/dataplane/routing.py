@@ -1,0 +1,75 @@
+"""Pure routing: public model name + version/label/canary/sticky key → one model version."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from gateway.errors import LabelNotFound, ModelNotFound, VersionNotFound
+from gateway.route_table import ModelRoute, RouteTable
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The model version a request will be served by."""
+
+    model: str
+    route: ModelRoute
+    version: int
+    pinned: bool
+
+
+def sticky_fraction(key: str) -> float:
+    """Map a sticky key to a stable number in [0, 1)."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def parse_version(model: str, version: str | int) -> int:
+    """A URL version segment as an integer (404 when it is not one)."""
+    if isinstance(version, int):
+        return version
+    try:
+        return int(version)
+    except ValueError:
+        raise VersionNotFound(f"model {model!r} has no version {version!r}") from None
+
+
+def resolve(
+    table: RouteTable,
+    model: str,
+    *,
+    version: str | int | None = None,
+    label: str | None = None,
+    canary: Mapping[int, float] | None = None,
+    sticky_key: str | None = None,
+    rng: Callable[[], float],
+) -> Target:
+    """Pick the version: explicit version > label > weighted canary split > default."""
+    route = table.models.get(model)
+    if route is None:
+        raise ModelNotFound(f"model {model!r} not found")
+    if version is not None:
+        number = parse_version(model, version)
+        if number not in route.versions:
+            raise VersionNotFound(
+                f"model {model!r} has no version {number}; versions: {list(route.versions)}"
+            )
+        return Target(model, route, number, True)
+    if label is not None:
+        number_or_none = route.labels.get(label)
+        if number_or_none is None:
+            raise LabelNotFound(
+                f"model {model!r} has no label {label!r}; labels: {sorted(route.labels)}"
+            )
+        return Target(model, route, number_or_none, True)
+    weights = canary if canary is not None else route.canary_weights
+    if weights:
+        point = sticky_fraction(f"{model}:{sticky_key}") if sticky_key else rng()
+        cumulative = 0.0
+        for number, weight in sorted(weights.items()):
+            cumulative += weight
+            if point < cumulative and number in route.versions:
+                return Target(model, route, number, False)
+    return Target(model, route, route.default_version, False)

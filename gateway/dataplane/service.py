@@ -1,0 +1,259 @@
+"""The dataplane: routing, validation, backend calls, shadow copies, readiness and metadata.
+
+Routers (v1, v2) call this; it calls the adapters. It knows nothing about HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gateway.backends.base import ExampleMethod, InferCall, InferResult, ModelMetadata
+from gateway.backends.resilience import ResilientBackend
+from gateway.dataplane.routing import Target, resolve
+from gateway.dataplane.validation import validate_inputs
+from gateway.errors import GatewayError, ModelNotReady, UnsupportedSignature
+from gateway.metrics import GatewayMetrics
+from gateway.route_table import RouteTable
+from gateway.settings import GatewaySettings
+
+log = logging.getLogger("gateway.dataplane")
+
+_EXAMPLE_METHODS = {
+    "classify": "tensorflow/serving/classify",
+    "regress": "tensorflow/serving/regress",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSummary:
+    """One line of ``GET /v1/models``."""
+
+    name: str
+    framework: str
+    backend: str
+    versions: tuple[int, ...]
+    default_version: int
+    labels: dict[str, int]
+    ready: bool
+
+
+class DataPlane:
+    """Serves inference and metadata for every routed model."""
+
+    def __init__(
+        self,
+        table: RouteTable,
+        backends: Mapping[str, ResilientBackend],
+        settings: GatewaySettings,
+        metrics: GatewayMetrics,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.table = table
+        self.backends = dict(backends)
+        self._settings = settings
+        self._metrics = metrics
+        self._rng = rng or random.Random()
+        self._ready_cache: dict[tuple[str, int], tuple[float, bool]] = {}
+        self._metadata_cache: dict[tuple[str, int], ModelMetadata] = {}
+        self._shadow_tasks: set[asyncio.Task[None]] = set()
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def resolve(
+        self,
+        model: str,
+        *,
+        version: str | int | None = None,
+        label: str | None = None,
+        sticky_key: str | None = None,
+    ) -> Target:
+        """Pick the model version that serves a request (404 for unknown names)."""
+        return resolve(
+            self.table,
+            model,
+            version=version,
+            label=label,
+            canary=self._settings.canary_weights.get(model),
+            sticky_key=sticky_key,
+            rng=self._rng.random,
+        )
+
+    def backend_of(self, target: Target) -> ResilientBackend:
+        return self.backends[target.route.backend]
+
+    def _timeout_s(self, target: Target) -> float:
+        ms = min(
+            target.route.timeout_ms or self._settings.default_timeout_ms,
+            self._settings.max_timeout_ms,
+        )
+        return ms / 1000.0
+
+    # -- inference -------------------------------------------------------------------------
+
+    def validate(self, target: Target, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Check the inputs against the route's input spec (400 with the expected spec)."""
+        return validate_inputs(
+            target.route.inputs, inputs, max_batch_size=target.route.max_batch_size
+        )
+
+    async def infer(
+        self,
+        target: Target,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        output_names: tuple[str, ...] | None,
+        request_id: str,
+    ) -> InferResult:
+        """Validate, call the backend, start the shadow copy; returns the backend's result."""
+        checked = self.validate(target, inputs)
+        if output_names:
+            known = {o.name for o in target.route.outputs}
+            for name in output_names:
+                if name not in known:
+                    raise UnsupportedSignature(f"unknown output {name!r}; outputs: {sorted(known)}")
+        call = InferCall(
+            route=target.route,
+            version=target.version,
+            inputs=checked,
+            output_names=output_names,
+            request_id=request_id,
+            timeout_s=self._timeout_s(target),
+        )
+        backend = self.backend_of(target)
+        self._maybe_shadow(target, call)
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return await backend.infer(call)
+        except GatewayError as exc:
+            outcome = str(int(exc.status))
+            raise
+        finally:
+            self._metrics.upstream_latency.labels(
+                target.model, str(target.version), backend.name, outcome
+            ).observe(time.perf_counter() - started)
+            self._metrics.breaker_open.labels(backend.name).set(
+                0 if backend.breaker.state == "closed" else 1
+            )
+
+    def _maybe_shadow(self, target: Target, call: InferCall) -> None:
+        shadow = self._settings.shadow_versions.get(target.model, target.route.shadow_version)
+        if shadow is None or shadow == target.version or shadow not in target.route.versions:
+            return
+        if len(self._shadow_tasks) >= self._settings.shadow_max_inflight:
+            self._metrics.shadow.labels(target.model, str(shadow), "dropped").inc()
+            return
+        copy = InferCall(
+            route=call.route,
+            version=shadow,
+            inputs=call.inputs,  # arrays are never mutated downstream: share, do not copy
+            output_names=call.output_names,
+            request_id=f"{call.request_id}-shadow",
+            timeout_s=call.timeout_s,
+        )
+        task = asyncio.get_running_loop().create_task(self._shadow(target, copy))
+        self._shadow_tasks.add(task)
+        task.add_done_callback(self._shadow_tasks.discard)
+
+    async def _shadow(self, target: Target, call: InferCall) -> None:
+        try:
+            await self.backend_of(target).infer(call)
+            outcome = "ok"
+        except GatewayError as exc:
+            outcome = str(int(exc.status))
+        except Exception:  # a shadow must never take anything down with it
+            log.exception("shadow request failed", extra={"model": target.model})
+            outcome = "error"
+        self._metrics.shadow.labels(target.model, str(call.version), outcome).inc()
+
+    async def example_method(
+        self, target: Target, method: ExampleMethod, body: dict[str, Any], request_id: str
+    ) -> dict[str, Any]:
+        """``:classify`` / ``:regress`` on a signature that implements the method."""
+        meta = await self.metadata(target)
+        signature = body.get("signature_name") or meta.default_signature
+        sig = meta.signatures.get(str(signature))
+        if sig is None or sig.method_name != _EXAMPLE_METHODS[method]:
+            raise UnsupportedSignature(
+                f"signature {signature!r} of model {target.model!r} does not support :{method}"
+            )
+        return await self.backend_of(target).example_method(
+            target.route, target.version, method, body, request_id, self._timeout_s(target)
+        )
+
+    # -- metadata and readiness ------------------------------------------------------------
+
+    async def metadata(self, target: Target) -> ModelMetadata:
+        """Normalised metadata of one model version (cached after the first answer)."""
+        key = (target.model, target.version)
+        cached = self._metadata_cache.get(key)
+        if cached is not None:
+            return cached
+        meta = await self.backend_of(target).metadata(
+            target.route, target.version, self._timeout_s(target)
+        )
+        self._metadata_cache[key] = meta
+        return meta
+
+    async def model_ready(self, target: Target) -> bool:
+        """Whether the version answers on its backend now (cached ``ready_cache_s``)."""
+        key = (target.model, target.version)
+        now = time.monotonic()
+        cached = self._ready_cache.get(key)
+        if cached is not None and now - cached[0] < self._settings.ready_cache_s:
+            return cached[1]
+        timeout = min(self._timeout_s(target), 2.0)
+        try:
+            ok = await asyncio.wait_for(
+                self.backend_of(target).ready(target.route, target.version, timeout), timeout + 0.5
+            )
+        except (TimeoutError, GatewayError):
+            ok = False
+        self._ready_cache[key] = (time.monotonic(), ok)
+        return ok
+
+    async def require_ready(self, target: Target) -> None:
+        """Raise :class:`ModelNotReady` (503) unless the version is ready."""
+        if not await self.model_ready(target):
+            raise ModelNotReady(f"model {target.model!r} version {target.version} is not ready")
+
+    async def readiness(self) -> dict[str, bool]:
+        """Readiness of every routed model's default version, probed concurrently."""
+        targets = [
+            self.resolve(name, version=r.default_version) for name, r in self.table.models.items()
+        ]
+        results = await asyncio.gather(*(self.model_ready(t) for t in targets))
+        return {t.model: ok for t, ok in zip(targets, results, strict=True)}
+
+    async def summaries(self) -> list[ModelSummary]:
+        """Every routed model with its readiness (for ``GET /v1/models``)."""
+        ready = await self.readiness()
+        return [
+            ModelSummary(
+                name,
+                r.framework,
+                r.backend,
+                r.versions,
+                r.default_version,
+                dict(r.labels),
+                ready[name],
+            )
+            for name, r in self.table.models.items()
+        ]
+
+    async def aclose(self) -> None:
+        """Cancel shadow copies and close every backend."""
+        for task in list(self._shadow_tasks):
+            task.cancel()
+        if self._shadow_tasks:
+            await asyncio.gather(*self._shadow_tasks, return_exceptions=True)
+        await asyncio.gather(*(b.aclose() for b in self.backends.values()), return_exceptions=True)

@@ -1,0 +1,72 @@
+"""FastAPI dependencies as ``Annotated`` aliases (the only place routers get state from)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from gateway.dataplane.service import DataPlane
+from gateway.errors import Unauthorized
+from gateway.metrics import GatewayMetrics
+from gateway.security.keys import KeyStore
+from gateway.security.ratelimit import RateLimiter
+from gateway.settings import GatewaySettings
+
+
+@dataclass(slots=True)
+class AppState:
+    """Everything the routers need, built once by ``create_app``."""
+
+    settings: GatewaySettings
+    dataplane: DataPlane
+    metrics: GatewayMetrics
+    keys: KeyStore
+    limiter: RateLimiter
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.gateway
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_dataplane(state: StateDep) -> DataPlane:
+    return state.dataplane
+
+
+def get_request_id(request: Request) -> str:
+    request_id = getattr(request.state, "request_id", None)
+    return request_id if isinstance(request_id, str) else uuid.uuid4().hex
+
+
+_bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+
+
+def authenticate(
+    state: StateDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> str:
+    """The caller id for a valid key (401 otherwise), after its rate limit (429)."""
+    if state.settings.auth_disabled:
+        caller = "anonymous"
+    else:
+        presented = bearer.credentials if bearer is not None else api_key
+        found = state.keys.identify(presented) if presented else None
+        if found is None:
+            raise Unauthorized("missing or invalid API key")
+        caller = found
+    state.limiter.check(caller)
+    return caller
+
+
+DataPlaneDep = Annotated[DataPlane, Depends(get_dataplane)]
+RequestIdDep = Annotated[str, Depends(get_request_id)]
+CallerDep = Annotated[str, Depends(authenticate)]

@@ -1,0 +1,1 @@
+"""HTTP front ends: parse and answer HTTP, delegate everything else to the dataplane."""

@@ -1,0 +1,49 @@
+"""The one exception handler: every :class:`GatewayError` becomes ``{"error": "..."}``
+(the error body of both TF Serving REST v1 and OIP v2) with the error's status."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from gateway.errors import BadRequest, GatewayError
+
+log = logging.getLogger("gateway.errors")
+
+
+def error_response_parts(exc: GatewayError) -> tuple[int, dict[str, str], bytes]:
+    """Status, extra headers and body for ``exc`` (shared with the ASGI middleware)."""
+    return int(exc.status), exc.headers(), orjson.dumps({"error": exc.message})
+
+
+def error_response(exc: GatewayError) -> Response:
+    status, headers, body = error_response_parts(exc)
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handler for gateway errors and for FastAPI's own 4xx/422."""
+
+    async def on_gateway_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, GatewayError)
+        if exc.status >= 500:
+            log.warning("request failed", extra={"status": int(exc.status), "error": exc.message})
+        return error_response(exc)
+
+    async def on_http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        body = orjson.dumps({"error": str(exc.detail)})
+        return Response(body, exc.status_code, headers=exc.headers, media_type="application/json")
+
+    async def on_validation_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(BadRequest(f"invalid request: {exc.errors()[:3]}"))
+
+    app.add_exception_handler(GatewayError, on_gateway_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -1,0 +1,302 @@
+"""TF Serving REST API (v1) for every routed model, TensorFlow and PyTorch alike."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from gateway.backends.base import ModelMetadata
+from gateway.codecs import v1_json
+from gateway.codecs.dtypes import NAME_TO_TF, TF_ENUM_NAMES
+from gateway.dataplane.routing import Target
+from gateway.deps import DataPlaneDep, RequestIdDep, StateDep, authenticate
+from gateway.errors import BadRequest, UnsupportedSignature
+from gateway.routers._http import JSON, Observation, json_response, read_json
+from gateway.schemas import v1 as s
+from gateway.schemas.common import ERROR_RESPONSES
+
+router = APIRouter(
+    prefix="/v1/models",
+    tags=["TF Serving REST (v1)"],
+    dependencies=[Depends(authenticate)],
+    responses=ERROR_RESPONSES,
+)
+
+
+def _body_doc(model: type[Any]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+        }
+    }
+
+
+def _target(
+    state: StateDep, request: Request, model: str, version: str | None, label: str | None
+) -> Target:
+    sticky = request.headers.get(state.settings.sticky_header)
+    return state.dataplane.resolve(model, version=version, label=label, sticky_key=sticky)
+
+
+# -- listing, status, metadata ---------------------------------------------------------------
+
+
+@router.get("", operation_id="v1_list_models", response_model=s.ModelList)
+async def list_models(dataplane: DataPlaneDep) -> Response:
+    """Every routed model: framework, backend, versions, labels and state (extension)."""
+    summaries = await dataplane.summaries()
+    body = s.ModelList(
+        models=[
+            s.ModelInfo(
+                name=m.name,
+                framework=m.framework,
+                backend=m.backend,
+                versions=list(m.versions),
+                default_version=m.default_version,
+                labels=m.labels,
+                state="AVAILABLE" if m.ready else "UNAVAILABLE",
+            )
+            for m in summaries
+        ]
+    )
+    return Response(body.model_dump_json(), media_type=JSON)
+
+
+async def _status(state: StateDep, target: Target, all_versions: bool) -> Response:
+    versions = target.route.versions if all_versions else (target.version,)
+    entries = []
+    for version in versions:
+        ready = await state.dataplane.model_ready(
+            state.dataplane.resolve(target.model, version=version)
+        )
+        entries.append(
+            s.VersionStatus(
+                version=str(version),
+                state="AVAILABLE" if ready else "UNKNOWN",
+                status=s.Status()
+                if ready
+                else s.Status(error_code="UNAVAILABLE", error_message="backend does not answer"),
+            )
+        )
+    return Response(
+        s.ModelStatusResponse(model_version_status=entries).model_dump_json(), media_type=JSON
+    )
+
+
+@router.get("/{model}", operation_id="v1_model_status", response_model=s.ModelStatusResponse)
+async def model_status(state: StateDep, request: Request, model: str) -> Response:
+    """Status of every version of a model."""
+    return await _status(state, _target(state, request, model, None, None), True)
+
+
+@router.get(
+    "/{model}/versions/{version}",
+    operation_id="v1_model_version_status",
+    response_model=s.ModelStatusResponse,
+)
+async def model_version_status(
+    state: StateDep, request: Request, model: str, version: str
+) -> Response:
+    """Status of one version."""
+    return await _status(state, _target(state, request, model, version, None), False)
+
+
+@router.get(
+    "/{model}/labels/{label}",
+    operation_id="v1_model_label_status",
+    response_model=s.ModelStatusResponse,
+)
+async def model_label_status(state: StateDep, request: Request, model: str, label: str) -> Response:
+    """Status of the version a label points at."""
+    return await _status(state, _target(state, request, model, None, label), False)
+
+
+def metadata_body(target: Target, meta: ModelMetadata) -> s.MetadataResponse:
+    """TF Serving's metadata document, for TensorFlow and PyTorch models alike."""
+
+    def info(sig: str, spec: Any) -> s.TensorInfo:
+        return s.TensorInfo(
+            dtype=TF_ENUM_NAMES.get(NAME_TO_TF[spec.dtype], "DT_INVALID"),
+            tensor_shape=s.TensorShape(dim=[{"size": str(d), "name": ""} for d in spec.shape]),
+            name=f"{sig}_{spec.name}:0",
+        )
+
+    return s.MetadataResponse(
+        model_spec=s.ModelSpec(name=target.model, signature_name="", version=str(target.version)),
+        metadata=s.ModelMetadata(
+            signature_def=s.SignatureDefMap(
+                signature_def={
+                    name: s.SignatureDef(
+                        inputs={t.name: info(name, t) for t in sig.inputs},
+                        outputs={t.name: info(name, t) for t in sig.outputs},
+                        method_name=sig.method_name,
+                    )
+                    for name, sig in meta.signatures.items()
+                }
+            )
+        ),
+    )
+
+
+async def _metadata(state: StateDep, target: Target) -> Response:
+    meta = await state.dataplane.metadata(target)
+    return Response(metadata_body(target, meta).model_dump_json(), media_type=JSON)
+
+
+@router.get(
+    "/{model}/metadata", operation_id="v1_model_metadata", response_model=s.MetadataResponse
+)
+async def model_metadata(state: StateDep, request: Request, model: str) -> Response:
+    """Signatures of the default version."""
+    return await _metadata(state, _target(state, request, model, None, None))
+
+
+@router.get(
+    "/{model}/versions/{version}/metadata",
+    operation_id="v1_model_version_metadata",
+    response_model=s.MetadataResponse,
+)
+async def model_version_metadata(
+    state: StateDep, request: Request, model: str, version: str
+) -> Response:
+    """Signatures of one version."""
+    return await _metadata(state, _target(state, request, model, version, None))
+
+
+@router.get(
+    "/{model}/labels/{label}/metadata",
+    operation_id="v1_model_label_metadata",
+    response_model=s.MetadataResponse,
+)
+async def model_label_metadata(
+    state: StateDep, request: Request, model: str, label: str
+) -> Response:
+    """Signatures of the version a label points at."""
+    return await _metadata(state, _target(state, request, model, None, label))
+
+
+# -- predict / classify / regress ------------------------------------------------------------
+
+
+async def _predict(
+    state: StateDep,
+    request: Request,
+    request_id: str,
+    model: str,
+    version: str | None,
+    label: str | None,
+) -> Response:
+    with Observation(state.metrics, "v1", model) as obs:
+        target = obs.target = _target(state, request, model, version, label)
+        body = await read_json(request)
+        dtypes = {spec.name: spec.dtype for spec in target.route.inputs}
+        decoded = v1_json.decode_predict(body, dtypes)
+        expected_signature = target.route.signature_name or "serving_default"
+        if decoded.signature_name not in (None, "", expected_signature):
+            raise UnsupportedSignature(
+                f"model {model!r} serves signature {expected_signature!r}, "
+                f"not {decoded.signature_name!r}"
+            )
+        result = await state.dataplane.infer(
+            target, decoded.inputs, output_names=None, request_id=request_id
+        )
+        return Response(v1_json.encode_predict(result.outputs, decoded.layout), media_type=JSON)
+
+
+@router.post(
+    "/{model}:predict",
+    operation_id="v1_predict",
+    response_model=s.PredictResponse,
+    openapi_extra=_body_doc(s.PredictRequest),
+)
+async def predict(
+    state: StateDep, request: Request, request_id: RequestIdDep, model: str
+) -> Response:
+    """Predict with the default version (or a canary split)."""
+    return await _predict(state, request, request_id, model, None, None)
+
+
+@router.post(
+    "/{model}/versions/{version}:predict",
+    operation_id="v1_predict_version",
+    response_model=s.PredictResponse,
+    openapi_extra=_body_doc(s.PredictRequest),
+)
+async def predict_version(
+    state: StateDep, request: Request, request_id: RequestIdDep, model: str, version: str
+) -> Response:
+    """Predict with one version."""
+    return await _predict(state, request, request_id, model, version, None)
+
+
+@router.post(
+    "/{model}/labels/{label}:predict",
+    operation_id="v1_predict_label",
+    response_model=s.PredictResponse,
+    openapi_extra=_body_doc(s.PredictRequest),
+)
+async def predict_label(
+    state: StateDep, request: Request, request_id: RequestIdDep, model: str, label: str
+) -> Response:
+    """Predict with the version a label points at."""
+    return await _predict(state, request, request_id, model, None, label)
+
+
+async def _example(
+    state: StateDep,
+    request: Request,
+    request_id: str,
+    model: str,
+    version: str | None,
+    label: str | None,
+    method: Literal["classify", "regress"],
+) -> Response:
+    with Observation(state.metrics, "v1", model) as obs:
+        target = obs.target = _target(state, request, model, version, label)
+        body = await read_json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("examples"), list):
+            raise BadRequest("body must be an object with an 'examples' list")
+        answer = await state.dataplane.example_method(target, method, body, request_id)
+        return json_response(answer)
+
+
+def _add_example_routes(method: Literal["classify", "regress"]) -> None:
+    doc = _body_doc(s.ExampleRequest)
+
+    async def default(
+        state: StateDep, request: Request, request_id: RequestIdDep, model: str
+    ) -> Response:
+        return await _example(state, request, request_id, model, None, None, method)
+
+    async def by_version(
+        state: StateDep, request: Request, request_id: RequestIdDep, model: str, version: str
+    ) -> Response:
+        return await _example(state, request, request_id, model, version, None, method)
+
+    async def by_label(
+        state: StateDep, request: Request, request_id: RequestIdDep, model: str, label: str
+    ) -> Response:
+        return await _example(state, request, request_id, model, None, label, method)
+
+    summary = f"{method.capitalize()} tf.Examples (TensorFlow signatures with that method)"
+    for path, endpoint, suffix in (
+        (f"/{{model}}:{method}", default, ""),
+        (f"/{{model}}/versions/{{version}}:{method}", by_version, "_version"),
+        (f"/{{model}}/labels/{{label}}:{method}", by_label, "_label"),
+    ):
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=["POST"],
+            operation_id=f"v1_{method}{suffix}",
+            summary=summary,
+            response_model=s.ExampleResponse,
+            openapi_extra=doc,
+        )
+
+
+_add_example_routes("classify")
+_add_example_routes("regress")

@@ -1,0 +1,1 @@
+"""API keys, per-key rate limits."""

@@ -1,0 +1,101 @@
+"""Settings of the gateway component (env prefix ``TANDEM_GATEWAY_``)."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_PLACEHOLDER_KEYS = {"changeme", "change-me", "secret", "password", "apikey", "api-key", "test"}
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class GatewaySettings(BaseSettings):
+    """Everything the gateway reads from the environment; passed to ``create_app``."""
+
+    model_config = SettingsConfigDict(env_prefix="TANDEM_GATEWAY_", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    """``production`` refuses short or placeholder API keys."""
+    routes_file: Path = Path("build/config/routes.json")
+    """Route file written by ``tandem export``."""
+    host: str = "127.0.0.1"
+    """Bind address; a non-loopback bind requires auth."""
+    port: int = Field(default=8000, ge=0, le=65535)
+    """Bind port."""
+    workers: int = Field(default=1, ge=1)
+    """uvicorn worker processes."""
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """API keys, comma-separated; an entry ``sha256:<hex>`` is an already-hashed key."""
+    api_keys_file: Path | None = None
+    """File with one API key (or ``sha256:<hex>``) per line; ``#`` starts a comment."""
+    auth_disabled: bool = False
+    """Serve without API keys. Refused together with a non-loopback bind."""
+    rate_limit_per_s: float = Field(default=0.0, ge=0.0)
+    """Sustained requests per second per API key (0 = unlimited)."""
+    rate_limit_burst: int = Field(default=50, ge=1)
+    """Token bucket size per API key."""
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """Largest request body accepted (413 beyond)."""
+    default_timeout_ms: int = Field(default=5000, gt=0)
+    """Upstream timeout for a model whose route names none."""
+    max_timeout_ms: int = Field(default=60000, gt=0)
+    """Cap on any per-model upstream timeout."""
+    connect_retries: int = Field(default=1, ge=0, le=5)
+    """Retries of a call that never reached the backend."""
+    breaker_failures: int = Field(default=5, ge=1)
+    """Consecutive backend failures that open its circuit."""
+    breaker_reset_s: float = Field(default=1.0, gt=0.0)
+    """Seconds an open circuit waits before letting one probe through."""
+    prefer_grpc: bool = True
+    """Talk gRPC to backends that have a ``grpc_target`` (else REST)."""
+    torchserve_binary: bool = True
+    """Send numeric tensors to TorchServe with the v2 binary extension (else v2 JSON)."""
+    torchserve_token_file: Path | None = None
+    """Override of the TorchServe key file named in the route file."""
+    canary_weights: dict[str, dict[int, float]] = Field(default_factory=dict)
+    """Per-model canary weights, overriding the route file: ``{"m": {"2": 0.1}}``."""
+    shadow_versions: dict[str, int] = Field(default_factory=dict)
+    """Per-model shadow version, overriding the route file."""
+    shadow_max_inflight: int = Field(default=16, ge=0)
+    """Shadow copies in flight at once; more are dropped, never queued."""
+    sticky_header: str = "X-Tandem-Sticky-Key"
+    """Header whose value pins a caller to one canary arm."""
+    ready_cache_s: float = Field(default=2.0, ge=0.0)
+    """How long a backend readiness answer is reused."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Root log level (JSON logs on stderr)."""
+    access_log: bool = True
+    """One structured log line per request."""
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> GatewaySettings:
+        if self.auth_disabled and not is_loopback(self.host):
+            raise ValueError("auth_disabled is only allowed with a loopback bind (127.0.0.1)")
+        if self.environment == "production":
+            for key in self.api_keys:
+                raw = key.get_secret_value()
+                if raw.startswith("sha256:"):
+                    continue
+                if len(raw) < 16 or raw.lower() in _PLACEHOLDER_KEYS:
+                    raise ValueError("API keys must be at least 16 characters in production")
+        return self
