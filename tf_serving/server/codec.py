@@ -340,7 +340,8 @@ def _to_jsonable(array: np.ndarray, name: str) -> Any:
 
         flat = [convert(i) for i in array.reshape(-1)]
         return np.array(flat, dtype=object).reshape(array.shape).tolist() if array.ndim else flat[0]
-    return np.ascontiguousarray(array)
+    array = np.asarray(array)
+    return array.item() if array.ndim == 0 else np.ascontiguousarray(array)
 
 
 def _has_non_finite(outputs: Mapping[str, np.ndarray]) -> bool:

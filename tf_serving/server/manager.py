@@ -27,7 +27,6 @@ from tf_serving.server.servable import Servable
 log = logging.getLogger(__name__)
 
 State = Literal["START", "LOADING", "AVAILABLE", "UNLOADING", "END"]
-MAX_LOAD_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,6 @@ class VersionState:
     state: State = "START"
     error: ServingError | None = None
     servable: Servable | None = None
-    attempts: int = 0
     in_flight: int = 0
     drained: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -139,11 +137,11 @@ class ModelManager:
                 "No versions of model %s found under %s", model.spec.name, model.spec.base_path
             )
         for version in sorted(aspired, reverse=True):
+            # A failed version stays END with its error (no retry loop flapping the status);
+            # publish a new version number to try again. A cleanly unloaded one may return.
             state = model.versions.get(version)
-            if state is None or (
-                state.state == "END" and state.error and state.attempts < MAX_LOAD_ATTEMPTS
-            ):
-                await self._load(model, version, state)
+            if state is None or (state.state == "END" and state.error is None):
+                await self._load(model, version)
         # Unload only after the new versions are serving.
         for state in list(model.versions.values()):
             if state.version not in aspired and state.state == "AVAILABLE":
@@ -152,9 +150,8 @@ class ModelManager:
             sum(v.state == "AVAILABLE" for v in model.versions.values())
         )
 
-    async def _load(self, model: Model, version: int, previous: VersionState | None) -> None:
-        state = VersionState(version=version, attempts=(previous.attempts if previous else 0) + 1)
-        state.state = "LOADING"
+    async def _load(self, model: Model, version: int) -> None:
+        state = VersionState(version=version, state="LOADING")
         model.versions[version] = state
         path = model.spec.base_path / str(version)
         name = model.spec.name
