@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "conformance"))
 
-from tfs_fixture_models import write_native, write_tf1  # noqa: E402
+from tfs_fixture_models import write_native, write_tf1
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,9 @@ from tfs_harness import ServerProcess
 pytestmark = pytest.mark.integration
 
 CONFIG = """model_config_list {{
-  config {{ name: "grow" base_path: "grow" model_version_policy {{ latest {{ num_versions: 1 }} }} }}
+  config {{
+    name: "grow" base_path: "grow" model_version_policy {{ latest {{ num_versions: 1 }} }}
+  }}
   config {{ name: "warm" base_path: "warm" }}
   {extra}
 }}
@@ -129,10 +131,10 @@ async def test_new_version_under_load_fails_nothing(
         10,
         "version 1 not unloaded",
     )
-    response = httpx.post(
-        f"{server.rest_url}/v1/models/grow/versions/1:predict",
-        json={"instances": [[1.0, 2.0, 3.0]]},
-    )
+    async with httpx.AsyncClient(base_url=server.rest_url, timeout=10) as http:
+        response = await http.post(
+            "/v1/models/grow/versions/1:predict", json={"instances": [[1.0, 2.0, 3.0]]}
+        )
     assert response.status_code == 404
 
 
