@@ -111,11 +111,8 @@ class TFServingBackend:
             outputs = {k: tensor_proto_to_array(v) for k, v in response.outputs.items()}
         except ValueError as exc:
             raise UpstreamError(f"{self.name}: unreadable predict response: {exc}") from exc
-        order = [o.name for o in call.route.outputs if o.name in outputs]
-        ordered = {k: outputs[k] for k in order}
-        ordered.update((k, v) for k, v in outputs.items() if k not in ordered)
         version = response.model_spec.version.value if response.HasField("model_spec") else 0
-        return InferResult(ordered, int(version) or call.version)
+        return InferResult(_in_route_order(call.route, outputs), int(version) or call.version)
 
     async def _infer_rest(self, call: InferCall) -> InferResult:
         payload = {
@@ -145,7 +142,7 @@ class TFServingBackend:
             arrays = {k: json_to_array(k, v, specs.get(k, "float32")) for k, v in outputs.items()}
         except (KeyError, ValueError, TypeError) as exc:
             raise UpstreamError(f"{self.name}: unreadable predict response: {exc}") from exc
-        return InferResult(arrays, call.version)
+        return InferResult(_in_route_order(call.route, arrays), call.version)
 
     async def metadata(self, route: ModelRoute, version: int, timeout_s: float) -> ModelMetadata:
         if not self._use_grpc:
@@ -260,6 +257,12 @@ class TFServingBackend:
             await self._channel.close()
         if self._http is not None:
             await self._http.aclose()
+
+
+def _in_route_order(route: ModelRoute, outputs: dict[str, Any]) -> dict[str, Any]:
+    ordered = {o.name: outputs[o.name] for o in route.outputs if o.name in outputs}
+    ordered.update((k, v) for k, v in outputs.items() if k not in ordered)
+    return ordered
 
 
 def _spec_from_info(name: str, info: Any) -> TensorSpec:

@@ -37,29 +37,56 @@ _IO = {
 ROUTES: dict[str, Any] = {
     "schema_version": 1,
     "backends": {
-        "tfserving": {"kind": "tfserving", "grpc_target": "127.0.0.1:1",
-                      "rest_url": "http://127.0.0.1:1"},
-        "torchserve": {"kind": "torchserve", "grpc_target": "127.0.0.1:1",
-                       "rest_url": "http://127.0.0.1:1", "token_file": "/nonexistent"},
+        "tfserving": {
+            "kind": "tfserving",
+            "grpc_target": "127.0.0.1:1",
+            "rest_url": "http://127.0.0.1:1",
+        },
+        "torchserve": {
+            "kind": "torchserve",
+            "grpc_target": "127.0.0.1:1",
+            "rest_url": "http://127.0.0.1:1",
+            "token_file": "/nonexistent",
+        },
     },
     "models": {
         "digits_mlp_tf": {
-            "framework": "tensorflow", "backend": "tfserving", "upstream_name": "digits_mlp_tf",
-            "versions": [1, 2], "default_version": 1, "labels": {"stable": 1, "canary": 2},
-            "signature_name": "serving_default", "max_batch_size": 32, "timeout_ms": 5000,
-            "extra_key_is_tolerated": True, **_IO,
+            "framework": "tensorflow",
+            "backend": "tfserving",
+            "upstream_name": "digits_mlp_tf",
+            "versions": [1, 2],
+            "default_version": 1,
+            "labels": {"stable": 1, "canary": 2},
+            "signature_name": "serving_default",
+            "max_batch_size": 32,
+            "timeout_ms": 5000,
+            "extra_key_is_tolerated": True,
+            **_IO,
         },
         "digits_cnn_tf": {
-            "framework": "tensorflow", "backend": "tfserving", "upstream_name": "digits_cnn_tf",
-            "versions": [1], "default_version": 1, "labels": {"stable": 1},
+            "framework": "tensorflow",
+            "backend": "tfserving",
+            "upstream_name": "digits_cnn_tf",
+            "versions": [1],
+            "default_version": 1,
+            "labels": {"stable": 1},
             "signature_name": "serving_default",
             "inputs": [{"name": "image", "dtype": "float32", "shape": [-1, 8, 8, 1]}],
-            "outputs": _IO["outputs"], "max_batch_size": 32, "timeout_ms": 5000,
+            "outputs": _IO["outputs"],
+            "max_batch_size": 32,
+            "timeout_ms": 5000,
         },
         "digits_mlp_torch": {
-            "framework": "pytorch", "backend": "torchserve", "upstream_name": "digits_mlp_torch",
-            "versions": [1], "default_version": 1, "labels": {"stable": 1},
-            "signature_name": None, "max_batch_size": 8, "timeout_ms": 300, **_IO,
+            "framework": "pytorch",
+            "backend": "torchserve",
+            "upstream_name": "digits_mlp_torch",
+            "versions": [1],
+            "default_version": 1,
+            "labels": {"stable": 1},
+            "signature_name": None,
+            "max_batch_size": 8,
+            "timeout_ms": 300,
+            **_IO,
         },
     },
 }
@@ -140,7 +167,10 @@ def fakes() -> dict[str, FakeBackend]:
 @pytest.fixture
 def settings() -> GatewaySettings:
     return GatewaySettings(
-        api_keys=[API_KEY], ready_cache_s=0.0, access_log=False, breaker_reset_s=0.2,
+        api_keys=[API_KEY],
+        ready_cache_s=0.0,
+        access_log=False,
+        breaker_reset_s=0.2,
         breaker_failures=3,
     )
 
@@ -153,7 +183,9 @@ def make_client(route_table, fakes) -> Callable[..., httpx.AsyncClient]:
         app = create_app(settings, table=route_table, backends=fakes)
         headers = {"Authorization": f"Bearer {API_KEY}"} if auth else {}
         return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://gateway", headers=headers,
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://gateway",
+            headers=headers,
             timeout=10.0,
         )
 
