@@ -155,11 +155,10 @@ class TFServingBackend:
             response = await self._predict.GetModelMetadata(request, timeout=timeout_s)
         except grpc.aio.AioRpcError as exc:
             raise _grpc.translate(exc, self.name, "metadata") from exc
-        sigmap = get_model_metadata_pb2.SignatureDefMap()
-        if "signature_def" not in response.metadata or not response.metadata[
-            "signature_def"
-        ].Unpack(sigmap):
+        packed = response.metadata.get("signature_def")
+        if packed is None or not packed.type_url.endswith("/tensorflow.serving.SignatureDefMap"):
             raise UpstreamError(f"{self.name}: metadata without a signature_def map")
+        sigmap = get_model_metadata_pb2.SignatureDefMap.FromString(packed.value)
         signatures = {
             name: Signature(
                 sig.method_name,

@@ -8,8 +8,9 @@ Run as ``python -m gateway.protos.build``; the Makefile calls it before the test
   (``ts/frontend/model-server.jar``) when it is installed. The jar copy carries no licence
   header, so it is extracted at build time rather than committed.
 
-Generated modules import each other as ``gateway._generated.<package>`` (rewritten after
-protoc) so that they can never resolve to the real ``tensorflow`` packages. The build is
+Generated modules import each other as ``gateway._generated.<package>`` and register their
+descriptors in the private pool of :mod:`gateway.protos.pool` (both rewritten after protoc),
+so that they never resolve to, or clash with, the real ``tensorflow`` packages. The build is
 idempotent: a stamp of the inputs' digests skips protoc when nothing changed.
 """
 
@@ -35,6 +36,8 @@ _JAR_MEMBERS = {
     "google/rpc/status.proto": "google/rpc/status.proto",
 }
 _REWRITE_ROOTS = ("tensorflow_serving", "tensorflow", "torchserve", "google.rpc")
+_DEFAULT_POOL = "_descriptor_pool.Default()"
+_POOL_IMPORT = "from google.protobuf import descriptor_pool as _descriptor_pool"
 _IMPORT_RE = re.compile(
     r"^(\s*)(from|import) (" + "|".join(re.escape(r) for r in _REWRITE_ROOTS) + r")([. ])",
     re.MULTILINE,
@@ -66,6 +69,7 @@ def _digest(own: list[Path], jar: Path | None) -> str:
         stat = jar.stat()
         h.update(f"{jar}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     h.update(Path(__file__).read_bytes())
+    h.update((PROTO_DIR / "pool.py").read_bytes())
     return h.hexdigest()
 
 
@@ -92,6 +96,10 @@ def _rewrite_imports(out: Path) -> None:
     for path in out.rglob("*.py"):
         text = path.read_text()
         new = _IMPORT_RE.sub(r"\1\2 gateway._generated.\3\4", text)
+        if _DEFAULT_POOL in new:
+            new = new.replace(_DEFAULT_POOL, "_gateway_pool.POOL").replace(
+                _POOL_IMPORT, _POOL_IMPORT + "\nfrom gateway.protos import pool as _gateway_pool", 1
+            )
         if new != text:
             path.write_text(new)
     for directory in [out, *(d for d in out.rglob("*") if d.is_dir())]:

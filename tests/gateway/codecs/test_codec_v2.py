@@ -70,7 +70,8 @@ def test_response_binary_per_output_and_global():
     header = orjson.loads(body[:n])
     assert header["id"] == "r"
     p, lab = header["outputs"]
-    assert p["parameters"]["binary_data_size"] == 8 and "data" not in p
+    assert p["parameters"]["binary_data_size"] == 8
+    assert "data" not in p
     assert lab["data"] == [1]
     assert np.frombuffer(body[n:], np.float32).tolist() == [0.5, 0.5]
     body, n = v2.encode_infer_response(
@@ -81,7 +82,8 @@ def test_response_binary_per_output_and_global():
         requested=None,
         binary_output=True,
     )
-    assert n is not None and len(body) == n + 8 + 8
+    assert n is not None
+    assert len(body) == n + 8 + 8
 
 
 def test_response_json():

@@ -45,7 +45,8 @@ async def test_circuit_opens_then_recovers(client, fakes):
         assert (await client.post("/v1/models/digits_mlp_tf:predict", json=BODY)).status_code == 503
     started = time.perf_counter()
     response = await client.post("/v1/models/digits_mlp_tf:predict", json=BODY)
-    assert response.status_code == 503 and "circuit" in response.json()["error"]
+    assert response.status_code == 503
+    assert "circuit" in response.json()["error"]
     assert time.perf_counter() - started < 0.1
     assert len(fake.calls) == 3
     await asyncio.sleep(0.25)

@@ -28,7 +28,8 @@ async def test_infer_json(client, model):
     response = await client.post(f"/v2/models/{model}/infer", json=infer_body())
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["model_name"] == model and body["id"] == "q1"
+    assert body["model_name"] == model
+    assert body["id"] == "q1"
     assert {o["name"]: o["shape"] for o in body["outputs"]} == {
         "probabilities": [2, 10],
         "label": [2],

@@ -85,4 +85,5 @@ def test_env_settings(monkeypatch):
     monkeypatch.setenv("TANDEM_GATEWAY_API_KEYS", "k1-aaaaaaaaaaaaaaaa,k2-bbbbbbbbbbbbbbbb")
     monkeypatch.setenv("TANDEM_GATEWAY_PORT", "9001")
     settings = GatewaySettings()
-    assert settings.port == 9001 and len(settings.api_keys) == 2
+    assert settings.port == 9001
+    assert len(settings.api_keys) == 2
