@@ -34,6 +34,7 @@ class ServerProcess:
         self.rest_url = f"http://127.0.0.1:{self.rest_port}"
         self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         self.log_path = log_path
+        self.root = cwd  # where relative model paths live, for tests that add versions
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO_ROOT))
         self._log: IO[bytes] = log_path.open("wb")
         self.proc = subprocess.Popen(

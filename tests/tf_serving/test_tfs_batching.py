@@ -40,8 +40,8 @@ def server(model_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         f"--batching_parameters_file={root / 'batching.config'}",
         f"--monitoring_config_file={root / 'monitoring.config'}",
         log_path=root / "server.log",
+        cwd=root,
     )
-    proc.root = root  # type: ignore[attr-defined]
     try:
         proc.wait_available({"native": 1})
         yield proc
@@ -113,7 +113,8 @@ def test_request_metrics(server: ServerProcess) -> None:
 
 
 def test_grpc_reload_config(server: ServerProcess, model_store: Path) -> None:
-    root: Path = server.root  # type: ignore[attr-defined]
+    root = server.root
+    assert root is not None
     shutil.copytree(model_store / "tf1" / "1", root / "tf1" / "1")
     config = model_server_config_pb2.ModelServerConfig()
     for name in ("native", "tf1"):

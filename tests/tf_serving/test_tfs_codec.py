@@ -52,6 +52,7 @@ def test_json_to_array(value: Any, dtype: str, expected: np.ndarray) -> None:
         ([[1, 2], 3], "DT_FLOAT", "Expecting tensor size"),
         ([{"b64": "!!"}], "DT_STRING", "not formatted correctly for base64 data"),
         ([None], "DT_FLOAT", "is not of expected type"),
+        (json.loads("[" * 500 + "]" * 500), "DT_FLOAT", "nested 500 deep"),
     ],
 )
 def test_json_to_array_errors(value: Any, dtype: str, fragment: str) -> None:
@@ -123,7 +124,7 @@ def test_parse_json(body: bytes, expected: Any) -> None:
         assert got == expected if isinstance(expected, dict) else got["a"] == expected
 
 
-@pytest.mark.parametrize("body", [b"", b"  ", b"{", b"[1,]", b"\xff"])
+@pytest.mark.parametrize("body", [b"", b"  ", b"{", b"[1,]", b"\xff", b"[" * 5000 + b"]" * 5000])
 def test_parse_json_errors(body: bytes) -> None:
     with pytest.raises(InvalidArgument, match="JSON Parse error"):
         codec.parse_json(body)

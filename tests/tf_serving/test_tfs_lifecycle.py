@@ -57,7 +57,6 @@ def server(model_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         log_path=root / "server.log",
         cwd=root,
     )
-    proc.root = root  # type: ignore[attr-defined]
     try:
         proc.wait_available({"grow": 1, "warm": 1})
         yield proc
@@ -94,7 +93,8 @@ def test_warmup_failure_fails_the_load(server: ServerProcess) -> None:
 async def test_new_version_under_load_fails_nothing(
     server: ServerProcess, model_store: Path
 ) -> None:
-    root: Path = server.root  # type: ignore[attr-defined]
+    root = server.root
+    assert root is not None
     failures: list[str] = []
     seen: list[int] = []
     stop_at = time.monotonic() + 3.0
@@ -139,7 +139,8 @@ async def test_new_version_under_load_fails_nothing(
 
 
 def test_config_file_reload(server: ServerProcess, model_store: Path) -> None:
-    root: Path = server.root  # type: ignore[attr-defined]
+    root = server.root
+    assert root is not None
     shutil.copytree(model_store / "tf1" / "1", root / "added" / "1")
     new_config = CONFIG.format(extra='config { name: "added" base_path: "added" }')
     staging = root / "models.config.new"

@@ -23,6 +23,7 @@ from tensorflow.core.framework import types_pb2
 from tf_serving.server.errors import InvalidArgument
 
 RequestFormat = Literal["row", "columnar"]
+MAX_RANK = 64  # TF's own limit is 254; this keeps the recursive walk far from Python's
 
 _NUMPY_BY_DTYPE: dict[str, Any] = {
     "DT_FLOAT": np.float32,
@@ -88,6 +89,8 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidArgument(f"JSON Parse error: {exc}") from None
+    except RecursionError:
+        raise InvalidArgument("JSON Parse error: document is nested too deeply") from None
 
 
 def _debug(value: Any) -> str:
@@ -171,6 +174,8 @@ def _flatten(value: Any, shape: list[int], level: int, out: list[Any]) -> None:
 def json_to_array(value: Any, spec: TensorSpec) -> np.ndarray:
     """One JSON value (scalar or nested lists) -> ndarray of the signature's dtype."""
     shape = _shape_of(value)
+    if len(shape) > MAX_RANK:
+        raise InvalidArgument(f"Tensor value is nested {len(shape)} deep; the limit is {MAX_RANK}")
     flat: list[Any] = []
     _flatten(value, shape, 0, flat)
     dtype = spec.dtype
