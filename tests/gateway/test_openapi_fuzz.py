@@ -4,9 +4,9 @@ fake backend: whatever the input, the gateway never answers 500 (bounded example
 from __future__ import annotations
 
 import pytest
+from conftest import API_KEY, ROUTES, FakeBackend
 from hypothesis import HealthCheck, settings
 
-from conftest import API_KEY, FakeBackend, ROUTES
 from gateway.app import create_app
 from gateway.route_table import RouteTable
 from gateway.settings import GatewaySettings
