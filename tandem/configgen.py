@@ -121,11 +121,14 @@ def torchserve_properties(manifest: Manifest, out: Path) -> str:
         "number_of_gpu": str(gpus),
         "metrics_mode": "prometheus",
         "disable_token_authorization": "false",
+        "token_expiration_min": str(ts.token_expiration_min),
         "enable_model_api": "false",
         "install_py_dep_per_model": "false",
         "default_workers_per_model": "1",
         "async_logging": "true",
+        # java.io.tmpdir holds the worker sockets: per build dir, so two stacks never collide.
         "vmargs": f"-Xmx1g -XX:+ExitOnOutOfMemoryError "
+        f"-Djava.io.tmpdir={out / 'torchserve' / 'tmp'} "
         f"-Dlog4j.configurationFile=file://{out / 'config' / 'log4j2.xml'}",
     }
     return "".join(f"{k}={v}\n" for k, v in props.items())

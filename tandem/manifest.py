@@ -204,6 +204,8 @@ class TorchServeServer(_Strict):
     metrics_port: Annotated[int, Field(ge=1, le=65535)] = 8082
     grpc_inference_port: Annotated[int, Field(ge=1, le=65535)] = 7070
     grpc_management_port: Annotated[int, Field(ge=1, le=65535)] = 7071
+    token_expiration_min: Annotated[int, Field(ge=1, le=525_600)] = 1440
+    """TorchServe's tokens expire (default there: 60 min); a restart issues new ones."""
 
 
 class GatewayServer(_Strict):

@@ -15,6 +15,7 @@ import importlib.util
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,11 @@ class TandemHandler:
         for idx, request in enumerate(data):
             try:
                 body = request.get("body", request.get("data"))
+                if body is None and request:
+                    raise codec.BadRequest(
+                        "request body must be JSON (Content-Type: application/json); "
+                        f"got form fields {sorted(request)[:5]}"
+                    )
                 doc, binary = codec.parse_body(body, _header_length(request, context, idx))
                 out.append(codec.decode_request(doc, self.io, binary))
             except codec.BadRequest as exc:
@@ -151,7 +157,11 @@ def load_model(model_dir: Path, io: codec.ModelIO, device: Any) -> Any:
 
     path = model_dir / io.serialized_file
     if io.format == "torchscript":
-        model = torch.jit.load(str(path), map_location=device)  # type: ignore[no-untyped-call]
+        with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript; still served
+            warnings.filterwarnings(
+                "ignore", r"`torch\.jit\.\w+` is deprecated", DeprecationWarning
+            )
+            model = torch.jit.load(str(path), map_location=device)  # type: ignore[no-untyped-call]
     elif io.format == "export":
         program = torch.export.load(str(path))
         if device.type != "cpu":

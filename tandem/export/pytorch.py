@@ -12,6 +12,7 @@ import inspect
 import json
 import shutil
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from tandem.manifest import ModelSpec
 HANDLER_DIR = Path(__file__).resolve().parents[2] / "torchserve"
 SERIALIZED = {"torchscript": "model.pt", "export": "model.pt2", "eager": "state_dict.pt"}
 TRACE_BATCH, CHECK_BATCH = 2, 3  # checked at a batch size the trace never saw
+TORCHSCRIPT_DEPRECATION = r"`torch\.jit\.\w+` is deprecated"
 
 
 def mar_filename(name: str, version: int) -> str:
@@ -86,11 +88,15 @@ def _serialize(model: Any, spec: ModelSpec, work: Path) -> tuple[Path, Path | No
     target = work / SERIALIZED[spec.format]
     example = tuple(torch.from_numpy(a) for a in sample_inputs(spec.inputs, TRACE_BATCH))
     if spec.format == "torchscript":
-        if isinstance(model, torch.jit.ScriptModule):
-            scripted = model
-        else:
-            scripted = torch.jit.trace(model, example, check_trace=False)  # type: ignore[no-untyped-call]
-        torch.jit.save(scripted, str(target))
+        # torch 2.13 deprecates TorchScript in favour of torch.export; the manifest asked for
+        # it explicitly, and TorchServe still serves it, so the warning is expected here.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", TORCHSCRIPT_DEPRECATION, DeprecationWarning)
+            if isinstance(model, torch.jit.ScriptModule):
+                scripted = model
+            else:
+                scripted = torch.jit.trace(model, example, check_trace=False)  # type: ignore[no-untyped-call]
+            torch.jit.save(scripted, str(target))
         return target, None, None
     if spec.format == "export":
         dynamic = tuple({0: torch.export.Dim.DYNAMIC} for _ in spec.inputs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,11 @@ def _open_pytorch(path: Path, spec: ModelSpec, manifest: Manifest) -> Any:
     if path.suffix == ".pt2":
         return torch.export.load(str(path)).module()
     if spec.model_class is None:
-        model = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
+        with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript; still served
+            warnings.filterwarnings(
+                "ignore", r"`torch\.jit\.\w+` is deprecated", DeprecationWarning
+            )
+            model = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
     else:
         cls = import_object(spec.model_class, manifest.root)
         model = cls()

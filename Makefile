@@ -1,0 +1,53 @@
+# Tandem: `make up` runs the platform locally, `make test` runs every check.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+OUT ?= build
+MANIFEST ?= models.yaml
+# torch's CPU wheel lies on this kind of machine; pip must look there before PyPI.
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+STAMP := $(VENV)/.installed
+
+.PHONY: help install protos lint typecheck test test-fast up down export clean
+
+help:
+	@echo "make up      export the demo models, start both backends and the gateway"
+	@echo "make test    install, then ruff + mypy + pytest (integration included)"
+	@echo "make down    stop what 'make up' started"
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(FIND_LINKS) -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+protos: install
+	@if [ -f gateway/protos/build.py ]; then $(PY) -m gateway.protos.build; fi
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: protos
+	$(VENV)/bin/mypy tandem torchserve tf_serving gateway examples
+
+test: lint typecheck
+	$(PY) -m pytest -ra
+
+test-fast: protos
+	$(PY) -m pytest -ra -m "not integration"
+
+export: install
+	$(VENV)/bin/tandem export --manifest $(MANIFEST) --out $(OUT)
+
+up: protos
+	$(VENV)/bin/tandem up --manifest $(MANIFEST) --out $(OUT)
+
+down: install
+	$(VENV)/bin/tandem down --out $(OUT)
+
+clean:
+	rm -rf $(OUT) .mypy_cache .ruff_cache .pytest_cache
