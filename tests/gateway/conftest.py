@@ -3,155 +3,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
-import numpy as np
 import pytest
+from gateway_testkit import API_KEY, ROUTES, FakeBackend
 
 from gateway.app import create_app
-from gateway.backends.base import (
-    InferCall,
-    InferResult,
-    ModelMetadata,
-    Signature,
-    route_metadata,
-)
-from gateway.errors import GatewayError, UnsupportedSignature
-from gateway.route_table import ModelRoute, RouteTable
+from gateway.route_table import RouteTable
 from gateway.settings import GatewaySettings
-
-API_KEY = "test-key-0123456789abcdef"
-
-_IO = {
-    "inputs": [{"name": "pixels", "dtype": "float32", "shape": [-1, 64]}],
-    "outputs": [
-        {"name": "probabilities", "dtype": "float32", "shape": [-1, 10]},
-        {"name": "label", "dtype": "int64", "shape": [-1]},
-    ],
-}
-
-ROUTES: dict[str, Any] = {
-    "schema_version": 1,
-    "backends": {
-        "tfserving": {
-            "kind": "tfserving",
-            "grpc_target": "127.0.0.1:1",
-            "rest_url": "http://127.0.0.1:1",
-        },
-        "torchserve": {
-            "kind": "torchserve",
-            "grpc_target": "127.0.0.1:1",
-            "rest_url": "http://127.0.0.1:1",
-            "token_file": "/nonexistent",
-        },
-    },
-    "models": {
-        "digits_mlp_tf": {
-            "framework": "tensorflow",
-            "backend": "tfserving",
-            "upstream_name": "digits_mlp_tf",
-            "versions": [1, 2],
-            "default_version": 1,
-            "labels": {"stable": 1, "canary": 2},
-            "signature_name": "serving_default",
-            "max_batch_size": 32,
-            "timeout_ms": 5000,
-            "extra_key_is_tolerated": True,
-            **_IO,
-        },
-        "digits_cnn_tf": {
-            "framework": "tensorflow",
-            "backend": "tfserving",
-            "upstream_name": "digits_cnn_tf",
-            "versions": [1],
-            "default_version": 1,
-            "labels": {"stable": 1},
-            "signature_name": "serving_default",
-            "inputs": [{"name": "image", "dtype": "float32", "shape": [-1, 8, 8, 1]}],
-            "outputs": _IO["outputs"],
-            "max_batch_size": 32,
-            "timeout_ms": 5000,
-        },
-        "digits_mlp_torch": {
-            "framework": "pytorch",
-            "backend": "torchserve",
-            "upstream_name": "digits_mlp_torch",
-            "versions": [1],
-            "default_version": 1,
-            "labels": {"stable": 1},
-            "signature_name": None,
-            "max_batch_size": 8,
-            "timeout_ms": 300,
-            **_IO,
-        },
-    },
-}
-
-
-def predict_digits(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """A deterministic stand-in model: softmax over the first ten features."""
-    (array,) = inputs.values()
-    flat = array.reshape(array.shape[0], -1)[:, :10].astype(np.float32)
-    exp = np.exp(flat - flat.max(axis=1, keepdims=True))
-    probabilities = (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
-    return {"probabilities": probabilities, "label": probabilities.argmax(axis=1).astype(np.int64)}
-
-
-@dataclass
-class FakeBackend:
-    """Implements the adapter interface; only for failure injection (see STYLE 13)."""
-
-    name: str
-    delay_s: float = 0.0
-    fail_with: GatewayError | None = None
-    fail_times: int = 0
-    ready_value: bool = True
-    calls: list[InferCall] = field(default_factory=list)
-    hook: Callable[[InferCall], None] | None = None
-    closed: bool = False
-
-    async def infer(self, call: InferCall) -> InferResult:
-        self.calls.append(call)
-        if self.hook is not None:
-            self.hook(call)
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
-        if self.fail_with is not None and self.fail_times != 0:
-            self.fail_times -= 1
-            raise self.fail_with
-        outputs = predict_digits(call.inputs)
-        if call.output_names:
-            outputs = {k: v for k, v in outputs.items() if k in call.output_names}
-        return InferResult(outputs, call.version)
-
-    async def metadata(self, route: ModelRoute, version: int, timeout_s: float) -> ModelMetadata:
-        if self.fail_with is not None and self.fail_times != 0:
-            raise self.fail_with
-        meta = route_metadata(route, f"fake_{self.name}")
-        if route.framework == "tensorflow":
-            signatures = dict(meta.signatures)
-            signatures["classify_sig"] = Signature(
-                "tensorflow/serving/classify", route.inputs, route.outputs
-            )
-            return ModelMetadata(meta.platform, meta.default_signature, signatures)
-        return meta
-
-    async def ready(self, route: ModelRoute, version: int, timeout_s: float) -> bool:
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
-        return self.ready_value
-
-    async def example_method(self, route, version, method, body, request_id, timeout_s):
-        if route.framework != "tensorflow":
-            raise UnsupportedSignature("not a TensorFlow model")
-        return {"result": [[["0", 0.9], ["1", 0.1]] for _ in body["examples"]]}
-
-    async def aclose(self) -> None:
-        self.closed = True
 
 
 @pytest.fixture
@@ -196,8 +56,3 @@ def make_client(route_table, fakes) -> Callable[..., httpx.AsyncClient]:
 async def client(make_client, settings) -> AsyncIterator[httpx.AsyncClient]:
     async with make_client(settings) as c:
         yield c
-
-
-def pixels(batch: int = 2) -> list[list[float]]:
-    rng = np.random.default_rng(0)
-    return rng.random((batch, 64), dtype=np.float32).round(4).tolist()

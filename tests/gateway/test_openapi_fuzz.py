@@ -4,7 +4,7 @@ fake backend: whatever the input, the gateway never answers 500 (bounded example
 from __future__ import annotations
 
 import pytest
-from conftest import API_KEY, ROUTES, FakeBackend
+from gateway_testkit import API_KEY, ROUTES, FakeBackend
 from hypothesis import HealthCheck, settings
 
 from gateway.app import create_app

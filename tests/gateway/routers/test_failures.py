@@ -7,7 +7,7 @@ import asyncio
 import time
 
 import pytest
-from conftest import pixels
+from gateway_testkit import pixels
 
 from gateway.errors import BackendUnavailable, UpstreamError, UpstreamTimeout
 

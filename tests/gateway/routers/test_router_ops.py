@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import pixels
+from gateway_testkit import pixels
 
 
 async def test_healthz_and_readyz(client, fakes):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import pixels
+from gateway_testkit import pixels
 
 
 @pytest.mark.parametrize(

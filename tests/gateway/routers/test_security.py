@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from conftest import API_KEY
+from gateway_testkit import API_KEY
 from pydantic import ValidationError
 
 from gateway.settings import GatewaySettings
