@@ -89,6 +89,70 @@ def configs(manifest: ManifestOpt = Path("models.yaml"), out: OutOpt = Path("bui
         console.print(os.path.relpath(path))
 
 
+@app.command()
+def up(
+    manifest: ManifestOpt = Path("models.yaml"),
+    out: OutOpt = Path("build"),
+    insecure_dev: Annotated[
+        bool, typer.Option("--insecure-dev", help="Turn TorchServe's token auth off (dev only).")
+    ] = False,
+    gateway: Annotated[bool, typer.Option(help="Start the gateway too.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 240.0,
+) -> None:
+    """Export what is missing or stale, start both backends and the gateway, stay in the
+    foreground; Ctrl-C (or `tandem down`) stops everything."""
+    from tandem.export import export_models
+    from tandem.stack import Stack
+
+    try:
+        m = load_manifest(manifest)
+        with console.status("exporting...") as status:
+            export_models(m, [], out, progress=lambda msg: status.update(msg))
+        stack = Stack(m, out, insecure_dev=insecure_dev, gateway=gateway, ready_timeout=timeout)
+        with console.status("starting...") as status:
+            stack.up(progress=lambda msg: status.update(msg))
+    except TandemError as exc:
+        raise _fail(exc) from None
+    _print_endpoints(stack)
+    code = stack.serve_forever(lambda msg: console.print(msg, highlight=False))
+    raise typer.Exit(code)
+
+
+def _print_endpoints(stack: object) -> None:
+    from tandem.stack import Stack
+
+    assert isinstance(stack, Stack)
+    s = stack.manifest.data.servers
+    console.print(
+        f"[bold]{stack.tfserving.flavour}[/]: REST http://127.0.0.1:{s.tfserving.rest_port}"
+        f"  gRPC 127.0.0.1:{s.tfserving.grpc_port}"
+    )
+    console.print(
+        f"[bold]TorchServe[/]: REST http://127.0.0.1:{s.torchserve.inference_port}"
+        f"  gRPC 127.0.0.1:{s.torchserve.grpc_inference_port}"
+        f"  (token in {os.path.relpath(stack.torchserve.key_file)})"
+    )
+    if stack.gateway is not None:
+        console.print(
+            f"[bold]Gateway[/]: http://127.0.0.1:{s.gateway.port}  docs /docs"
+            f"  (API key in {os.path.relpath(stack.gateway.api_key_file)})"
+        )
+    for model, lines in stack.curls().items():
+        console.print(f"\n[bold]{model}[/]")
+        for line in lines:
+            console.print(line, highlight=False, soft_wrap=True)
+    console.print("\nready. Ctrl-C or `tandem down` stops everything.")
+
+
+@app.command()
+def down(out: OutOpt = Path("build")) -> None:
+    """Stop the stack that `tandem up` started from this build directory."""
+    from tandem.stack import down as stop_stack
+
+    stopped = stop_stack(out)
+    console.print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

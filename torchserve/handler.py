@@ -69,6 +69,8 @@ class TandemHandler:
             return []
         decoded = self.preprocess(data, context)
         good = [d for d in decoded if isinstance(d, codec.Decoded)]
+        # One line per batch in TorchServe's model log: shows batching at work.
+        logger.info("tandem batch: %d request(s), %d row(s)", len(data), sum(d.batch for d in good))
         results = self.inference(good) if good else []
         return self.postprocess(decoded, results, context)
 

@@ -1,0 +1,360 @@
+"""The three local services: TorchServe, a TF Serving (official or compatible), the gateway.
+
+Each one knows its command line, where it logs, and what "ready" means for it:
+- TorchServe: every model version has its minimum workers READY in the management API
+  (`/ping` answers before any worker can predict).
+- TF Serving: every served version of every model is AVAILABLE in the REST status API.
+- Gateway: `/readyz` says every routed model answers on its backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tandem.configgen import TORCHSERVE_KEY_FILE
+from tandem.errors import StackError
+from tandem.manifest import Manifest
+from tandem.stack.process import port_free, spawn, stop_tree, wait_for
+
+HTTP_TIMEOUT = httpx.Timeout(3.0)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a stack built into `out` keeps its files."""
+
+    out: Path
+
+    @property
+    def config(self) -> Path:
+        return self.out / "config"
+
+    @property
+    def run(self) -> Path:
+        return self.out / "run"
+
+    @property
+    def logs(self) -> Path:
+        return self.out / "logs"
+
+    @property
+    def torchserve_home(self) -> Path:
+        return self.out / "torchserve"
+
+
+class Service(ABC):
+    name: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    def __init__(self, manifest: Manifest, layout: Layout) -> None:
+        self.manifest = manifest
+        self.layout = layout
+
+    @property
+    def log(self) -> Path:
+        return self.layout.logs / f"{self.name}.log"
+
+    @property
+    @abstractmethod
+    def ports(self) -> list[tuple[str, int]]: ...
+
+    @abstractmethod
+    def command(self) -> list[str]: ...
+
+    def environment(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def cwd(self) -> Path:
+        return self.layout.out
+
+    @abstractmethod
+    def is_ready(self) -> bool: ...
+
+    def check_ports(self) -> None:
+        busy = [f"{h}:{p}" for h, p in self.ports if not port_free(h, p)]
+        if busy:
+            raise StackError(
+                f"{self.name}: port(s) {', '.join(busy)} already in use; is another stack "
+                f"running? (`tandem down`, or change the ports under servers: in the manifest)"
+            )
+
+    def prepare(self) -> None:  # noqa: B027 - optional hook, most services need nothing
+        """Work before the process starts (directories, key files)."""
+
+    def start(self) -> None:
+        self.check_ports()
+        self.prepare()
+        self.proc = spawn(self.command(), cwd=self.cwd(), log=self.log, env=self.environment())
+
+    def wait_ready(self, timeout: float) -> None:
+        wait_for(self.is_ready, timeout=timeout, what=self.name, proc=self.proc, log=self.log)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_tree(self.proc.pid)
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+
+# --------------------------------------------------------------------------- TorchServe
+
+
+def java_version() -> int:
+    """Major version of `java` on PATH; StackError with the install command if unusable."""
+    java = shutil.which("java")
+    hint = "install a JRE 11+, e.g. `apt-get install -y openjdk-17-jre-headless`"
+    if java is None:
+        raise StackError(f"TorchServe needs Java 11 or newer and none is on PATH: {hint}")
+    out = subprocess.run(
+        [java, "-version"], capture_output=True, text=True, timeout=30, check=False
+    ).stderr
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if not match:
+        raise StackError(f"cannot read the Java version from {out.strip()[:120]!r}: {hint}")
+    major = int(match.group(1))
+    if major == 1 and match.group(2):  # "1.8" style
+        major = int(match.group(2))
+    if major < 11:
+        raise StackError(f"TorchServe needs Java 11 or newer, found Java {major}: {hint}")
+    return major
+
+
+class TorchServe(Service):
+    name = "torchserve"
+
+    def __init__(self, manifest: Manifest, layout: Layout, *, insecure: bool = False) -> None:
+        super().__init__(manifest, layout)
+        self.insecure = insecure
+        self.server = manifest.data.servers.torchserve
+
+    @property
+    def ports(self) -> list[tuple[str, int]]:
+        s = self.server
+        return [
+            (s.host, s.inference_port),
+            ("127.0.0.1", s.management_port),
+            (s.host, s.metrics_port),
+            (s.host, s.grpc_inference_port),
+            ("127.0.0.1", s.grpc_management_port),
+        ]
+
+    @property
+    def key_file(self) -> Path:
+        return self.layout.torchserve_home / TORCHSERVE_KEY_FILE
+
+    def models(self) -> list[tuple[str, list[int], int]]:
+        return [
+            (m.name, m.served_versions, m.workers)
+            for m in self.manifest.models
+            if m.framework == "pytorch"
+        ]
+
+    def prepare(self) -> None:
+        java_version()
+        home = self.layout.torchserve_home
+        for sub in ("tmp", "logs", "model-store"):
+            (home / sub).mkdir(parents=True, exist_ok=True)
+        # A key file from an earlier run holds dead tokens: read only the one this run writes.
+        self.key_file.unlink(missing_ok=True)
+
+    def command(self) -> list[str]:
+        exe = shutil.which("torchserve", path=str(Path(sys.executable).parent)) or "torchserve"
+        cmd = [
+            exe,
+            "--start",
+            "--foreground",
+            "--ncs",  # no config snapshots: the generated config is the only source of truth
+            "--ts-config",
+            str(self.layout.config / "config.properties"),
+            "--model-store",
+            str(self.layout.torchserve_home / "model-store"),
+        ]
+        if self.insecure:
+            cmd.append("--disable-token-auth")
+        return cmd
+
+    def environment(self) -> dict[str, str]:
+        home = self.layout.torchserve_home
+        env = dict(os.environ)
+        env.update(
+            TMPDIR=str(home / "tmp"),
+            LOG_LOCATION=str(home / "logs"),
+            METRICS_LOCATION=str(home / "logs"),
+            # Workers run this interpreter, which has PyYAML (TorchServe needs it, undeclared).
+            PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        )
+        return env
+
+    def cwd(self) -> Path:
+        return self.layout.torchserve_home  # TorchServe writes key_file.json here
+
+    def keys(self) -> dict[str, str]:
+        """{'inference': ..., 'management': ..., 'API': ...}; empty when auth is off."""
+        if self.insecure:
+            return {}
+        data = json.loads(self.key_file.read_text())
+        return {k: v["key"] for k, v in data.items()}
+
+    def _headers(self, kind: str) -> dict[str, str]:
+        key = self.keys().get(kind)
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def is_ready(self) -> bool:
+        if not self.insecure and not self.key_file.exists():
+            return False
+        base = f"http://127.0.0.1:{self.server.management_port}"
+        with httpx.Client(timeout=HTTP_TIMEOUT, headers=self._headers("management")) as client:
+            for name, versions, min_workers in self.models():
+                for version in versions:
+                    r = client.get(f"{base}/models/{name}/{version}")
+                    if r.status_code != 200:
+                        return False
+                    workers = r.json()[0].get("workers", [])
+                    if sum(w.get("status") == "READY" for w in workers) < min_workers:
+                        return False
+        return True
+
+
+# --------------------------------------------------------------------------- TF Serving
+
+
+class TFServing(Service):
+    name = "tfserving"
+
+    def __init__(self, manifest: Manifest, layout: Layout) -> None:
+        super().__init__(manifest, layout)
+        self.server = manifest.data.servers.tfserving
+        self.official = shutil.which("tensorflow_model_server")
+
+    @property
+    def ports(self) -> list[tuple[str, int]]:
+        return [
+            (self.server.host, self.server.grpc_port),
+            (self.server.host, self.server.rest_port),
+        ]
+
+    @property
+    def flavour(self) -> str:
+        return "TensorFlow Serving" if self.official else "Tandem's TF-Serving-compatible server"
+
+    def command(self) -> list[str]:
+        c = self.layout.config
+        batching = any(
+            m.batching.enabled for m in self.manifest.models if m.framework == "tensorflow"
+        )
+        flags = [
+            f"--port={self.server.grpc_port}",
+            f"--rest_api_port={self.server.rest_port}",
+            f"--model_config_file={c / 'models.config'}",
+            f"--monitoring_config_file={c / 'monitoring.config'}",
+            "--file_system_poll_wait_seconds=1",
+        ]
+        if batching:
+            flags += [
+                "--enable_batching=true",
+                f"--batching_parameters_file={c / 'batching_parameters.txt'}",
+            ]
+        if self.official:
+            return [self.official, *flags]
+        return [
+            sys.executable,
+            "-m",
+            "tf_serving.server.main",
+            f"--host={self.server.host}",
+            *flags,
+        ]
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env.setdefault("CUDA_VISIBLE_DEVICES", "-1" if not _wants_gpu(self.manifest) else "0")
+        return env
+
+    def is_ready(self) -> bool:
+        base = f"http://127.0.0.1:{self.server.rest_port}"
+        with httpx.Client(timeout=HTTP_TIMEOUT) as client:
+            for m in self.manifest.models:
+                if m.framework != "tensorflow":
+                    continue
+                r = client.get(f"{base}/v1/models/{m.name}")
+                if r.status_code != 200:
+                    return False
+                states = {
+                    int(s["version"]): s["state"] for s in r.json().get("model_version_status", [])
+                }
+                if any(states.get(v) != "AVAILABLE" for v in m.served_versions):
+                    return False
+        return True
+
+
+def _wants_gpu(manifest: Manifest) -> bool:
+    return any(m.device.kind == "gpu" for m in manifest.models if m.framework == "tensorflow")
+
+
+# --------------------------------------------------------------------------- gateway
+
+
+class Gateway(Service):
+    name = "gateway"
+
+    def __init__(self, manifest: Manifest, layout: Layout, torchserve: TorchServe) -> None:
+        super().__init__(manifest, layout)
+        self.server = manifest.data.servers.gateway
+        self.torchserve = torchserve
+
+    @property
+    def ports(self) -> list[tuple[str, int]]:
+        return [(self.server.host, self.server.port)]
+
+    @property
+    def api_key_file(self) -> Path:
+        return self.layout.run / "api_key"
+
+    def api_key(self) -> str:
+        return self.api_key_file.read_text().strip()
+
+    def prepare(self) -> None:
+        """A development API key: plaintext for the user (0600), only its hash for the gateway."""
+        self.layout.run.mkdir(parents=True, exist_ok=True)
+        if not self.api_key_file.exists():
+            fd = os.open(self.api_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(f"tdm_{secrets.token_urlsafe(24)}\n")
+        digest = hashlib.sha256(self.api_key().encode()).hexdigest()
+        (self.layout.run / "gateway_keys").write_text(f"sha256:{digest}\n")
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "gateway"]
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            TANDEM_GATEWAY_ROUTES_FILE=str(self.layout.config / "routes.json"),
+            TANDEM_GATEWAY_HOST=self.server.host,
+            TANDEM_GATEWAY_PORT=str(self.server.port),
+            TANDEM_GATEWAY_API_KEYS_FILE=str(self.layout.run / "gateway_keys"),
+            TANDEM_GATEWAY_TORCHSERVE_TOKEN_FILE=str(self.torchserve.key_file),
+        )
+        if self.torchserve.insecure:
+            env.pop("TANDEM_GATEWAY_TORCHSERVE_TOKEN_FILE")
+        return env
+
+    def is_ready(self) -> bool:
+        r = httpx.get(f"http://127.0.0.1:{self.server.port}/readyz", timeout=HTTP_TIMEOUT)
+        return r.status_code == 200
