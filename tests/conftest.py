@@ -20,7 +20,7 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every demo model in models.yaml, exported (trained, parity-checked) into a temp build."""
     from tandem.export import export_models
     from tandem.manifest import load_manifest
@@ -28,4 +28,79 @@ def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("build")
     results = export_models(load_manifest(REPO / "models.yaml"), out=out)
     assert all(r.parity_ok and not r.skipped for r in results)
-    yield out
+    return out
+
+
+class LiveStack:
+    """The demo stack running for real on free loopback ports (see `live_stack`)."""
+
+    def __init__(self, stack, out: Path) -> None:  # type: ignore[no-untyped-def]
+        self.stack = stack
+        self.out = out
+        self.manifest = stack.manifest
+        self.routes_file = out / "config" / "routes.json"
+        servers = stack.manifest.data.servers
+        self.tf_rest = f"http://127.0.0.1:{servers.tfserving.rest_port}"
+        self.tf_grpc = f"127.0.0.1:{servers.tfserving.grpc_port}"
+        self.ts_rest = f"http://127.0.0.1:{servers.torchserve.inference_port}"
+        self.ts_management = f"http://127.0.0.1:{servers.torchserve.management_port}"
+        self.ts_grpc = f"127.0.0.1:{servers.torchserve.grpc_inference_port}"
+        self.gateway_url = f"http://127.0.0.1:{servers.gateway.port}"
+
+    @property
+    def torchserve_token(self) -> str:
+        return str(self.stack.torchserve.keys()["inference"])
+
+    @property
+    def management_token(self) -> str:
+        return str(self.stack.torchserve.keys()["management"])
+
+    @property
+    def gateway_api_key(self) -> str:
+        return str(self.stack.gateway.api_key())
+
+    def _service(self, name: str):  # type: ignore[no-untyped-def]
+        return {"tfserving": self.stack.tfserving, "torchserve": self.stack.torchserve}[name]
+
+    def stop_backend(self, name: str) -> None:
+        self.stack.stop_service(self._service(name))
+
+    def start_backend(self, name: str) -> None:
+        self.stack.start_service(self._service(name))
+
+
+def with_free_ports(manifest):  # type: ignore[no-untyped-def]
+    """The same manifest, every server moved to a free loopback port."""
+    from tandem.manifest import GatewayServer, Manifest, Servers, TFServingServer, TorchServeServer
+    from tandem.stack.process import free_port
+
+    servers = Servers(
+        tfserving=TFServingServer(grpc_port=free_port(), rest_port=free_port()),
+        torchserve=TorchServeServer(
+            inference_port=free_port(),
+            management_port=free_port(),
+            metrics_port=free_port(),
+            grpc_inference_port=free_port(),
+            grpc_management_port=free_port(),
+        ),
+        gateway=GatewayServer(port=free_port()),
+    )
+    data = manifest.data.model_copy(update={"servers": servers})
+    return Manifest(path=manifest.path, data=data, lines=manifest.lines)
+
+
+@pytest.fixture(scope="session")
+def live_stack(demo_build: Path) -> Iterator[LiveStack]:
+    """TF server + TorchServe + gateway on free ports, serving the exported demo models."""
+    from tandem.configgen import write_configs
+    from tandem.manifest import load_manifest
+    from tandem.stack import Stack
+
+    manifest = with_free_ports(load_manifest(REPO / "models.yaml"))
+    write_configs(manifest, demo_build / "config", demo_build)
+    stack = Stack(manifest, demo_build, ready_timeout=240)
+    stack.up()
+    try:
+        yield LiveStack(stack, demo_build)
+    finally:
+        stack.down()

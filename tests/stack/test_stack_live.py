@@ -1,0 +1,184 @@
+"""The local stack for real: both backends serving every demo model on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import subprocess
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from examples.digits.data import load_split
+
+pytestmark = pytest.mark.integration
+
+TF_MODELS = ["digits_mlp_tf", "digits_cnn_tf"]
+TORCH_MODELS = ["digits_mlp_torch", "digits_cnn_torch", "digits_dynamic_torch"]
+SHAPES = {
+    "digits_mlp_tf": (64,),
+    "digits_cnn_tf": (8, 8, 1),
+    "digits_mlp_torch": (64,),
+    "digits_cnn_torch": (1, 8, 8),
+    "digits_dynamic_torch": (64,),
+}
+N = 30  # within max_batch_size 32: TF Serving rejects larger tasks, as it should
+
+
+def _digits(model: str, n: int = N) -> tuple[np.ndarray, np.ndarray]:
+    split = load_split()
+    return split.x_test[:n].reshape(n, *SHAPES[model]), split.y_test[:n]
+
+
+def _predict(live, model: str, body: dict, version: int | None = None) -> httpx.Response:  # type: ignore[no-untyped-def]
+    if model in TF_MODELS:
+        path = f"/v1/models/{model}" + (f"/versions/{version}" if version else "") + ":predict"
+        return httpx.post(live.tf_rest + path, json=body, timeout=30)
+    path = f"/predictions/{model}" + (f"/{version}" if version else "")
+    headers = {"Authorization": f"Bearer {live.torchserve_token}"}
+    return httpx.post(live.ts_rest + path, json=body, headers=headers, timeout=30)
+
+
+@pytest.mark.parametrize("model", TF_MODELS + TORCH_MODELS)
+def test_every_demo_model_predicts_digits(live_stack, model: str) -> None:
+    x, y = _digits(model)
+    r = _predict(live_stack, model, {"instances": x.tolist()})
+    assert r.status_code == 200, r.text
+    labels = np.array([p["label"] for p in r.json()["predictions"]])
+    assert float((labels == y).mean()) >= 0.9
+
+
+def test_same_digit_same_class_from_tf_and_pytorch(live_stack) -> None:
+    """Where the TF model is confident (p > 0.9), the PyTorch twin names the same digit."""
+    for tf_model, torch_model in (
+        ("digits_cnn_tf", "digits_cnn_torch"),
+        ("digits_mlp_tf", "digits_mlp_torch"),
+    ):
+        x_tf, _ = _digits(tf_model)
+        x_torch, _ = _digits(torch_model)
+        tf_preds = _predict(live_stack, tf_model, {"instances": x_tf.tolist()}).json()[
+            "predictions"
+        ]
+        torch_preds = _predict(live_stack, torch_model, {"instances": x_torch.tolist()}).json()[
+            "predictions"
+        ]
+        confident = [i for i, p in enumerate(tf_preds) if max(p["probabilities"]) > 0.9]
+        assert len(confident) >= N // 2
+        mismatches = [i for i in confident if tf_preds[i]["label"] != torch_preds[i]["label"]]
+        assert mismatches == [], (tf_model, torch_model, mismatches)
+
+
+def test_version_routing_on_both_backends(live_stack) -> None:
+    x, _ = _digits("digits_mlp_tf", 2)
+    tf = _predict(live_stack, "digits_mlp_tf", {"instances": x.tolist()}, version=1)
+    ts = _predict(live_stack, "digits_mlp_torch", {"instances": x.tolist()}, version=1)
+    assert tf.status_code == 200
+    assert ts.status_code == 200
+    assert (
+        _predict(live_stack, "digits_mlp_tf", {"instances": x.tolist()}, version=9).status_code
+        == 404
+    )
+    assert (
+        _predict(live_stack, "digits_mlp_torch", {"instances": x.tolist()}, version=9).status_code
+        == 404
+    )
+    label = httpx.post(
+        f"{live_stack.tf_rest}/v1/models/digits_mlp_tf/labels/stable:predict",
+        json={"instances": x.tolist()},
+        timeout=30,
+    )
+    assert label.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"", "empty request body"),
+        (b"{not json", "not valid JSON"),
+        (json.dumps({"instances": [[1.0, 2.0]]}).encode(), "expected shape [-1, 64]"),
+        (json.dumps({"instances": [["a"] * 64]}).encode(), "expected float32"),
+    ],
+)
+def test_torchserve_bad_input_is_a_clear_400(live_stack, body: bytes, fragment: str) -> None:
+    r = httpx.post(
+        f"{live_stack.ts_rest}/predictions/digits_mlp_torch",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {live_stack.torchserve_token}",
+            "Content-Type": "application/json",
+        },
+        timeout=30,
+    )
+    assert r.status_code == 400
+    assert fragment in r.json()["error"]
+
+
+def test_concurrent_requests_are_batched_by_torchserve(live_stack) -> None:
+    x, y = _digits("digits_mlp_torch", 24)
+    headers = {"Authorization": f"Bearer {live_stack.torchserve_token}"}
+    log = live_stack.out / "torchserve" / "logs" / "model_log.log"
+    before = log.read_text().count("tandem batch:") if log.exists() else 0
+
+    async def run() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=live_stack.ts_rest, headers=headers, timeout=30) as c:
+            return await asyncio.gather(
+                *[
+                    c.post("/predictions/digits_mlp_torch", json={"instances": [row.tolist()]})
+                    for row in x
+                ]
+            )
+
+    responses = asyncio.run(run())
+    assert [r.status_code for r in responses] == [200] * len(x)
+    labels = np.array([r.json()["predictions"][0]["label"] for r in responses])
+    assert float((labels == y).mean()) >= 0.9
+    lines = log.read_text().split("tandem batch:")[before + 1 :]
+    sizes = [int(chunk.split("request")[0]) for chunk in lines]
+    assert sum(sizes) >= len(x)
+    assert max(sizes) > 1, f"no request was batched: {sizes}"
+
+
+def test_printed_curls_return_the_right_digit(live_stack) -> None:
+    curls = live_stack.stack.curls()
+    expected = int((live_stack.out / "run" / "requests" / "expected_label.txt").read_text())
+    assert set(curls) == set(TF_MODELS + TORCH_MODELS)
+    for model, lines in curls.items():
+        assert len(lines) == 3  # the backend directly, then the gateway v1 and v2
+        for line in lines:
+            out = subprocess.run(
+                shlex.split(line), capture_output=True, text=True, timeout=30, check=True
+            )
+            body = json.loads(out.stdout)
+            if "predictions" in body:
+                assert body["predictions"][0]["label"] == expected, (model, line)
+            else:
+                label = next(o for o in body["outputs"] if o["name"] == "label")
+                assert label["data"] == [expected], (model, line)
+
+
+def test_second_up_says_a_stack_is_running(live_stack) -> None:
+    from tandem.errors import StackError
+    from tandem.stack import Stack
+
+    with pytest.raises(StackError, match="already running"):
+        Stack(live_stack.manifest, live_stack.out).up()
+
+
+def test_torchserve_management_is_loopback_and_needs_a_token(live_stack) -> None:
+    url = f"{live_stack.ts_management}/models"
+    assert httpx.get(url, timeout=10).status_code in (400, 401, 403)
+    ok = httpx.get(
+        url, headers={"Authorization": f"Bearer {live_stack.management_token}"}, timeout=10
+    )
+    assert ok.status_code == 200
+    props = (live_stack.out / "config" / "config.properties").read_text()
+    assert "management_address=http://127.0.0.1:" in props
+
+
+def test_tf_server_says_it_is_the_compatible_server(live_stack) -> None:
+    if live_stack.stack.tfserving.official:
+        pytest.skip("tensorflow_model_server is on PATH")
+    assert "not TensorFlow Serving" in Path(live_stack.stack.tfserving.log).read_text()
