@@ -153,6 +153,29 @@ def down(out: OutOpt = Path("build")) -> None:
     console.print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
 
 
+@app.command()
+def rollout(
+    models: Annotated[list[str], typer.Argument(help="Models whose new version goes live.")],
+    manifest: ManifestOpt = Path("models.yaml"),
+    out: OutOpt = Path("build"),
+) -> None:
+    """Export the manifest's version of MODELS and put it live on the running stack."""
+    from tandem.export import export_models
+    from tandem.stack.rollout import rollout as go_live
+
+    try:
+        m = load_manifest(manifest)
+        with console.status("exporting...") as status:
+            export_models(m, models, out, progress=lambda msg: status.update(msg))
+        with console.status("rolling out..."):
+            results = go_live(m, out, models)
+    except TandemError as exc:
+        raise _fail(exc) from None
+    for r in results:
+        retired = f", retired {r.retired_versions}" if r.retired_versions else ""
+        console.print(f"{r.model}: live versions {r.live_versions}{retired}")
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

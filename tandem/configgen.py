@@ -122,7 +122,9 @@ def torchserve_properties(manifest: Manifest, out: Path) -> str:
         "metrics_mode": "prometheus",
         "disable_token_authorization": "false",
         "token_expiration_min": str(ts.token_expiration_min),
-        "enable_model_api": "false",
+        # Registering a new version is how `tandem rollout` goes live without downtime; the
+        # management API that allows it listens on loopback only and needs a token.
+        "enable_model_api": "true",
         "install_py_dep_per_model": "false",
         "default_workers_per_model": "1",
         "async_logging": "true",

@@ -1,0 +1,113 @@
+"""Put a newly exported version live on a running stack without failing a request.
+
+- TF Serving (official or compatible) watches `base_path` itself: the new `<version>/`
+  directory is loaded, swapped in, and older versions unloaded per the version policy. Here
+  we only wait until the served versions are AVAILABLE.
+- TorchServe is told through its management API (loopback only, token protected): register
+  the new `.mar` with its workers started synchronously, make it the default version, then
+  unregister the versions the policy no longer serves. Requests without a version go to the
+  old default until the new one has READY workers, so none fails.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tandem.errors import StackError
+from tandem.export.pytorch import mar_filename
+from tandem.manifest import Manifest, ModelSpec
+from tandem.stack.backends import Layout, TFServing, TorchServe
+
+TIMEOUT = httpx.Timeout(10.0, read=180.0)  # synchronous registration waits for workers
+
+
+@dataclass(frozen=True)
+class RolloutResult:
+    model: str
+    live_versions: list[int]
+    retired_versions: list[int]
+
+
+def _torchserve_versions(client: httpx.Client, name: str) -> list[int]:
+    r = client.get(f"/models/{name}/all")
+    if r.status_code == 404:
+        return []
+    r.raise_for_status()
+    return sorted(int(m["modelVersion"]) for m in r.json())
+
+
+def _rollout_torchserve(ts: TorchServe, spec: ModelSpec) -> RolloutResult:
+    keys = ts.keys() if ts.key_file.exists() else {}  # none when started --insecure-dev
+    headers = {"Authorization": f"Bearer {keys['management']}"} if keys else {}
+    base = f"http://127.0.0.1:{ts.server.management_port}"
+    wanted = spec.served_versions
+    with httpx.Client(base_url=base, headers=headers, timeout=TIMEOUT) as client:
+        loaded = _torchserve_versions(client, spec.name)
+        for version in wanted:
+            if version in loaded:
+                continue
+            params: dict[str, str | int] = {
+                "url": mar_filename(spec.name, version),
+                "initial_workers": spec.workers,
+                "batch_size": spec.batching.max_batch_size if spec.batching.enabled else 1,
+                "max_batch_delay": round(spec.batching.max_delay_ms)
+                if spec.batching.enabled
+                else 0,
+                "response_timeout": max(1, -(-spec.timeout_ms // 1000)),
+                "synchronous": "true",
+            }
+            r = client.post("/models", params=params)
+            if r.status_code >= 400:
+                raise StackError(
+                    f"torchserve refused {spec.name} v{version}: {r.status_code} {r.text[:200]}"
+                )
+        r = client.put(f"/models/{spec.name}/{max(wanted)}/set-default")
+        if r.status_code >= 400:
+            raise StackError(f"torchserve: set-default {spec.name} v{max(wanted)}: {r.text[:200]}")
+        retired = [v for v in _torchserve_versions(client, spec.name) if v not in wanted]
+        for version in retired:
+            r = client.delete(f"/models/{spec.name}/{version}")
+            if r.status_code >= 400:
+                raise StackError(f"torchserve: unregister {spec.name} v{version}: {r.text[:200]}")
+        return RolloutResult(spec.name, _torchserve_versions(client, spec.name), retired)
+
+
+def _rollout_tfserving(tf: TFServing, spec: ModelSpec, timeout: float) -> RolloutResult:
+    url = f"http://127.0.0.1:{tf.server.rest_port}/v1/models/{spec.name}"
+    deadline = time.monotonic() + timeout
+    states: dict[int, str] = {}
+    while time.monotonic() < deadline:
+        try:
+            r = httpx.get(url, timeout=5)
+            if r.status_code == 200:
+                states = {int(s["version"]): s["state"] for s in r.json()["model_version_status"]}
+                live = sorted(v for v, s in states.items() if s == "AVAILABLE")
+                if live == spec.served_versions:
+                    retired = sorted(v for v, s in states.items() if s == "END")
+                    return RolloutResult(spec.name, live, retired)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise StackError(
+        f"{tf.flavour} did not serve {spec.name} versions {spec.served_versions} within "
+        f"{timeout:.0f}s (states: {states})"
+    )
+
+
+def rollout(
+    manifest: Manifest, out: Path, names: list[str], timeout: float = 180.0
+) -> list[RolloutResult]:
+    """Make the manifest's served versions of `names` live on the stack running from `out`."""
+    layout = Layout(out.resolve())
+    ts, tf = TorchServe(manifest, layout), TFServing(manifest, layout)
+    results = []
+    for spec in (manifest.model(n) for n in names):
+        if spec.framework == "pytorch":
+            results.append(_rollout_torchserve(ts, spec))
+        else:
+            results.append(_rollout_tfserving(tf, spec, timeout))
+    return results
