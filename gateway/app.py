@@ -20,6 +20,7 @@ from gateway.middleware import GatewayMiddleware
 from gateway.route_table import RouteTable, load_route_table
 from gateway.routers import ops, v1, v2
 from gateway.routers.errors import install_error_handlers
+from gateway.routers.hot import HotPath, hot_routes
 from gateway.schemas import v1 as v1_schemas
 from gateway.schemas import v2 as v2_schemas
 from gateway.security.keys import KeyStore
@@ -81,6 +82,8 @@ def create_app(
     app.include_router(v1.router)
     app.include_router(v2.health)
     app.include_router(v2.router)
+    # Added first, so it runs inside GatewayMiddleware.
+    app.add_middleware(HotPath, routes=hot_routes(app, {**v1.HOT_HANDLERS, **v2.HOT_HANDLERS}))
     app.add_middleware(
         GatewayMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -1,6 +1,12 @@
-"""Prometheus metrics of one gateway app (own registry, so tests can build many apps)."""
+"""Prometheus metrics of one gateway app (own registry, so tests can build many apps).
+
+The per-request helpers keep the labelled children they use: ``labels()`` takes a lock and
+builds a key on every call, and the label sets are bounded by the route table.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -48,14 +54,40 @@ class GatewayMetrics:
             ("backend",),
             registry=self.registry,
         )
+        self._request_children: dict[tuple[str, str, str, str, int], tuple[Any, Any]] = {}
+        self._upstream_children: dict[tuple[str, int, str, str], Any] = {}
+        self._breaker_children: dict[str, Any] = {}
 
     def observe(
         self, *, model: str, version: str, backend: str, protocol: str, status: int, seconds: float
     ) -> None:
         """Count one finished request."""
-        labels = (model, version, backend, protocol, str(status))
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
+        key = (model, version, backend, protocol, status)
+        children = self._request_children.get(key)
+        if children is None:
+            labels = (model, version, backend, protocol, str(status))
+            children = (self.requests.labels(*labels), self.latency.labels(*labels))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_upstream(
+        self, *, model: str, version: int, backend: str, outcome: str, seconds: float
+    ) -> None:
+        """Time one backend call."""
+        key = (model, version, backend, outcome)
+        child = self._upstream_children.get(key)
+        if child is None:
+            child = self.upstream_latency.labels(model, str(version), backend, outcome)
+            self._upstream_children[key] = child
+        child.observe(seconds)
+
+    def set_breaker_open(self, backend: str, is_open: bool) -> None:
+        """Publish whether ``backend``'s circuit is open."""
+        child = self._breaker_children.get(backend)
+        if child is None:
+            child = self._breaker_children[backend] = self.breaker_open.labels(backend)
+        child.set(1 if is_open else 0)
 
     def render(self) -> bytes:
         """The text exposition format."""

@@ -138,12 +138,14 @@ class DataPlane:
             outcome = str(int(exc.status))
             raise
         finally:
-            self._metrics.upstream_latency.labels(
-                target.model, str(target.version), backend.name, outcome
-            ).observe(time.perf_counter() - started)
-            self._metrics.breaker_open.labels(backend.name).set(
-                0 if backend.breaker.state == "closed" else 1
+            self._metrics.observe_upstream(
+                model=target.model,
+                version=target.version,
+                backend=backend.name,
+                outcome=outcome,
+                seconds=time.perf_counter() - started,
             )
+            self._metrics.set_breaker_open(backend.name, backend.breaker.state != "closed")
 
     def _maybe_shadow(self, target: Target, call: InferCall) -> None:
         shadow = self._settings.shadow_versions.get(target.model, target.route.shadow_version)

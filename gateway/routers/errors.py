@@ -26,14 +26,20 @@ def error_response(exc: GatewayError) -> Response:
     return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
+def gateway_error_response(exc: GatewayError) -> Response:
+    """The answer to a :class:`GatewayError` (5xx are logged): the exception handler's body,
+    shared with the lean inference path."""
+    if exc.status >= 500:
+        log.warning("request failed", extra={"status": int(exc.status), "error": exc.message})
+    return error_response(exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handler for gateway errors and for FastAPI's own 4xx/422."""
 
     async def on_gateway_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, GatewayError)
-        if exc.status >= 500:
-            log.warning("request failed", extra={"status": int(exc.status), "error": exc.message})
-        return error_response(exc)
+        return gateway_error_response(exc)
 
     async def on_http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

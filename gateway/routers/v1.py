@@ -11,7 +11,7 @@ from gateway.backends.base import ModelMetadata
 from gateway.codecs import v1_json
 from gateway.codecs.dtypes import NAME_TO_TF, TF_ENUM_NAMES
 from gateway.dataplane.routing import Target
-from gateway.deps import DataPlaneDep, RequestIdDep, StateDep, authenticate
+from gateway.deps import AppState, DataPlaneDep, RequestIdDep, StateDep, authenticate
 from gateway.errors import BadRequest, UnsupportedSignature
 from gateway.routers._http import JSON, Observation, json_response, read_json
 from gateway.schemas import v1 as s
@@ -181,14 +181,15 @@ async def model_label_metadata(
 # -- predict / classify / regress ------------------------------------------------------------
 
 
-async def _predict(
-    state: StateDep,
+async def serve_predict(
+    state: AppState,
     request: Request,
     request_id: str,
     model: str,
-    version: str | None,
-    label: str | None,
+    version: str | None = None,
+    label: str | None = None,
 ) -> Response:
+    """Core of the three ``:predict`` endpoints (also run by the lean path, after auth)."""
     with Observation(state.metrics, "v1", model) as obs:
         target = obs.target = _target(state, request, model, version, label)
         body = await read_json(request)
@@ -216,7 +217,7 @@ async def predict(
     state: StateDep, request: Request, request_id: RequestIdDep, model: str
 ) -> Response:
     """Predict with the default version (or a canary split)."""
-    return await _predict(state, request, request_id, model, None, None)
+    return await serve_predict(state, request, request_id, model)
 
 
 @router.post(
@@ -229,7 +230,7 @@ async def predict_version(
     state: StateDep, request: Request, request_id: RequestIdDep, model: str, version: str
 ) -> Response:
     """Predict with one version."""
-    return await _predict(state, request, request_id, model, version, None)
+    return await serve_predict(state, request, request_id, model, version=version)
 
 
 @router.post(
@@ -242,7 +243,7 @@ async def predict_label(
     state: StateDep, request: Request, request_id: RequestIdDep, model: str, label: str
 ) -> Response:
     """Predict with the version a label points at."""
-    return await _predict(state, request, request_id, model, None, label)
+    return await serve_predict(state, request, request_id, model, label=label)
 
 
 async def _example(
@@ -300,3 +301,10 @@ def _add_example_routes(method: Literal["classify", "regress"]) -> None:
 
 _add_example_routes("classify")
 _add_example_routes("regress")
+
+#: Operation ids served by the lean path (``gateway.routers.hot``) → their core handler.
+HOT_HANDLERS = {
+    "v1_predict": serve_predict,
+    "v1_predict_version": serve_predict,
+    "v1_predict_label": serve_predict,
+}

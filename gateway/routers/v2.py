@@ -12,7 +12,7 @@ from gateway import __version__
 from gateway.codecs import v2 as codec
 from gateway.codecs.dtypes import NAME_TO_V2
 from gateway.dataplane.routing import Target
-from gateway.deps import RequestIdDep, StateDep, authenticate
+from gateway.deps import AppState, RequestIdDep, StateDep, authenticate
 from gateway.errors import BadRequest, ModelNotReady
 from gateway.routers._http import JSON, Observation, check_json_content_type
 from gateway.schemas import v2 as s
@@ -151,9 +151,10 @@ async def model_version_ready(
     return await _ready(state, _target(state, request, model, version))
 
 
-async def _infer(
-    state: StateDep, request: Request, request_id: str, model: str, version: str | None
+async def serve_infer(
+    state: AppState, request: Request, request_id: str, model: str, version: str | None = None
 ) -> Response:
+    """Core of the two ``/infer`` endpoints (also run by the lean path, after auth)."""
     with Observation(state.metrics, "v2", model) as obs:
         target = obs.target = _target(state, request, model, version)
         header_length = request.headers.get(HEADER_LENGTH)
@@ -206,7 +207,7 @@ async def infer(
     state: StateDep, request: Request, request_id: RequestIdDep, model: str
 ) -> Response:
     """Infer with the default version (or a canary split)."""
-    return await _infer(state, request, request_id, model, None)
+    return await serve_infer(state, request, request_id, model)
 
 
 @router.post(
@@ -220,4 +221,8 @@ async def infer_version(
     state: StateDep, request: Request, request_id: RequestIdDep, model: str, version: str
 ) -> Response:
     """Infer with one version."""
-    return await _infer(state, request, request_id, model, version)
+    return await serve_infer(state, request, request_id, model, version=version)
+
+
+#: Operation ids served by the lean path (``gateway.routers.hot``) → their core handler.
+HOT_HANDLERS = {"v2_infer": serve_infer, "v2_infer_version": serve_infer}
