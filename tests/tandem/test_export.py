@@ -110,7 +110,8 @@ def test_mar_contents(demo_build: Path, name: str, fmt: str) -> None:
     assert spec["format"] == fmt
     assert spec["serialized_file"] in names
     if fmt == "eager":
-        assert spec["model_file"] in names and spec["model_class"] == "DigitsDynamic"
+        assert spec["model_file"] in names
+        assert spec["model_class"] == "DigitsDynamic"
 
 
 def test_configs_written_for_the_build(demo_build: Path) -> None:
@@ -236,7 +237,8 @@ def test_cli_broken_manifest_exits_2_one_line_no_artifacts(
     assert proc.returncode == 2, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1, proc.stderr
-    assert fragment in lines[0] and "models.yaml:" in lines[0]
+    assert fragment in lines[0]
+    assert "models.yaml:" in lines[0]
     assert "Traceback" not in proc.stderr
     assert not out.exists() or not any(out.rglob("*")), list(out.rglob("*"))
 

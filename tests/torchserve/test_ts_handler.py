@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ pytestmark = [
 )
 def loaded(
     request: pytest.FixtureRequest, demo_build: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[TandemHandler, Any]]:
+) -> tuple[TandemHandler, Any]:
     from ts.context import Context
 
     name = request.param
@@ -35,7 +34,7 @@ def loaded(
     ctx = Context(name, str(model_dir), manifest, 8, None, "test")
     handler = TandemHandler()
     handler.initialize(ctx)
-    yield handler, ctx
+    return handler, ctx
 
 
 def _run(
@@ -94,10 +93,12 @@ def test_mixed_batch_answers_each_request_on_its_own(loaded: tuple[TandemHandler
     answers, statuses = _run(handler, ctx, requests)
     assert statuses == [200, 400, 400, 200, 200, 400]
     assert len(answers[0]["predictions"]) == 2
-    assert "expected shape" in answers[1]["error"] and name in answers[1]["error"]
+    assert "expected shape" in answers[1]["error"]
+    assert name in answers[1]["error"]
     assert "not valid JSON" in answers[2]["error"]
     v2 = {o["name"]: o for o in answers[3]["outputs"]}
-    assert v2["probabilities"]["shape"] == [3, 10] and v2["probabilities"]["datatype"] == "FP32"
+    assert v2["probabilities"]["shape"] == [3, 10]
+    assert v2["probabilities"]["datatype"] == "FP32"
     assert v2["label"]["datatype"] == "INT64"
     assert answers[3]["model_name"] == handler.io.name
     assert "empty request body" in answers[5]["error"]
