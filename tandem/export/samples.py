@@ -8,19 +8,10 @@ import numpy as np
 import numpy.typing as npt
 
 from tandem.manifest import TensorSpec
+from torchserve.tandem_codec import NUMPY_DTYPES as CODEC_DTYPES
 
-NUMPY_DTYPES: dict[str, Any] = {
-    "float16": np.float16,
-    "float32": np.float32,
-    "float64": np.float64,
-    "int8": np.int8,
-    "int16": np.int16,
-    "int32": np.int32,
-    "int64": np.int64,
-    "uint8": np.uint8,
-    "bool": np.bool_,
-    "string": np.object_,
-}
+# The handler's table (numeric types) plus strings, which only TF models take.
+NUMPY_DTYPES: dict[str, Any] = {**CODEC_DTYPES, "string": np.object_}
 
 
 def sample_inputs(specs: list[TensorSpec], batch: int, seed: int = 0) -> list[npt.NDArray[Any]]:

@@ -30,6 +30,17 @@ def _tf_dtype(tf: Any, dtype: str) -> Any:
     return tf.string if dtype == "string" else tf.as_dtype(dtype)
 
 
+def _dims(shape: Any) -> list[int]:
+    return [-1 if d is None else int(d) for d in shape]
+
+
+def _fits(actual: list[int], declared: list[int]) -> bool:
+    """Same rank, and every dimension known on both sides agrees (-1 matches anything)."""
+    return len(actual) == len(declared) and all(
+        a == -1 or d == -1 or a == d for a, d in zip(actual, declared, strict=True)
+    )
+
+
 def _check_keras_inputs(model: Any, spec: ModelSpec, where: str) -> None:
     """Compare declared input shapes with a Keras model's own, before tracing."""
     model_inputs = getattr(model, "inputs", None)
@@ -40,11 +51,8 @@ def _check_keras_inputs(model: Any, spec: ModelSpec, where: str) -> None:
             f"{where}: declares {len(spec.inputs)} input(s), the model takes {len(model_inputs)}"
         )
     for declared, actual in zip(spec.inputs, model_inputs, strict=True):
-        shape = [-1 if d is None else int(d) for d in actual.shape]
-        fits = len(shape) == len(declared.shape) and all(
-            a == -1 or d == -1 or a == d for a, d in zip(shape, declared.shape, strict=True)
-        )
-        if not fits:
+        shape = _dims(actual.shape)
+        if not _fits(shape, declared.shape):
             raise ExportError(
                 f"{where}: input {declared.name!r} declared shape {declared.shape} "
                 f"disagrees with the model's {shape}"
@@ -82,11 +90,8 @@ def _check_outputs(outputs: list[Any], spec: ModelSpec, where: str) -> None:
             raise ExportError(
                 f"{where}: output {declared.name!r} declared {declared.dtype}, model gives {dtype}"
             )
-        shape = [-1 if d is None else int(d) for d in out.shape]
-        fits = len(shape) == len(declared.shape) and all(
-            d == -1 or a == -1 or a == d for a, d in zip(shape, declared.shape, strict=True)
-        )
-        if not fits:
+        shape = _dims(out.shape)
+        if not _fits(shape, declared.shape):
             raise ExportError(
                 f"{where}: output {declared.name!r} declared shape {declared.shape}, "
                 f"model gives {shape}"
@@ -180,8 +185,7 @@ def read_signature(path: Path) -> dict[str, list[TensorSpec]]:
 
     def spec_of(name: str, t: Any) -> TensorSpec:
         dtype = "string" if t.dtype == tf.string else t.dtype.name
-        shape = [-1 if d is None else int(d) for d in t.shape]
-        return TensorSpec(name=name, dtype=dtype, shape=shape)  # type: ignore[arg-type]
+        return TensorSpec(name=name, dtype=dtype, shape=_dims(t.shape))  # type: ignore[arg-type]
 
     _, kwargs = fn.structured_input_signature
     return {
