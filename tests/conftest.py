@@ -90,6 +90,12 @@ def with_free_ports(manifest):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def free_ports_manifest():  # type: ignore[no-untyped-def]
+    """`with_free_ports` for tests in other folders (conftest is not importable by name)."""
+    return with_free_ports
+
+
+@pytest.fixture(scope="session")
 def live_stack(demo_build: Path) -> Iterator[LiveStack]:
     """TF server + TorchServe + gateway on free ports, serving the exported demo models."""
     from tandem.configgen import write_configs

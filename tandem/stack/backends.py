@@ -26,7 +26,7 @@ import httpx
 from tandem.configgen import TORCHSERVE_KEY_FILE
 from tandem.errors import StackError
 from tandem.manifest import Manifest
-from tandem.stack.process import port_free, spawn, stop_tree, wait_for
+from tandem.stack.process import port_free, spawn, stop_tree, tail, wait_for
 
 HTTP_TIMEOUT = httpx.Timeout(3.0)
 
@@ -203,6 +203,19 @@ class TorchServe(Service):
 
     def cwd(self) -> Path:
         return self.layout.torchserve_home  # TorchServe writes key_file.json here
+
+    def wait_ready(self, timeout: float) -> None:
+        """As for every service, but a timeout also shows the frontend's and workers' logs."""
+        try:
+            super().wait_ready(timeout)
+        except StackError as exc:
+            logs = self.layout.torchserve_home / "logs"
+            extra = "".join(
+                f"\n--- {logs / name} ---\n{tail(logs / name, 15)}"
+                for name in ("ts_log.log", "model_log.log")
+                if (logs / name).exists()
+            )
+            raise StackError(f"{exc}{extra}") from exc
 
     def keys(self) -> dict[str, str]:
         """{'inference': ..., 'management': ..., 'API': ...}; empty when auth is off."""

@@ -220,3 +220,39 @@ def test_this_machine_has_a_usable_java() -> None:
     from tandem.stack import java_version
 
     assert java_version() >= 11
+
+
+def test_torchserve_not_ready_error_shows_the_worker_log(
+    demo_build: Path, tmp_path: Path, free_ports_manifest
+) -> None:
+    """A model whose worker cannot load: the timeout says so, with the logs' tails."""
+    import zipfile
+
+    from tandem.configgen import write_configs
+    from tandem.errors import StackError
+    from tandem.manifest import Manifest
+    from tandem.stack import Stack
+
+    store = tmp_path / "torchserve" / "model-store"
+    store.mkdir(parents=True)
+    good = demo_build / "torchserve" / "model-store" / "digits_mlp_torch.mar"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(store / "digits_mlp_torch.mar", "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "tandem_spec.json":
+                spec = json.loads(data)
+                spec["serialized_file"] = "missing.pt"
+                data = json.dumps(spec).encode()
+            dst.writestr(item, data)
+    full = free_ports_manifest(load_manifest(Path(__file__).resolve().parents[2] / "models.yaml"))
+    only = full.data.model_copy(update={"models": [full.model("digits_mlp_torch")]})
+    manifest = Manifest(path=full.path, data=only, lines=full.lines)
+    write_configs(manifest, tmp_path / "config", tmp_path)
+    stack = Stack(manifest, tmp_path, gateway=False, ready_timeout=25)
+    with pytest.raises(StackError) as info:
+        stack.up()
+    message = str(info.value)
+    assert "torchserve: not ready after 25s" in message
+    assert "model_log.log" in message
+    assert "missing.pt" in message
+    assert not (tmp_path / "run" / "stack.json").exists()
