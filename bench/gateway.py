@@ -2,14 +2,20 @@
 
 For each backend, side by side in one run, against loopback servers only and bounded in time:
 
-* gateway CPU ms per request (the gateway subprocess' CPU time / requests it served);
-* added p50/p99 latency versus calling the backend's own REST API directly, at half of the
-  direct saturation rate (open loop);
-* saturation throughput ratio gateway/direct (closed loop, fixed concurrency);
+* saturation throughput, direct (the backend's own REST API) and via the gateway, closed loop
+  at fixed concurrency, with ``wrk`` when it is installed (a C load generator leaves the
+  shared cores to the servers), else a Python (aiohttp) generator; and their ratio;
+* added p50/p99 latency versus calling the backend directly, both measured open loop
+  (constant arrival rate, so queueing in the generator does not inflate them) at the same
+  rate: half of the direct saturation rate. When the gateway cannot keep that rate up, the
+  output says so instead of reporting queueing as "added latency";
+* gateway CPU ms per request (the gateway process' CPU time / requests it served), at half
+  load and at saturation;
 * JSON vs binary (OIP v2) encode+decode time of a 1x224x224x3 fp32 tensor in the gateway's
   codecs.
 
-The gateway runs as ``python -m gateway`` (uvloop + httptools) on a free loopback port.
+The gateway runs as ``python -m gateway`` (uvloop + httptools) on a free loopback port;
+``--transport rest`` makes it talk REST instead of gRPC to the backends.
 """
 
 from __future__ import annotations
@@ -17,10 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,6 +46,12 @@ from gateway.settings import is_loopback
 
 KEY = "bench-key-0123456789abcdef"
 
+#: Targets of the gateway (issue text); ``check_targets`` prints them with the results.
+TARGET_CPU_MS = 0.5
+TARGET_ADDED_P50_MS = 0.5
+TARGET_THROUGHPUT_RATIO = 0.75
+TARGET_BINARY_SPEEDUP = 5.0
+
 
 @dataclass
 class Result:
@@ -44,6 +59,7 @@ class Result:
     seconds: float
     latencies: list[float]
     errors: int
+    lag_p99_ms: float = 0.0  # open loop: how late the generator sent (its own limit)
 
     @property
     def rps(self) -> float:
@@ -83,10 +99,12 @@ async def closed_loop(call: Call, concurrency: int, seconds: float, max_requests
 
 
 async def open_loop(call: Call, rate: float, seconds: float) -> Result:
+    """Send ``rate`` requests per second on schedule whatever the answers' latency."""
     latencies: list[float] = []
+    lags: list[float] = []
     errors = 0
     total = max(1, int(rate * seconds))
-    connector = aiohttp.TCPConnector(limit=256)
+    connector = aiohttp.TCPConnector(limit=1024)
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def one() -> None:
@@ -101,13 +119,93 @@ async def open_loop(call: Call, rate: float, seconds: float) -> Result:
         tasks = []
         start = time.perf_counter()
         for i in range(total):
-            delay = start + i / rate - time.perf_counter()
+            due = start + i / rate
+            delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
+            lags.append(time.perf_counter() - due)
             tasks.append(asyncio.create_task(one()))
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds + 30)
         elapsed = time.perf_counter() - start
-    return Result(len(latencies), elapsed, latencies, errors)
+    lags.sort()
+    lag = lags[min(len(lags) - 1, int(0.99 * len(lags)))] * 1000
+    return Result(len(latencies), elapsed, latencies, errors, lag)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One HTTP endpoint to load: URL, body and headers."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+    def call(self) -> Call:
+        return post(self.url, self.body, self.headers)
+
+
+def wrk_closed_loop(target: Target, concurrency: int, seconds: float) -> Result | None:
+    """Closed loop with ``wrk`` (``None`` when it is not installed)."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    lines = ['wrk.method = "POST"', f"wrk.body = {_lua_string(target.body)}"]
+    lines += [
+        f"wrk.headers[{_lua_string(k.encode())}] = {_lua_string(v.encode())}"
+        for k, v in target.headers.items()
+    ]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write("\n".join(lines) + "\n")
+    try:
+        out = subprocess.run(
+            [
+                wrk,
+                "-t1",
+                f"-c{concurrency}",
+                f"-d{max(1, round(seconds))}s",
+                "--latency",
+                "-s",
+                script.name,
+                target.url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    total = int(_grab(r"(\d+) requests in", out))
+    elapsed = _duration_s(_grab(r"requests in ([\d.]+\w+),", out))
+    bad = int(_grab(r"Non-2xx or 3xx responses: (\d+)", out, "0"))
+    errs = _grab(r"Socket errors: (.*)", out, "")
+    bad += sum(int(n) for n in re.findall(r"\d+", errs))
+    return Result(total - bad, elapsed, [], bad)
+
+
+def _lua_string(raw: bytes) -> str:
+    return '"' + "".join(f"\\{b:03d}" for b in raw) + '"'
+
+
+def _grab(pattern: str, text: str, default: str | None = None) -> str:
+    match = re.search(pattern, text)
+    if match is None:
+        if default is None:
+            raise RuntimeError(f"unexpected wrk output (no {pattern!r}):\n{text}")
+        return default
+    return match.group(1)
+
+
+def _duration_s(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+
+
+async def saturate(target: Target, args: argparse.Namespace) -> Result:
+    result = None if args.python_load else wrk_closed_loop(target, args.concurrency, args.seconds)
+    if result is None:
+        result = await closed_loop(target.call(), args.concurrency, args.seconds, args.max_requests)
+    return result
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> Call:
@@ -136,9 +234,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_gateway(routes: Path, port: int) -> subprocess.Popen[bytes]:
+def start_gateway(routes: Path, port: int, transport: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        "TANDEM_GATEWAY_PREFER_GRPC": "true" if transport == "grpc" else "false",
         "TANDEM_GATEWAY_ROUTES_FILE": str(routes),
         "TANDEM_GATEWAY_PORT": str(port),
         "TANDEM_GATEWAY_API_KEYS": KEY,
@@ -162,23 +261,20 @@ def start_gateway(routes: Path, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("gateway did not start")
 
 
-def direct_call(table: RouteTable, model: str, body_rows: list[list[float]]) -> Call:
+def direct_target(table: RouteTable, model: str, body_rows: list[list[float]]) -> Target:
     route = table.models[model]
     backend = table.backends[route.backend]
     assert backend.rest_url
+    body = orjson.dumps({"instances": body_rows})
     if backend.kind == "tfserving":
         url = f"{backend.rest_url}/v1/models/{route.upstream_name}/versions/1:predict"
-        return post(
-            url, orjson.dumps({"instances": body_rows}), {"Content-Type": "application/json"}
-        )
+        return Target(url, body, {"Content-Type": "application/json"})
     token = ""
     if backend.token_file and backend.token_file.exists():
         token = orjson.loads(backend.token_file.read_bytes())["inference"]["key"]
     url = f"{backend.rest_url}/predictions/{route.upstream_name}/1"
-    return post(
-        url,
-        orjson.dumps({"instances": body_rows}),
-        {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    return Target(
+        url, body, {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     )
 
 
@@ -212,31 +308,38 @@ async def bench_backend(
     (spec,) = table.models[model].inputs
     shape = tuple(1 if d < 0 else d for d in spec.shape)
     rows = np.random.default_rng(0).random(shape).round(4).tolist()
-    direct = direct_call(table, model, rows)
-    via = post(
+    direct = direct_target(table, model, rows)
+    via = Target(
         f"{gateway_url}/v1/models/{model}/versions/1:predict",
         orjson.dumps({"instances": rows}),
         {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"},
     )
-    await closed_loop(direct, 4, 1.0, 500)  # warm up both paths
-    await closed_loop(via, 4, 1.0, 500)
-    sat_direct = await closed_loop(direct, args.concurrency, args.seconds, args.max_requests)
+    await closed_loop(direct.call(), 4, 1.0, 500)  # warm up both paths
+    await closed_loop(via.call(), 4, 1.0, 500)
+    sat_direct = await saturate(direct, args)
     cpu0 = cpu_seconds(gateway_pid)
-    sat_gateway = await closed_loop(via, args.concurrency, args.seconds, args.max_requests)
-    rate = max(1.0, sat_direct.rps / 2)
-    half_direct = await open_loop(direct, rate, args.seconds)
-    half_gateway = await open_loop(via, rate, args.seconds)
+    sat_gateway = await saturate(via, args)
     cpu1 = cpu_seconds(gateway_pid)
-    served = sat_gateway.count + sat_gateway.errors + half_gateway.count + half_gateway.errors
+    rate = max(1.0, sat_direct.rps / 2)
+    half_direct = await open_loop(direct.call(), rate, args.seconds)
+    cpu2 = cpu_seconds(gateway_pid)
+    half_gateway = await open_loop(via.call(), rate, args.seconds)
+    cpu3 = cpu_seconds(gateway_pid)
+    # Sustained: every request answered and the answers kept up with the arrivals.
+    sustained = half_gateway.errors == 0 and half_gateway.rps >= 0.9 * rate
     return {
-        "cpu_ms_per_request": (cpu1 - cpu0) * 1000 / max(1, served),
+        "cpu_ms_per_request": (cpu3 - cpu2) * 1000 / max(1, half_gateway.count),
+        "cpu_ms_per_request_sat": (cpu1 - cpu0) * 1000 / max(1, sat_gateway.count),
+        "half_load_rps": rate,
         "direct_p50_ms": half_direct.pct(0.5),
         "direct_p99_ms": half_direct.pct(0.99),
         "gateway_p50_ms": half_gateway.pct(0.5),
         "gateway_p99_ms": half_gateway.pct(0.99),
         "added_p50_ms": half_gateway.pct(0.5) - half_direct.pct(0.5),
         "added_p99_ms": half_gateway.pct(0.99) - half_direct.pct(0.99),
-        "half_load_rps": rate,
+        "gateway_half_load_rps": half_gateway.rps,
+        "half_load_sustained": float(sustained),
+        "generator_lag_p99_ms": max(half_direct.lag_p99_ms, half_gateway.lag_p99_ms),
         "direct_sat_rps": sat_direct.rps,
         "gateway_sat_rps": sat_gateway.rps,
         "throughput_ratio": sat_gateway.rps / sat_direct.rps if sat_direct.rps else 0.0,
@@ -246,6 +349,35 @@ async def bench_backend(
     }
 
 
+def check_targets(results: dict[str, dict[str, float]], speedup: float) -> list[str]:
+    """One PASS/FAIL line per target and backend."""
+    lines = []
+    for backend, r in results.items():
+        cpu = max(r["cpu_ms_per_request"], r["cpu_ms_per_request_sat"])
+        checks = [
+            (f"gateway CPU <= {TARGET_CPU_MS} ms/request", cpu <= TARGET_CPU_MS, f"{cpu:.3f}"),
+            (
+                f"added p50 <= {TARGET_ADDED_P50_MS} ms at half load",
+                bool(r["half_load_sustained"]) and r["added_p50_ms"] <= TARGET_ADDED_P50_MS,
+                f"{r['added_p50_ms']:.3f}"
+                + ("" if r["half_load_sustained"] else " (rate NOT sustained by the gateway)"),
+            ),
+            (
+                f"throughput >= {TARGET_THROUGHPUT_RATIO}x direct",
+                r["throughput_ratio"] >= TARGET_THROUGHPUT_RATIO,
+                f"{r['throughput_ratio']:.3f}",
+            ),
+        ]
+        for name, ok, value in checks:
+            lines.append(f"{'PASS' if ok else 'FAIL'}  {backend:<12} {name}: {value}")
+    ok = speedup >= TARGET_BINARY_SPEEDUP
+    lines.append(
+        f"{'PASS' if ok else 'FAIL'}  {'codec':<12} binary >= "
+        f"{TARGET_BINARY_SPEEDUP:.0f}x faster than JSON: {speedup:.0f}x"
+    )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--routes", type=Path, default=Path("build/config/routes.json"))
@@ -253,6 +385,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--max-requests", type=int, default=50_000)
     parser.add_argument("--codec-repeats", type=int, default=10)
+    parser.add_argument(
+        "--transport", choices=("grpc", "rest"), default="grpc", help="gateway → backends"
+    )
+    parser.add_argument(
+        "--python-load", action="store_true", help="Python load generator even if wrk exists"
+    )
     args = parser.parse_args()
 
     table = load_route_table(args.routes)
@@ -265,7 +403,7 @@ def main() -> None:
     for model, route in sorted(table.models.items(), key=lambda m: "mlp" not in m[0]):
         picks.setdefault(route.backend, model)
     port = free_port()
-    gateway = start_gateway(args.routes, port)
+    gateway = start_gateway(args.routes, port, args.transport)
     try:
         results = {
             backend: asyncio.run(
@@ -281,18 +419,23 @@ def main() -> None:
             gateway.kill()
     json_ms, binary_ms = codec_times(args.codec_repeats)
 
+    generator = "Python" if args.python_load or not shutil.which("wrk") else "wrk"
     print(
-        f"gateway benchmark (loopback, {os.cpu_count()} CPUs, concurrency "
-        f"{args.concurrency}, {args.seconds:.0f} s/phase)"
+        f"gateway benchmark (loopback, {os.cpu_count()} CPUs, gateway->backend "
+        f"{args.transport}, saturation: {generator} closed loop at concurrency "
+        f"{args.concurrency}; half load: Python open loop; {args.seconds:g} s/phase)"
     )
     header = f"{'metric':<24}" + "".join(f"{b + ' (' + picks[b] + ')':>34}" for b in results)
     print(header)
     for key in next(iter(results.values())):
         print(f"{key:<24}" + "".join(f"{r[key]:>34.3f}" for r in results.values()))
+    speedup = json_ms / binary_ms
     print(
         f"codec 1x224x224x3 fp32 encode+decode: JSON {json_ms:.1f} ms, binary "
-        f"{binary_ms:.2f} ms, binary speed-up {json_ms / binary_ms:.0f}x"
+        f"{binary_ms:.2f} ms, binary speed-up {speedup:.0f}x"
     )
+    for line in check_targets(results, speedup):
+        print(line)
 
 
 if __name__ == "__main__":
