@@ -161,3 +161,18 @@ def test_labels_are_correct_on_real_digits(loaded: tuple[TandemHandler, Any]) ->
     assert statuses == [200]
     labels = np.asarray(answers[0]["outputs"]["label"])
     assert float((labels == split.y_test[:50]).mean()) >= 0.9
+
+
+def test_gpu_id_falls_back_to_cpu_without_cuda(demo_build: Path, tmp_path: Path) -> None:
+    """TorchServe passes gpu_id when number_of_gpu > 0; without CUDA the handler uses the CPU."""
+    import torch
+    from ts.context import Context
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with zipfile.ZipFile(demo_build / "torchserve" / "model-store" / "digits_cnn_torch.mar") as zf:
+        zf.extractall(tmp_path)
+    manifest = json.loads((tmp_path / "MAR-INF" / "MANIFEST.json").read_text())
+    handler = TandemHandler()
+    handler.initialize(Context("digits_cnn_torch", str(tmp_path), manifest, 8, 0, "test"))
+    assert str(handler.device) == "cpu"
