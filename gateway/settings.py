@@ -61,6 +61,11 @@ class GatewaySettings(BaseSettings):
     """Seconds an open circuit waits before letting one probe through."""
     prefer_grpc: bool = True
     """Talk gRPC to backends that have a ``grpc_target`` (else REST)."""
+    rest_below_bytes: int = Field(default=64 * 1024, ge=0)
+    """Send an inference whose tensors are smaller than this over REST even when gRPC is
+    preferred, if the backend has a ``rest_url``: a grpc.aio call costs the gateway about
+    twice the CPU of a keep-alive HTTP/1.1 exchange, while big tensors travel best as raw
+    bytes in gRPC (TF Serving's REST API takes them as JSON). 0 = no exception."""
     torchserve_binary: bool = True
     """Send numeric tensors to TorchServe with the v2 binary extension (else v2 JSON)."""
     torchserve_token_file: Path | None = None

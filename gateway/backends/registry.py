@@ -14,11 +14,14 @@ from gateway.settings import GatewaySettings
 Factory = Callable[[str, BackendRoute, GatewaySettings], Backend]
 
 FACTORIES: dict[str, Factory] = {
-    "tfserving": lambda name, cfg, s: TFServingBackend(name, cfg, prefer_grpc=s.prefer_grpc),
+    "tfserving": lambda name, cfg, s: TFServingBackend(
+        name, cfg, prefer_grpc=s.prefer_grpc, rest_below_bytes=s.rest_below_bytes
+    ),
     "torchserve": lambda name, cfg, s: TorchServeBackend(
         name,
         cfg,
         prefer_grpc=s.prefer_grpc,
+        rest_below_bytes=s.rest_below_bytes,
         binary=s.torchserve_binary,
         token_file=s.torchserve_token_file,
     ),

@@ -1,5 +1,8 @@
 """TensorFlow Serving adapter: gRPC ``PredictionService``/``ModelService``, REST fallback.
 
+Inference requests smaller than ``rest_below_bytes`` use the REST API when the server has one
+(cheaper per call for the gateway than grpc.aio); bigger ones use gRPC ``tensor_content``.
+
 Works with the official server and with the project's compatible one (same API). Uses the
 gateway's own wire-compatible protos; never imports TensorFlow.
 """
@@ -42,9 +45,18 @@ _DUMPS = orjson.OPT_SERIALIZE_NUMPY
 class TFServingBackend:
     """Adapter for one TF Serving server (gRPC when it has a target, else REST)."""
 
-    def __init__(self, name: str, config: BackendRoute, *, prefer_grpc: bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: BackendRoute,
+        *,
+        prefer_grpc: bool = True,
+        rest_below_bytes: int = 0,
+    ) -> None:
         self.name = name
         self._use_grpc = bool(prefer_grpc and config.grpc_target)
+        # Small inferences go over REST when there is one (see GatewaySettings).
+        self._rest_below = rest_below_bytes if config.rest_url else 0
         self._target = config.grpc_target
         self._channel: Any = None
         self._predict_stub: Any = None
@@ -94,7 +106,9 @@ class TFServingBackend:
     # -- interface -------------------------------------------------------------------------
 
     async def infer(self, call: InferCall) -> InferResult:
-        if not self._use_grpc:
+        if not self._use_grpc or (
+            self._rest_below and sum(a.nbytes for a in call.inputs.values()) < self._rest_below
+        ):
             return await self._infer_rest(call)
         request = predict_pb2.PredictRequest(model_spec=self._spec(call.route, call.version))
         for name, array in call.inputs.items():

@@ -3,7 +3,9 @@
 Requests go to the project's generic handler as OIP v2 (binary tensor extension for numeric
 tensors unless disabled): over gRPC the body is the ``"body"`` input entry with the header
 length in ``"inference-header-content-length"``; over REST it is the request body with the
-``Inference-Header-Content-Length`` header. The handler always answers v2 JSON.
+``Inference-Header-Content-Length`` header. The handler always answers v2 JSON. Bodies
+smaller than ``rest_below_bytes`` take REST when the server has a REST URL (the same bytes,
+for less gateway CPU than a grpc.aio call).
 
 Token authorization: TorchServe checks ``authorization: Bearer <inference key>`` (gRPC
 metadata or HTTP header). The key lives in TorchServe's key file and changes when TorchServe
@@ -84,6 +86,7 @@ class TorchServeBackend:
         config: BackendRoute,
         *,
         prefer_grpc: bool = True,
+        rest_below_bytes: int = 0,
         binary: bool = True,
         token_file: Path | None = None,
     ) -> None:
@@ -91,6 +94,8 @@ class TorchServeBackend:
         self._binary = binary
         self._tokens = TokenSource(token_file or config.token_file)
         self._use_grpc = bool(prefer_grpc and config.grpc_target)
+        # Small bodies go over REST when there is one (see GatewaySettings): same bytes.
+        self._rest_below = rest_below_bytes if config.rest_url else 0
         self._target = config.grpc_target
         self._channel: Any = None
         self._stub_obj: Any = None
@@ -147,7 +152,7 @@ class TorchServeBackend:
         for attempt in range(2):
             token = self._tokens.get(force=attempt > 0)
             try:
-                if self._use_grpc:
+                if self._use_grpc and len(body) >= self._rest_below:
                     return await self._predict_grpc(
                         route, version, body, header_length, request_id, timeout_s, token
                     )
