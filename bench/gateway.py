@@ -2,9 +2,10 @@
 
 For each backend, side by side in one run, against loopback servers only and bounded in time:
 
-* saturation throughput, direct (the backend's own REST API) and via the gateway, closed loop
-  at fixed concurrency, with ``wrk`` when it is installed (a C load generator leaves the
-  shared cores to the servers), else a Python (aiohttp) generator; and their ratio;
+* saturation throughput, direct (the backend's own REST API) and via the gateway: the best
+  rate of closed loops at a few concurrencies (the backends batch), with ``wrk`` when it is
+  installed (a C load generator leaves the shared cores to the servers), else a Python
+  generator; and their ratio;
 * added p50/p99 latency versus calling the backend directly, both measured open loop
   (constant arrival rate, so queueing in the generator does not inflate them) at the same
   rate: half of the direct saturation rate. When the gateway cannot keep that rate up, the
@@ -31,20 +32,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from typing import Any, TypeVar
+from urllib.parse import urlparse, urlsplit
 
-import aiohttp
 import numpy as np
 import orjson
 
+from gateway.backends._http import HttpClient
 from gateway.codecs import v2
+from gateway.errors import GatewayError
 from gateway.route_table import RouteTable, load_route_table
 from gateway.settings import is_loopback
 
 KEY = "bench-key-0123456789abcdef"
+T = TypeVar("T")
 
 #: Targets of the gateway (issue text); ``check_targets`` prints them with the results.
 TARGET_CPU_MS = 0.5
@@ -72,29 +76,27 @@ class Result:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-Call = Callable[[aiohttp.ClientSession], Awaitable[bool]]
+Call = Callable[[], Awaitable[bool]]
 
 
 async def closed_loop(call: Call, concurrency: int, seconds: float, max_requests: int) -> Result:
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
 
-        async def worker() -> None:
-            nonlocal errors
-            while time.perf_counter() < deadline and len(latencies) + errors < max_requests:
-                started = time.perf_counter()
-                ok = await call(session)
-                if ok:
-                    latencies.append(time.perf_counter() - started)
-                else:
-                    errors += 1
+    async def worker() -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline and len(latencies) + errors < max_requests:
+            started = time.perf_counter()
+            ok = await call()
+            if ok:
+                latencies.append(time.perf_counter() - started)
+            else:
+                errors += 1
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
     return Result(len(latencies), elapsed, latencies, errors)
 
 
@@ -104,44 +106,66 @@ async def open_loop(call: Call, rate: float, seconds: float) -> Result:
     lags: list[float] = []
     errors = 0
     total = max(1, int(rate * seconds))
-    connector = aiohttp.TCPConnector(limit=1024)
-    async with aiohttp.ClientSession(connector=connector) as session:
 
-        async def one() -> None:
-            nonlocal errors
-            started = time.perf_counter()
-            ok = await call(session)
-            if ok:
-                latencies.append(time.perf_counter() - started)
-            else:
-                errors += 1
+    async def one() -> None:
+        nonlocal errors
+        started = time.perf_counter()
+        ok = await call()
+        if ok:
+            latencies.append(time.perf_counter() - started)
+        else:
+            errors += 1
 
-        tasks = []
-        start = time.perf_counter()
-        for i in range(total):
-            due = start + i / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            lags.append(time.perf_counter() - due)
-            tasks.append(asyncio.create_task(one()))
-        await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds + 30)
-        elapsed = time.perf_counter() - start
+    tasks = []
+    start = time.perf_counter()
+    for i in range(total):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        lags.append(time.perf_counter() - due)
+        tasks.append(asyncio.create_task(one()))
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds + 30)
+    elapsed = time.perf_counter() - start
     lags.sort()
     lag = lags[min(len(lags) - 1, int(0.99 * len(lags)))] * 1000
     return Result(len(latencies), elapsed, latencies, errors, lag)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Target:
-    """One HTTP endpoint to load: URL, body and headers."""
+    """One HTTP endpoint to load: URL, body and headers.
+
+    The Python generator sends with the gateway's own keep-alive client (one write per
+    request, little Python per call), so that it takes as little of the shared CPUs as
+    it can; :func:`run_on_uvloop` runs it on uvloop."""
 
     url: str
     body: bytes
     headers: dict[str, str]
+    _client: HttpClient | None = None
 
     def call(self) -> Call:
-        return post(self.url, self.body, self.headers)
+        parts = urlsplit(self.url)
+        base, path = f"{parts.scheme}://{parts.netloc}", parts.path
+
+        async def call() -> bool:
+            if self._client is None:
+                self._client = HttpClient("bench", base, pool_size=1024)
+            try:
+                status, _ = await self._client.request(
+                    "POST", path, body=self.body, headers=self.headers, timeout_s=10, what="bench"
+                )
+            except GatewayError:
+                return False
+            return status == 200
+
+        return call
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
 
 def wrk_closed_loop(target: Target, concurrency: int, seconds: float) -> Result | None:
@@ -201,25 +225,30 @@ def _duration_s(text: str) -> float:
     return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
 
 
-async def saturate(target: Target, args: argparse.Namespace) -> Result:
-    result = None if args.python_load else wrk_closed_loop(target, args.concurrency, args.seconds)
-    if result is None:
-        result = await closed_loop(target.call(), args.concurrency, args.seconds, args.max_requests)
-    return result
+async def saturate(target: Target, args: argparse.Namespace) -> dict[int, Result]:
+    """Closed loop at each ``--concurrency``: the saturation rate is the best of them (the
+    backends batch, so their rate keeps growing with the queue for a while)."""
+    results = {}
+    for concurrency in args.concurrency:
+        result = None if args.python_load else wrk_closed_loop(target, concurrency, args.seconds)
+        if result is None:
+            result = await closed_loop(target.call(), concurrency, args.seconds, args.max_requests)
+        results[concurrency] = result
+    return results
 
 
-def post(url: str, body: bytes, headers: dict[str, str]) -> Call:
-    timeout = aiohttp.ClientTimeout(total=10)
+def _best(results: dict[int, Result]) -> Result:
+    return max(results.values(), key=lambda r: r.rps)
 
-    async def call(session: aiohttp.ClientSession) -> bool:
-        try:
-            async with session.post(url, data=body, headers=headers, timeout=timeout) as r:
-                await r.read()
-                return r.status == 200
-        except (aiohttp.ClientError, TimeoutError):
-            return False
 
-    return call
+def run_on_uvloop(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on uvloop when it is installed (the gateway's own loop), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
 
 
 def free_port() -> int:
@@ -316,20 +345,24 @@ async def bench_backend(
     )
     await closed_loop(direct.call(), 4, 1.0, 500)  # warm up both paths
     await closed_loop(via.call(), 4, 1.0, 500)
-    sat_direct = await saturate(direct, args)
+    sweep_direct = await saturate(direct, args)
     cpu0 = cpu_seconds(gateway_pid)
-    sat_gateway = await saturate(via, args)
+    sweep_gateway = await saturate(via, args)
     cpu1 = cpu_seconds(gateway_pid)
+    sat_direct, sat_gateway = _best(sweep_direct), _best(sweep_gateway)
+    sat_served = sum(r.count + r.errors for r in sweep_gateway.values())
     rate = max(1.0, sat_direct.rps / 2)
     half_direct = await open_loop(direct.call(), rate, args.seconds)
     cpu2 = cpu_seconds(gateway_pid)
     half_gateway = await open_loop(via.call(), rate, args.seconds)
     cpu3 = cpu_seconds(gateway_pid)
+    await direct.aclose()
+    await via.aclose()
     # Sustained: every request answered and the answers kept up with the arrivals.
     sustained = half_gateway.errors == 0 and half_gateway.rps >= 0.9 * rate
     return {
         "cpu_ms_per_request": (cpu3 - cpu2) * 1000 / max(1, half_gateway.count),
-        "cpu_ms_per_request_sat": (cpu1 - cpu0) * 1000 / max(1, sat_gateway.count),
+        "cpu_ms_per_request_sat": (cpu1 - cpu0) * 1000 / max(1, sat_served),
         "half_load_rps": rate,
         "direct_p50_ms": half_direct.pct(0.5),
         "direct_p99_ms": half_direct.pct(0.99),
@@ -340,11 +373,15 @@ async def bench_backend(
         "gateway_half_load_rps": half_gateway.rps,
         "half_load_sustained": float(sustained),
         "generator_lag_p99_ms": max(half_direct.lag_p99_ms, half_gateway.lag_p99_ms),
+        **{f"direct_rps_c{c}": r.rps for c, r in sweep_direct.items()},
+        **{f"gateway_rps_c{c}": r.rps for c, r in sweep_gateway.items()},
         "direct_sat_rps": sat_direct.rps,
         "gateway_sat_rps": sat_gateway.rps,
         "throughput_ratio": sat_gateway.rps / sat_direct.rps if sat_direct.rps else 0.0,
         "errors": float(
-            sat_direct.errors + sat_gateway.errors + half_direct.errors + half_gateway.errors
+            sum(r.errors for r in [*sweep_direct.values(), *sweep_gateway.values()])
+            + half_direct.errors
+            + half_gateway.errors
         ),
     }
 
@@ -382,7 +419,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--routes", type=Path, default=Path("build/config/routes.json"))
     parser.add_argument("--seconds", type=float, default=5.0, help="per phase")
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--concurrency",
+        type=lambda text: [int(c) for c in text.split(",")],
+        default=[16, 64],
+        help="closed-loop connections, comma-separated; saturation = the best rate",
+    )
     parser.add_argument("--max-requests", type=int, default=50_000)
     parser.add_argument("--codec-repeats", type=int, default=10)
     parser.add_argument(
@@ -399,14 +441,14 @@ def main() -> None:
             host = urlparse(url).hostname if url else None
             if host and not is_loopback(host):
                 raise SystemExit(f"refusing to benchmark non-loopback backend {name}: {host}")
-    picks = {}
+    picks: dict[str, str] = {}
     for model, route in sorted(table.models.items(), key=lambda m: "mlp" not in m[0]):
         picks.setdefault(route.backend, model)
     port = free_port()
     gateway = start_gateway(args.routes, port, args.transport)
     try:
         results = {
-            backend: asyncio.run(
+            backend: run_on_uvloop(
                 bench_backend(args, table, model, f"http://127.0.0.1:{port}", gateway.pid)
             )
             for backend, model in sorted(picks.items())
@@ -422,8 +464,9 @@ def main() -> None:
     generator = "Python" if args.python_load or not shutil.which("wrk") else "wrk"
     print(
         f"gateway benchmark (loopback, {os.cpu_count()} CPUs, gateway->backend "
-        f"{args.transport}, saturation: {generator} closed loop at concurrency "
-        f"{args.concurrency}; half load: Python open loop; {args.seconds:g} s/phase)"
+        f"{args.transport}, saturation: {generator} closed loop, best of "
+        f"concurrency {','.join(map(str, args.concurrency))}; half load: Python open loop; "
+        f"{args.seconds:g} s/phase)"
     )
     header = f"{'metric':<24}" + "".join(f"{b + ' (' + picks[b] + ')':>34}" for b in results)
     print(header)
