@@ -263,7 +263,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_gateway(routes: Path, port: int, transport: str) -> subprocess.Popen[bytes]:
+def start_gateway(
+    routes: Path, port: int, transport: str, source: Path | None = None
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "TANDEM_GATEWAY_PREFER_GRPC": "true" if transport == "grpc" else "false",
@@ -273,9 +275,12 @@ def start_gateway(routes: Path, port: int, transport: str) -> subprocess.Popen[b
         "TANDEM_GATEWAY_LOG_LEVEL": "WARNING",
         "TANDEM_GATEWAY_ACCESS_LOG": "false",
     }
+    if source is not None:  # another checkout's gateway package, e.g. for before/after
+        env["PYTHONPATH"] = str(source.resolve())
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway"],
         env=env,
+        cwd=source,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -431,6 +436,11 @@ def main() -> None:
         "--transport", choices=("grpc", "rest"), default="grpc", help="gateway → backends"
     )
     parser.add_argument(
+        "--gateway-source",
+        type=Path,
+        help="directory holding the gateway package to run (default: this one)",
+    )
+    parser.add_argument(
         "--python-load", action="store_true", help="Python load generator even if wrk exists"
     )
     args = parser.parse_args()
@@ -445,7 +455,7 @@ def main() -> None:
     for model, route in sorted(table.models.items(), key=lambda m: "mlp" not in m[0]):
         picks.setdefault(route.backend, model)
     port = free_port()
-    gateway = start_gateway(args.routes, port, args.transport)
+    gateway = start_gateway(args.routes.resolve(), port, args.transport, args.gateway_source)
     try:
         results = {
             backend: run_on_uvloop(

@@ -54,14 +54,11 @@ _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
 
-def identify_caller(
-    state: AppState, bearer: HTTPAuthorizationCredentials | None, api_key: str | None
-) -> str:
+def check_key(state: AppState, presented: str | None) -> str:
     """The caller id for a valid key (401 otherwise), after its rate limit (429)."""
     if state.settings.auth_disabled:
         caller = "anonymous"
     else:
-        presented = bearer.credentials if bearer is not None else api_key
         found = state.keys.identify(presented) if presented else None
         if found is None:
             raise Unauthorized("missing or invalid API key")
@@ -76,13 +73,25 @@ async def authenticate(
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> str:
     """The caller id for a valid key (401 otherwise), after its rate limit (429)."""
-    return identify_caller(state, bearer, api_key)
+    return check_key(state, bearer.credentials if bearer is not None else api_key)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The credentials of an ``Authorization: Bearer <key>`` header, by ``HTTPBearer``'s rule
+    (scheme case-insensitive, credentials stripped, ``None`` when either is missing), without
+    building its pydantic credentials object."""
+    scheme, _, credentials = (authorization or "").partition(" ")
+    credentials = credentials.strip()
+    return credentials if credentials and scheme.lower() == "bearer" else None
 
 
 async def authenticate_request(state: AppState, request: Request) -> str:
-    """:func:`authenticate` without dependency resolution: the same security schemes read the
-    same headers, then the same check (called by the lean inference path)."""
-    return identify_caller(state, await _bearer(request), await _api_key(request))
+    """:func:`authenticate` without dependency resolution: the same headers read by the same
+    rules, then the same check (called by the lean inference path)."""
+    headers = request.headers
+    token = bearer_token(headers.get("authorization"))
+    presented = token if token is not None else headers.get("x-api-key")
+    return check_key(state, presented)
 
 
 DataPlaneDep = Annotated[DataPlane, Depends(get_dataplane)]

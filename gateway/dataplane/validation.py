@@ -26,16 +26,15 @@ def validate_inputs(
 
     Raises :class:`InvalidTensor` whose message states the expected name, dtype and shape.
     """
-    by_name = {s.name: s for s in specs}
-    expected = ", ".join(describe(s) for s in specs)
+    names = {s.name for s in specs}
     for name in inputs:
-        if name not in by_name:
-            raise InvalidTensor(f"unknown input {name!r}; expected inputs: {expected}")
+        if name not in names:
+            raise InvalidTensor(f"unknown input {name!r}; expected inputs: {_all(specs)}")
     ordered: dict[str, np.ndarray] = {}
     for spec in specs:
         array = inputs.get(spec.name)
         if array is None:
-            raise InvalidTensor(f"missing input {describe(spec)}; expected inputs: {expected}")
+            raise InvalidTensor(f"missing input {describe(spec)}; expected inputs: {_all(specs)}")
         got = name_of(array)
         if got != spec.dtype:
             raise InvalidTensor(
@@ -55,3 +54,7 @@ def validate_inputs(
             )
         ordered[spec.name] = array
     return ordered
+
+
+def _all(specs: Sequence[TensorSpec]) -> str:
+    return ", ".join(describe(s) for s in specs)

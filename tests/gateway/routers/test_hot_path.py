@@ -27,6 +27,18 @@ CASES = [
     ("/v2/models/digits_mlp_torch/infer", {"json": V2_BODY}, True),
     ("/v2/models/digits_mlp_tf/versions/1/infer", {"json": V2_BODY}, True),
     ("/v1/models/digits_mlp_tf:predict", {"json": {"instances": pixels(1)}}, False),  # 401
+    *(
+        ("/v2/models/digits_mlp_tf/infer", {"json": V2_BODY, "headers": auth}, False)
+        for auth in (
+            {"X-API-Key": API_KEY},
+            {"X-API-Key": ""},
+            {"Authorization": f"bearer  {API_KEY} "},
+            {"Authorization": f"Basic {API_KEY}", "X-API-Key": API_KEY},
+            {"Authorization": f"Basic {API_KEY}"},
+            {"Authorization": "Bearer wrong", "X-API-Key": API_KEY},
+            {"Authorization": "Bearer"},
+        )
+    ),
     ("/v1/models/nope:predict", {"json": {"instances": pixels(1)}}, True),  # 404
     ("/v1/models/digits_mlp_tf/versions/x:predict", {"json": {"instances": [1]}}, True),  # 404
     ("/v1/models/digits_mlp_tf:predict", {"json": {"instances": [[1.0, 2.0]]}}, True),  # 400
