@@ -9,7 +9,8 @@ For each backend, side by side in one run, against loopback servers only and bou
 * added p50/p99 latency versus calling the backend directly, both measured open loop
   (constant arrival rate, so queueing in the generator does not inflate them) at the same
   rate: half of the direct saturation rate. When the gateway cannot keep that rate up, the
-  output says so instead of reporting queueing as "added latency";
+  output says so instead of reporting queueing as "added latency"; and the same at a light
+  rate (``--light-rps``), where the shared cores are not busy;
 * gateway CPU ms per request (the gateway process' CPU time / requests it served), at half
   load and at saturation;
 * JSON vs binary (OIP v2) encode+decode time of a 1x224x224x3 fp32 tensor in the gateway's
@@ -361,6 +362,9 @@ async def bench_backend(
     cpu2 = cpu_seconds(gateway_pid)
     half_gateway = await open_loop(via.call(), rate, args.seconds)
     cpu3 = cpu_seconds(gateway_pid)
+    # The same comparison where the shared cores are not busy: what the hop itself adds.
+    light_direct = await open_loop(direct.call(), args.light_rps, args.seconds)
+    light_gateway = await open_loop(via.call(), args.light_rps, args.seconds)
     await direct.aclose()
     await via.aclose()
     # Sustained: every request answered and the answers kept up with the arrivals.
@@ -375,6 +379,9 @@ async def bench_backend(
         "gateway_p99_ms": half_gateway.pct(0.99),
         "added_p50_ms": half_gateway.pct(0.5) - half_direct.pct(0.5),
         "added_p99_ms": half_gateway.pct(0.99) - half_direct.pct(0.99),
+        "light_load_rps": float(args.light_rps),
+        "added_p50_ms_light": light_gateway.pct(0.5) - light_direct.pct(0.5),
+        "added_p99_ms_light": light_gateway.pct(0.99) - light_direct.pct(0.99),
         "gateway_half_load_rps": half_gateway.rps,
         "half_load_sustained": float(sustained),
         "generator_lag_p99_ms": max(half_direct.lag_p99_ms, half_gateway.lag_p99_ms),
@@ -383,10 +390,13 @@ async def bench_backend(
         "direct_sat_rps": sat_direct.rps,
         "gateway_sat_rps": sat_gateway.rps,
         "throughput_ratio": sat_gateway.rps / sat_direct.rps if sat_direct.rps else 0.0,
-        "errors": float(
-            sum(r.errors for r in [*sweep_direct.values(), *sweep_gateway.values()])
-            + half_direct.errors
+        "direct_errors": float(
+            sum(r.errors for r in sweep_direct.values()) + half_direct.errors + light_direct.errors
+        ),
+        "gateway_errors": float(
+            sum(r.errors for r in sweep_gateway.values())
             + half_gateway.errors
+            + light_gateway.errors
         ),
     }
 
@@ -434,6 +444,9 @@ def main() -> None:
     parser.add_argument("--codec-repeats", type=int, default=10)
     parser.add_argument(
         "--transport", choices=("grpc", "rest"), default="grpc", help="gateway → backends"
+    )
+    parser.add_argument(
+        "--light-rps", type=float, default=100.0, help="rate of the light-load latency check"
     )
     parser.add_argument(
         "--gateway-source",
