@@ -176,32 +176,24 @@ class Stack:
     # ------------------------------------------------------------------ curls
 
     def write_sample_requests(self) -> dict[str, dict[str, Path]]:
-        """One real digit per model, as v1 and v2 request bodies, for the printed curls."""
+        """v1 and v2 request bodies per model, for the printed curls.
+
+        A model that takes one 8x8 digit gets a real held-out digit (so the answer can be
+        checked); any other model gets deterministic sample data of its declared spec.
+        """
         from examples.digits.data import load_split
+        from tandem.export.samples import sample_inputs
 
         split = load_split()
         folder = self.layout.run / "requests"
         folder.mkdir(parents=True, exist_ok=True)
         out: dict[str, dict[str, Path]] = {}
         for m in self.manifest.models:
-            x = _sample_for(m, split.x_test[SAMPLE : SAMPLE + 1])
-            if x is None:
-                continue
-            name = m.inputs[0].name
-            v1 = {"instances": x.tolist()}
-            v2 = {
-                "inputs": [
-                    {
-                        "name": name,
-                        "datatype": "FP32",
-                        "shape": list(x.shape),
-                        "data": x.reshape(-1).tolist(),
-                    }
-                ]
-            }
+            digit = _digit_for(m, split.x_test[SAMPLE : SAMPLE + 1])
+            arrays = [digit] if digit is not None else sample_inputs(m.inputs, 1)
             paths = {"v1": folder / f"{m.name}.v1.json", "v2": folder / f"{m.name}.v2.json"}
-            paths["v1"].write_text(json.dumps(v1))
-            paths["v2"].write_text(json.dumps(v2))
+            paths["v1"].write_text(json.dumps(_v1_body(m, arrays)))
+            paths["v2"].write_text(json.dumps(_v2_body(m, arrays)))
             out[m.name] = paths
         (folder / "expected_label.txt").write_text(f"{int(split.y_test[SAMPLE])}\n")
         return out
@@ -236,15 +228,46 @@ class Stack:
         return result
 
 
-def _sample_for(m: ModelSpec, flat: np.ndarray) -> np.ndarray | None:
+def _digit_for(m: ModelSpec, flat: np.ndarray) -> np.ndarray | None:
     """A digit reshaped to the model's declared input, when the model takes a digit."""
     spec = m.inputs[0]
     if len(m.inputs) != 1 or spec.dtype != "float32":
         return None
-    shape = [d for d in spec.shape[1:]]
+    shape = list(spec.shape[1:])
     if -1 in shape or int(np.prod(shape)) != flat.shape[1]:
         return None
     return flat.reshape(flat.shape[0], *shape).astype(np.float32)
+
+
+def _jsonable(a: np.ndarray) -> list[object]:
+    if a.dtype == object:  # TF string tensors: plain JSON strings, same nesting
+        decode = np.frompyfunc(lambda b: b.decode() if isinstance(b, bytes) else str(b), 1, 1)
+        return decode(a).tolist()  # type: ignore[no-any-return]
+    return a.tolist()  # type: ignore[no-any-return]
+
+
+def _v1_body(m: ModelSpec, arrays: list[np.ndarray]) -> dict[str, object]:
+    if len(arrays) == 1:
+        return {"instances": _jsonable(arrays[0])}
+    columns = [_jsonable(a) for a in arrays]
+    names = [s.name for s in m.inputs]
+    return {"instances": [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]}
+
+
+def _v2_body(m: ModelSpec, arrays: list[np.ndarray]) -> dict[str, object]:
+    from torchserve.tandem_codec import V2_DATATYPES
+
+    return {
+        "inputs": [
+            {
+                "name": s.name,
+                "datatype": V2_DATATYPES[s.dtype],
+                "shape": list(a.shape),
+                "data": _jsonable(a.reshape(-1)),
+            }
+            for s, a in zip(m.inputs, arrays, strict=True)
+        ]
+    }
 
 
 def down(out: Path, timeout: float = 60.0) -> list[str]:

@@ -1,0 +1,75 @@
+"""Stack pieces that need no running server: sample requests, lock, commands."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tandem.errors import StackError
+from tandem.manifest import load_manifest
+from tandem.stack import Stack
+
+MANIFEST = """\
+models:
+  - name: digits
+    framework: pytorch
+    format: torchscript
+    source: examples.digits.torch_models:train_mlp
+    inputs: [{name: pixels, dtype: float32, shape: [-1, 64]}]
+    outputs: [{name: label, dtype: int64, shape: [-1]}]
+  - name: two_inputs
+    framework: tensorflow
+    source: saved/two
+    inputs:
+      - {name: text, dtype: string, shape: [-1]}
+      - {name: ids, dtype: int64, shape: [-1, 3]}
+    outputs: [{name: score, dtype: float32, shape: [-1]}]
+"""
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Stack:
+    path = tmp_path / "models.yaml"
+    path.write_text(MANIFEST)
+    return Stack(load_manifest(path), tmp_path / "build")
+
+
+def test_sample_requests_follow_each_models_spec(stack: Stack) -> None:
+    paths = stack.write_sample_requests()
+    digit_v1 = json.loads(paths["digits"]["v1"].read_text())
+    assert len(digit_v1["instances"][0]) == 64
+    two_v1 = json.loads(paths["two_inputs"]["v1"].read_text())
+    assert two_v1 == {"instances": [{"text": "tandem", "ids": two_v1["instances"][0]["ids"]}]}
+    assert len(two_v1["instances"][0]["ids"]) == 3
+    two_v2 = json.loads(paths["two_inputs"]["v2"].read_text())
+    assert [(t["name"], t["datatype"], t["shape"]) for t in two_v2["inputs"]] == [
+        ("text", "BYTES", [1]),
+        ("ids", "INT64", [1, 3]),
+    ]
+
+
+def test_lock_refuses_a_second_owner_and_clears_a_stale_one(stack: Stack) -> None:
+    run = stack.layout.run
+    run.mkdir(parents=True)
+    (run / "stack.json").write_text(json.dumps({"owner": os.getppid(), "services": {}}))
+    with pytest.raises(StackError, match="already running"):
+        stack._acquire()
+    (run / "stack.json").write_text(json.dumps({"owner": 2**22 + 12345, "services": {}}))
+    stack._acquire()  # a dead owner's lock is stale
+    assert json.loads((run / "stack.json").read_text())["owner"] == os.getpid()
+    stack._release()
+    assert not (run / "stack.json").exists()
+
+
+def test_commands_use_the_generated_configs(stack: Stack) -> None:
+    ts = stack.torchserve.command()
+    assert "--ncs" in ts
+    assert str(stack.layout.config / "config.properties") in ts
+    assert "--disable-token-auth" not in ts
+    tf = stack.tfserving.command()
+    assert f"--model_config_file={stack.layout.config / 'models.config'}" in tf
+    assert "--enable_batching=true" in tf
+    assert stack.torchserve.cwd() == stack.layout.torchserve_home
