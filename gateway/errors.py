@@ -1,7 +1,7 @@
 """The gateway's error tree: one base class carrying its HTTP status, one body per protocol.
 
 Every error the gateway answers with is a :class:`GatewayError`; adapters translate foreign
-errors (grpc, aiohttp, TorchServe, TF Serving) into these at the boundary, most specific
+errors (grpc, HTTP connections, TorchServe, TF Serving) into these at the boundary, most specific
 first, with ``raise ... from``. One exception handler (``gateway.routers.errors``) renders them
 as ``{"error": "..."}``, which is the error body of both TF Serving REST v1 and OIP v2.
 

@@ -54,7 +54,7 @@ ExampleMethod = Literal["classify", "regress"]
 class Backend(Protocol):
     """A serving system the gateway forwards to.
 
-    Implementations translate every foreign error (grpc, aiohttp, server error bodies) into
+    Implementations translate every foreign error (grpc, HTTP connections, server error bodies) into
     :mod:`gateway.errors` at this boundary. A call that never reached the server raises
     :class:`gateway.errors.BackendUnavailable` with ``sent=False`` so callers may retry it.
     """
