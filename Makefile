@@ -9,12 +9,13 @@ MANIFEST ?= models.yaml
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install protos lint typecheck test test-fast up down export clean
+.PHONY: help install protos lint typecheck test test-fast up down export bench clean
 
 help:
 	@echo "make up      export the demo models, start both backends and the gateway"
 	@echo "make test    install, then ruff + mypy + pytest (integration included)"
 	@echo "make down    stop what 'make up' started"
+	@echo "make bench   gateway vs direct figures (needs 'make up' running; wrk if installed)"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +49,10 @@ up: protos
 
 down: install
 	$(VENV)/bin/tandem down --out $(OUT)
+
+# Figures, not pass/fail: run it while `make up` serves the demo models.
+bench: protos
+	$(PY) -m bench.gateway --routes $(OUT)/config/routes.json --seconds 4
 
 clean:
 	rm -rf $(OUT) .mypy_cache .ruff_cache .pytest_cache
