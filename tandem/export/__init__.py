@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from tandem.configgen import write_configs
@@ -140,14 +140,7 @@ def _commit(
     tmp = record.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, record)
-    return ExportResult(
-        model=result.model,
-        framework=result.framework,
-        version=result.version,
-        artifact=final,
-        parity=result.parity,
-        metrics=result.metrics,
-    )
+    return replace(result, artifact=final)
 
 
 def export_models(
