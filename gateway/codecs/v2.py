@@ -234,19 +234,7 @@ def encode_infer_response(
         binary = per_output.get(name)
         if binary is None:
             binary = binary_output
-        if binary:
-            raw = encode_binary_tensor(array)
-            tensors.append(
-                {
-                    "name": name,
-                    "datatype": NAME_TO_V2[name_of(array)],
-                    "shape": list(array.shape),
-                    "parameters": {"binary_data_size": len(raw)},
-                }
-            )
-            blobs.append(raw)
-        else:
-            tensors.append(tensor_json(name, array))
+        _append_tensor(tensors, blobs, name, array, binary=binary)
     body: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
     if request_id is not None:
         body["id"] = request_id
@@ -255,6 +243,30 @@ def encode_infer_response(
     if not blobs:
         return header, None
     return b"".join([header, *blobs]), len(header)
+
+
+def _append_tensor(
+    tensors: list[dict[str, Any]],
+    blobs: list[bytes],
+    name: str,
+    array: np.ndarray,
+    *,
+    binary: bool,
+) -> None:
+    """One tensor of a v2 body: its raw bytes go to `blobs` when sent as binary data."""
+    if not binary:
+        tensors.append(tensor_json(name, array))
+        return
+    raw = encode_binary_tensor(array)
+    tensors.append(
+        {
+            "name": name,
+            "datatype": NAME_TO_V2[name_of(array)],
+            "shape": list(array.shape),
+            "parameters": {"binary_data_size": len(raw)},
+        }
+    )
+    blobs.append(raw)
 
 
 def encode_infer_request(
@@ -270,19 +282,7 @@ def encode_infer_request(
     tensors: list[dict[str, Any]] = []
     blobs: list[bytes] = []
     for name, array in inputs.items():
-        if binary:
-            raw = encode_binary_tensor(array)
-            tensors.append(
-                {
-                    "name": name,
-                    "datatype": NAME_TO_V2[name_of(array)],
-                    "shape": list(array.shape),
-                    "parameters": {"binary_data_size": len(raw)},
-                }
-            )
-            blobs.append(raw)
-        else:
-            tensors.append(tensor_json(name, array))
+        _append_tensor(tensors, blobs, name, array, binary=binary)
     body: dict[str, Any] = {}
     if request_id is not None:
         body["id"] = request_id
