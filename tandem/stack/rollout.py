@@ -4,9 +4,9 @@
   directory is loaded, swapped in, and older versions unloaded per the version policy. Here
   we only wait until the served versions are AVAILABLE.
 - TorchServe is told through its management API (loopback only, token protected): register
-  the new `.mar` with its workers started synchronously, make it the default version, then
-  unregister the versions the policy no longer serves. Requests without a version go to the
-  old default until the new one has READY workers, so none fails.
+  the new `.mar` with its workers started synchronously, make it the default version, let the
+  old versions drain, then unregister those the policy no longer serves. Requests without a
+  version go to the old default until the new one has READY workers, so none fails.
 """
 
 from __future__ import annotations
@@ -40,7 +40,26 @@ def _torchserve_versions(client: httpx.Client, name: str) -> list[int]:
     return sorted(int(m["modelVersion"]) for m in r.json())
 
 
-def _rollout_torchserve(ts: TorchServe, spec: ModelSpec) -> RolloutResult:
+def _drain(client: httpx.Client, name: str, version: int, grace_s: float) -> None:
+    """Return once no request has been queued for `version` for `grace_s` seconds."""
+    deadline = time.monotonic() + grace_s + 60
+    quiet_since: float | None = None
+    while time.monotonic() < deadline:
+        r = client.get(f"/models/{name}/{version}")
+        r.raise_for_status()
+        pending = r.json()[0].get("jobQueueStatus", {}).get("pendingRequests", 0)
+        now = time.monotonic()
+        if pending:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= grace_s:
+            return
+        time.sleep(0.1)
+    raise StackError(f"torchserve: {name} v{version} still has queued requests; not retired")
+
+
+def _rollout_torchserve(ts: TorchServe, spec: ModelSpec, drain_s: float) -> RolloutResult:
     keys = ts.keys() if ts.key_file.exists() else {}  # none when started --insecure-dev
     headers = {"Authorization": f"Bearer {keys['management']}"} if keys else {}
     base = f"http://127.0.0.1:{ts.server.management_port}"
@@ -70,6 +89,9 @@ def _rollout_torchserve(ts: TorchServe, spec: ModelSpec) -> RolloutResult:
             raise StackError(f"torchserve: set-default {spec.name} v{max(wanted)}: {r.text[:200]}")
         retired = [v for v in _torchserve_versions(client, spec.name) if v not in wanted]
         for version in retired:
+            # Unregistering stops the version's workers at once, failing what they still
+            # hold: wait until its queue has stayed empty for the grace period first.
+            _drain(client, spec.name, version, drain_s)
             r = client.delete(f"/models/{spec.name}/{version}")
             if r.status_code >= 400:
                 raise StackError(f"torchserve: unregister {spec.name} v{version}: {r.text[:200]}")
@@ -99,15 +121,22 @@ def _rollout_tfserving(tf: TFServing, spec: ModelSpec, timeout: float) -> Rollou
 
 
 def rollout(
-    manifest: Manifest, out: Path, names: list[str], timeout: float = 180.0
+    manifest: Manifest,
+    out: Path,
+    names: list[str],
+    timeout: float = 180.0,
+    drain_s: float = 2.0,
 ) -> list[RolloutResult]:
-    """Make the manifest's served versions of `names` live on the stack running from `out`."""
+    """Make the manifest's served versions of `names` live on the stack running from `out`.
+
+    A retired TorchServe version is unregistered only after its queue stayed empty for
+    `drain_s` seconds, so requests it already accepted finish."""
     layout = Layout(out.resolve())
     ts, tf = TorchServe(manifest, layout), TFServing(manifest, layout)
     results = []
     for spec in (manifest.model(n) for n in names):
         if spec.framework == "pytorch":
-            results.append(_rollout_torchserve(ts, spec))
+            results.append(_rollout_torchserve(ts, spec, drain_s))
         else:
             results.append(_rollout_tfserving(tf, spec, timeout))
     return results
