@@ -14,6 +14,7 @@ configs can be diffed, reviewed and golden-tested. `write_configs` writes them a
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,25 @@ def tf_monitoring_config() -> str:
     return f"prometheus_config {{\n  enable: true\n  path: {_q(PROMETHEUS_PATH)}\n}}\n"
 
 
+@dataclass(frozen=True)
+class TorchServeBatching:
+    """A model's TorchServe batching and timeout, as config.properties and the management
+    API (`tandem rollout`) both state them."""
+
+    batch_size: int
+    max_batch_delay_ms: int
+    response_timeout_s: int
+
+
+def torchserve_batching(m: ModelSpec) -> TorchServeBatching:
+    on = m.batching.enabled
+    return TorchServeBatching(
+        batch_size=m.batching.max_batch_size if on else 1,
+        max_batch_delay_ms=round(m.batching.max_delay_ms) if on else 0,
+        response_timeout_s=max(1, -(-m.timeout_ms // 1000)),  # whole seconds, rounded up
+    )
+
+
 def torchserve_properties(manifest: Manifest, out: Path) -> str:
     from tandem.export.pytorch import mar_filename
 
@@ -92,6 +112,7 @@ def torchserve_properties(manifest: Manifest, out: Path) -> str:
     load: list[str] = []
     for m in _torch_models(manifest):
         versions: dict[str, Any] = {}
+        batching = torchserve_batching(m)
         for v in m.served_versions:
             mar = mar_filename(m.name, v)
             load.append(mar)
@@ -100,9 +121,9 @@ def torchserve_properties(manifest: Manifest, out: Path) -> str:
                 "marName": mar,
                 "minWorkers": m.workers,
                 "maxWorkers": m.max_workers_effective,
-                "batchSize": m.batching.max_batch_size if m.batching.enabled else 1,
-                "maxBatchDelay": round(m.batching.max_delay_ms) if m.batching.enabled else 0,
-                "responseTimeout": max(1, -(-m.timeout_ms // 1000)),
+                "batchSize": batching.batch_size,
+                "maxBatchDelay": batching.max_batch_delay_ms,
+                "responseTimeout": batching.response_timeout_s,
             }
         models[m.name] = versions
     gpus = max((m.device.count for m in _torch_models(manifest)), default=0)

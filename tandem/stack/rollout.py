@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from tandem.configgen import torchserve_batching
 from tandem.errors import StackError
 from tandem.export.pytorch import mar_filename
 from tandem.manifest import Manifest, ModelSpec
@@ -64,6 +65,7 @@ def _rollout_torchserve(ts: TorchServe, spec: ModelSpec, drain_s: float) -> Roll
     headers = {"Authorization": f"Bearer {keys['management']}"} if keys else {}
     base = f"http://127.0.0.1:{ts.server.management_port}"
     wanted = spec.served_versions
+    batching = torchserve_batching(spec)
     with httpx.Client(base_url=base, headers=headers, timeout=TIMEOUT) as client:
         loaded = _torchserve_versions(client, spec.name)
         for version in wanted:
@@ -72,11 +74,9 @@ def _rollout_torchserve(ts: TorchServe, spec: ModelSpec, drain_s: float) -> Roll
             params: dict[str, str | int] = {
                 "url": mar_filename(spec.name, version),
                 "initial_workers": spec.workers,
-                "batch_size": spec.batching.max_batch_size if spec.batching.enabled else 1,
-                "max_batch_delay": round(spec.batching.max_delay_ms)
-                if spec.batching.enabled
-                else 0,
-                "response_timeout": max(1, -(-spec.timeout_ms // 1000)),
+                "batch_size": batching.batch_size,
+                "max_batch_delay": batching.max_batch_delay_ms,
+                "response_timeout": batching.response_timeout_s,
                 "synchronous": "true",
             }
             r = client.post("/models", params=params)
