@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tandem.errors import TandemError
-from tandem.manifest import load_manifest
+from tandem.manifest import Manifest, load_manifest
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tandem model serving.")
 # Wide enough for the report when stdout is a pipe (CI logs), where rich assumes 80.
@@ -30,6 +30,17 @@ OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Build directory.")]
 def _fail(exc: TandemError) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     return typer.Exit(code=exc.exit_code)
+
+
+def _write_configs(manifest: Manifest, out: Path) -> tuple[Manifest, list[Path]]:
+    """Resolve every model's inputs/outputs (from the export records where current) and
+    write the server configs and routes for them: the CLI's job, not the exporter's."""
+    from tandem.configgen import write_configs
+    from tandem.export import resolve_manifest
+    from tandem.layout import Layout
+
+    resolved = resolve_manifest(manifest, out)
+    return resolved, write_configs(resolved, Layout(out.resolve()).config, out.resolve())
 
 
 @app.command()
@@ -50,6 +61,8 @@ def export(
             results = export_models(
                 m, models or [], out, force=force, progress=lambda msg: status.update(msg)
             )
+            status.update("writing configs")
+            _write_configs(m, out)
     except TandemError as exc:
         raise _fail(exc) from None
     table = Table(title="tandem export", title_justify="left")
@@ -78,15 +91,32 @@ def export(
 
 @app.command()
 def configs(manifest: ManifestOpt = Path("models.yaml"), out: OutOpt = Path("build")) -> None:
-    """Regenerate the server configs and routes from the manifest alone."""
-    from tandem.configgen import write_configs
-
+    """Regenerate the server configs and routes from the manifest (and, for file sources
+    without declared inputs/outputs, their export records or the artifacts themselves)."""
     try:
-        m = load_manifest(manifest)
+        _, written = _write_configs(load_manifest(manifest), out)
     except TandemError as exc:
         raise _fail(exc) from None
-    for path in write_configs(m, out / "config", out):
+    for path in written:
         console.print(os.path.relpath(path))
+
+
+@app.command()
+def inspect(
+    path: Annotated[Path, typer.Argument(help="SavedModel directory, .pt2 or TorchScript file.")],
+    signature: Annotated[
+        str, typer.Option(help="SavedModel signature to read.")
+    ] = "serving_default",
+) -> None:
+    """Print the manifest entry Tandem would use for an existing model file, to paste under
+    `models:` (names, dtypes and shapes read from the artifact's own signature)."""
+    from tandem.export import inspect_snippet
+
+    try:
+        snippet = inspect_snippet(path, signature)
+    except TandemError as exc:
+        raise _fail(exc) from None
+    typer.echo(snippet, nl=False)
 
 
 @app.command()
@@ -108,6 +138,7 @@ def up(
         m = load_manifest(manifest)
         with console.status("exporting...") as status:
             export_models(m, [], out, progress=lambda msg: status.update(msg))
+            m, _ = _write_configs(m, out)
         stack = Stack(m, out, insecure_dev=insecure_dev, gateway=gateway, ready_timeout=timeout)
         with console.status("starting...") as status:
             stack.up(progress=lambda msg: status.update(msg))
@@ -167,6 +198,7 @@ def rollout(
         m = load_manifest(manifest)
         with console.status("exporting...") as status:
             export_models(m, models, out, progress=lambda msg: status.update(msg))
+            m, _ = _write_configs(m, out)
         with console.status("rolling out..."):
             results = go_live(m, out, models)
     except TandemError as exc:

@@ -3,7 +3,7 @@
     TandemError                 base; carries the process exit code
     ├── ManifestError           models.yaml is unreadable or invalid       (exit 2)
     ├── ExportError             a model cannot be exported as declared     (exit 2)
-    │   └── ParityError         the artifact disagrees with its source     (exit 1)
+    │   └── ParityError         the artifact disagrees with its source     (exit 2)
     └── StackError              a local backend failed to start or stop    (exit 1)
 
 Every message is one line that names the file, the model and the field where known, so a
@@ -28,7 +28,7 @@ class ExportError(TandemError):
 
 
 class ParityError(ExportError):
-    exit_code = 1
+    exit_code = 2
 
 
 class StackError(TandemError):
