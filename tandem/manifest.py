@@ -143,9 +143,9 @@ class ModelSpec(_Strict):
     labels: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]*$")], int] = Field(
         default_factory=dict
     )
-    inputs: list[TensorSpec] = Field(default_factory=list)
+    inputs: list[TensorSpec] = Field(default_factory=list, validate_default=True)
     """Optional for a file source: read from its signature when left out (`tandem inspect`)."""
-    outputs: list[TensorSpec] = Field(default_factory=list)
+    outputs: list[TensorSpec] = Field(default_factory=list, validate_default=True)
     batching: Batching = Field(default_factory=Batching)
     workers: Annotated[int, Field(ge=1, le=64)] = 1
     max_workers: Annotated[int, Field(ge=1, le=64)] | None = None
@@ -162,8 +162,8 @@ class ModelSpec(_Strict):
         from_code = isinstance(source, str) and _ENTRY_POINT_RE.match(source) is not None
         if from_code and not specs:
             raise ValueError(
-                f"required for a model built by code ({source}); only a file source's "
-                "signature can stand in for it"
+                f"Field required for a model built by code ({source}); only a file "
+                "source's own signature can stand in for it"
             )
         for i, spec in enumerate(specs):
             if from_code and spec.fixed_batch is not None:
@@ -301,7 +301,8 @@ class Manifest:
 
     def where(self, model: ModelSpec, field_name: str | None = None) -> str:
         """`file:line: model 'x'` prefix for errors about one model (or one of its fields)."""
-        idx = self.models.index(model)
+        # By name: a resolved copy of a spec (inputs read from its file) is the same model.
+        idx = next(i for i, m in enumerate(self.models) if m.name == model.name)
         path: LinePath = ("models", idx) if field_name is None else ("models", idx, field_name)
         line = _line_for(self.lines, path)
         loc = f"{self.path.name}:{line}" if line else self.path.name

@@ -8,6 +8,7 @@ unpacked archive, against the source model.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import shutil
@@ -243,7 +244,9 @@ def export_pytorch(
     """Serialize in `spec.format` (a user's .pt2 or TorchScript file, `shipped`, goes in as
     it is), archive to `dest` (.mar), and check parity twice."""
     if hasattr(model, "eval"):
-        model.eval()
+        # A loaded .pt2 program's module refuses eval(): it was exported in eval mode.
+        with contextlib.suppress(NotImplementedError):
+            model.eval()
     _check_against_spec(model, spec, where)
     serialized, model_file, cls_name = _serialize(model, spec, work, shipped)
     (work / "tandem_spec.json").write_text(

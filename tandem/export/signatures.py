@@ -262,16 +262,16 @@ def inspect_snippet(path: Path, signature: str = "serving_default") -> str:
     if io.signature and io.signature != "serving_default":
         lines.append(f"    signature: {io.signature}")
 
-    def tensors(kind: str, specs: list[TensorSpec]) -> None:
-        if not specs:
-            lines.append(f"    # {kind}: {io.why_not}")
-            return
-        lines.append(f"    {kind}:")
-        for t in specs:
-            lines.append(f"      - {{name: {t.name}, dtype: {t.dtype}, shape: {t.shape}}}")
-
-    tensors("inputs", io.inputs)
-    tensors("outputs", io.outputs)
+    if io.kind == "state_dict":
+        lines.append("    model_class: module:Class   # the class these weights belong to")
+    if io.why_not:
+        lines.append(f"    # inputs, outputs: {io.why_not}")
+    for kind, specs in (("inputs", io.inputs), ("outputs", io.outputs)):
+        if specs:
+            lines.append(f"    {kind}:")
+            lines += [
+                f"      - {{name: {t.name}, dtype: {t.dtype}, shape: {t.shape}}}" for t in specs
+            ]
     if io.other_signatures:
         lines.append(f"    # other signatures: {', '.join(io.other_signatures)}")
     return "\n".join(lines) + "\n"
