@@ -59,7 +59,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Iterato
     root = tmp_path_factory.mktemp("byo-live")
     sources = write_all(root / "artifacts")
     ports = [free_port() for _ in range(8)]
-    manifest = root / "models.yaml"
+    manifest = root / "artifacts" / "models.yaml"  # beside user_models.py (model_class)
     manifest.write_text(manifest_text(sources, head=SERVERS.format(*ports)))
     out = root / "build"
     log_path = root / "up.log"
