@@ -101,15 +101,19 @@ def _torchscript_inputs(path: Path) -> list[str]:
 
 
 def read_artifact(
-    path: Path, framework: str | None = None, signature: str = "serving_default"
+    path: Path,
+    framework: str | None = None,
+    signature: str = "serving_default",
+    version: int | None = None,
 ) -> ArtifactIO:
-    """Inspect a SavedModel directory, `.keras`, `.pt2`, TorchScript or state_dict file."""
+    """Inspect a SavedModel directory, `.keras`, `.pt2`, TorchScript or state_dict file
+    (of a parent of version directories: the one numbered `version`, else the latest)."""
     from tandem.export import savedmodel
 
     if path.is_dir():
         if framework == "pytorch":
             raise ExportError(f"{path} is a directory; a pytorch source is one file")
-        with savedmodel.open_savedmodel(savedmodel.find_savedmodel(path)) as model:
+        with savedmodel.open_savedmodel(savedmodel.find_savedmodel(path, version)) as model:
             sig = model.signature(signature)
             others = tuple(n for n in model.signature_names if n != signature)
         return ArtifactIO(
@@ -189,7 +193,7 @@ def resolve_spec(manifest: Manifest, spec: ModelSpec) -> ModelSpec:
             f"(paths are relative to {manifest.root})"
         )
     try:
-        io = read_artifact(path, spec.framework, spec.signature)
+        io = read_artifact(path, spec.framework, spec.signature, spec.version)
     except ExportError as exc:
         raise ExportError(f"{manifest.where(spec, 'source')}: {exc}") from exc
     if io.framework != spec.framework:
@@ -234,7 +238,7 @@ def resolve_manifest(manifest: Manifest, out: Path | None = None) -> Manifest:
     layout = Layout(out.resolve()) if out is not None else None
     models = []
     for spec in manifest.models:
-        recorded = _recorded(manifest, spec, layout) if layout and not spec.has_io else None
+        recorded = _recorded(manifest, spec, layout) if layout and not spec.is_entry_point else None
         models.append(recorded or resolve_spec(manifest, spec))
     if models == manifest.models:
         return manifest
