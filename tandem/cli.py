@@ -176,6 +176,48 @@ def rollout(
         console.print(f"{r.model}: live versions {r.live_versions}{retired}")
 
 
+k8s_app = typer.Typer(no_args_is_help=True, help="Kubernetes manifests from the manifest.")
+app.add_typer(k8s_app, name="k8s")
+
+
+@k8s_app.command("render")
+def k8s_render(
+    manifest: ManifestOpt = Path("models.yaml"),
+    overlay: Annotated[
+        list[str] | None,
+        typer.Option(help="Overlay to build: cpu, gpu or gpu-pvc (repeatable; default all)."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where the built YAML goes.")] = Path(
+        "build/k8s"
+    ),
+    tree: Annotated[Path, typer.Option(help="Where the kustomize tree goes.")] = Path("k8s"),
+    kserve: Annotated[
+        bool, typer.Option("--kserve", help="Also write KServe InferenceServices.")
+    ] = False,
+    model_repository: Annotated[
+        str | None,
+        typer.Option(help="s3://, gs:// or file:// URI of the exported build/ directory."),
+    ] = None,
+) -> None:
+    """Write the kustomize tree (base, components, overlays) from the manifest, then the
+    built YAML of each overlay (`kubectl kustomize`) under --out."""
+    from tandem.k8s.render import DEFAULT_MODEL_REPOSITORY, OVERLAYS, render
+
+    repo = model_repository or DEFAULT_MODEL_REPOSITORY
+    try:
+        m = load_manifest(manifest)
+        built = render(m, tree, out, overlay or list(OVERLAYS), repo)
+        if kserve:
+            from tandem.k8s.kserve import write_kserve
+
+            built.append(write_kserve(m, out, repo))
+    except TandemError as exc:
+        raise _fail(exc) from None
+    console.print(f"kustomize tree: {os.path.relpath(tree)}/")
+    for path in built:
+        console.print(os.path.relpath(path))
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
