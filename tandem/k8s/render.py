@@ -62,6 +62,7 @@ DEFAULT_MODEL_REPOSITORY = "s3://REPLACE-ME/tandem-build"
 """Placeholder: the fetch fails with 'missing in the model repository' until it is set."""
 API_KEYS_SECRET = "tandem-gateway-api-keys"
 STORE_CREDENTIALS_SECRET = "tandem-model-store-credentials"
+STORE_CREDENTIALS_DIR = "/var/run/secrets/model-store"
 USER_ID = 10001
 DRAIN_S = 10
 """preStop sleep: time for the endpoint removal to reach every kube-proxy and gateway."""
@@ -387,16 +388,24 @@ def _fetch_container(paths: list[str]) -> dict[str, Any]:
                 },
             },
             {"name": "HOME", "value": "/tmp"},
+            # Credentials as a file, not env: botocore reads this file when it exists and
+            # otherwise falls back to workload identity (IRSA); the Secret is optional.
+            {"name": "AWS_SHARED_CREDENTIALS_FILE", "value": f"{STORE_CREDENTIALS_DIR}/aws"},
         ],
-        # s3fs/gcsfs read their usual variables (AWS_*, GOOGLE_APPLICATION_CREDENTIALS);
-        # optional, so workload identity (IRSA, GKE) works without a Secret.
-        "envFrom": [{"secretRef": {"name": STORE_CREDENTIALS_SECRET, "optional": True}}],
         "resources": _resources("100m", "256Mi", "1", "1Gi"),
         "securityContext": _container_security(),
         "volumeMounts": [
             {"name": "models", "mountPath": str(MODEL_ROOT)},
+            {"name": "store-credentials", "mountPath": STORE_CREDENTIALS_DIR, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},
         ],
+    }
+
+
+def _store_credentials_volume() -> dict[str, Any]:
+    return {
+        "name": "store-credentials",
+        "secret": {"secretName": STORE_CREDENTIALS_SECRET, "optional": True, "defaultMode": 0o440},
     }
 
 
@@ -532,7 +541,12 @@ def tf_serving_resources(manifest: Manifest) -> list[dict[str, Any]]:
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
-    volumes = [_models_volume(), _config_volume("tf-serving-config"), _tmp_volume()]
+    volumes = [
+        _models_volume(),
+        _config_volume("tf-serving-config"),
+        _store_credentials_volume(),
+        _tmp_volume(),
+    ]
     deployment = _deployment(
         "tf-serving",
         "backend",
@@ -592,6 +606,7 @@ def torchserve_resources(manifest: Manifest) -> list[dict[str, Any]]:
     volumes = [
         _models_volume(),
         _config_volume("torchserve-config"),
+        _store_credentials_volume(),
         _tmp_volume("ts-tmp"),
         _tmp_volume("ts-logs"),
         _tmp_volume(),
