@@ -158,8 +158,18 @@ def rollout(
     models: Annotated[list[str], typer.Argument(help="Models whose new version goes live.")],
     manifest: ManifestOpt = Path("models.yaml"),
     out: OutOpt = Path("build"),
+    k8s: Annotated[
+        bool, typer.Option("--k8s", help="Roll out on Kubernetes: print (or --apply) the steps.")
+    ] = False,
+    overlay: Annotated[str, typer.Option(help="--k8s: the overlay deployed.")] = "gpu",
+    tree: Annotated[Path, typer.Option(help="--k8s: the deployed kustomize tree.")] = Path("k8s"),
+    model_repository: Annotated[
+        str | None, typer.Option(help="--k8s: URI of the model repository.")
+    ] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="--k8s: run the steps.")] = False,
 ) -> None:
-    """Export the manifest's version of MODELS and put it live on the running stack."""
+    """Export the manifest's version of MODELS and put it live on the running stack (or,
+    with --k8s, on the cluster in three phases that fail no request)."""
     from tandem.export import export_models
     from tandem.stack.rollout import rollout as go_live
 
@@ -167,6 +177,9 @@ def rollout(
         m = load_manifest(manifest)
         with console.status("exporting...") as status:
             export_models(m, models, out, progress=lambda msg: status.update(msg))
+        if k8s:
+            _rollout_k8s(m, models, out, overlay, tree, model_repository, apply)
+            return
         with console.status("rolling out..."):
             results = go_live(m, out, models)
     except TandemError as exc:
@@ -216,6 +229,31 @@ def k8s_render(
     console.print(f"kustomize tree: {os.path.relpath(tree)}/")
     for path in built:
         console.print(os.path.relpath(path))
+
+
+def _rollout_k8s(
+    m: object,
+    models: list[str],
+    out: Path,
+    overlay: str,
+    tree: Path,
+    model_repository: str | None,
+    apply: bool,
+) -> None:
+    from tandem.k8s import rollout as k8s_rollout
+    from tandem.k8s.render import DEFAULT_MODEL_REPOSITORY
+    from tandem.manifest import Manifest
+
+    assert isinstance(m, Manifest)
+    repo = model_repository or DEFAULT_MODEL_REPOSITORY
+    p = k8s_rollout.plan(m, models, tree, out / "k8s" / "rollout", overlay, repo, out)
+    for name, (before, after) in p.versions.items():
+        console.print(f"{name}: versions {before} -> {after}", highlight=False)
+    for step in p.steps:
+        console.print(str(step), highlight=False, soft_wrap=True)
+    if apply:
+        k8s_rollout.apply(p.steps)
+        console.print("rolled out.")
 
 
 def main() -> None:
