@@ -154,20 +154,20 @@ def check_ports(docs: list[Doc]) -> list[str]:
                 targets.append(urlsplit(f"//{backend['grpc_target']}"))
             if backend.get("rest_url"):
                 targets.append(urlsplit(backend["rest_url"]))
-            for t in targets:
-                host = (t.hostname or "").split(".")[0]
-                port = t.port or 80
-                if port not in services.get(host, set()):
-                    problems.append(f"routes.json backend {name}: no Service {host}:{port}")
+            for url in targets:
+                host = (url.hostname or "").split(".")[0]
+                dial = url.port or 80
+                if dial not in services.get(host, set()):
+                    problems.append(f"routes.json backend {name}: no Service {host}:{dial}")
     props = _config_data(docs, "torchserve-config", "config.properties")
     if props is not None:
         kv = dict(line.split("=", 1) for line in props.splitlines() if "=" in line)
         ts = [t for w, t in pod_templates(docs) if w["metadata"]["name"] == "torchserve"]
         declared = set(_port_names(ts[0]["spec"]).values()) if ts else set()
         for key in ("inference_address", "metrics_address"):
-            port = urlsplit(kv[key]).port
-            if port not in declared:
-                problems.append(f"config.properties {key} port {port} is not a containerPort")
+            bound = urlsplit(kv[key]).port
+            if bound not in declared:
+                problems.append(f"config.properties {key} port {bound} is not a containerPort")
         if int(kv["grpc_inference_port"]) not in declared:
             problems.append("config.properties grpc_inference_port is not a containerPort")
     return problems

@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 from referencing import Registry, Resource
 
 KSERVE_VERSION = "0.21.0"
@@ -133,8 +133,13 @@ class KServeValidator:
             for k, v in value.items():
                 yield from self._check(v, inner, f"{path}.{k}")
         elif typ in ("str", "int", "bool", "float", "object", "datetime"):
-            expected = {"str": str, "int": int, "bool": bool, "float": (int, float)}.get(typ)
-            if expected is not None and not isinstance(value, expected):
+            expected: dict[str, type | tuple[type, ...]] = {
+                "str": str,
+                "int": int,
+                "bool": bool,
+                "float": (int, float),
+            }
+            if typ in expected and not isinstance(value, expected[typ]):
                 yield f"{where}: expected {typ}, got {type(value).__name__}"
         elif typ in self.models:
             yield from self._check_model(value, self.models[typ], path)

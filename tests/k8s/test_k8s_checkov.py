@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from typing import Any
 
 import pytest
 import yaml
@@ -17,7 +18,7 @@ CHECKOV = REPO / ".venv-tools" / "bin" / "checkov"
 CONFIG = REPO / "k8s" / ".checkov.yaml"
 
 
-def run_checkov(*files) -> list[dict]:
+def run_checkov(*files) -> list[dict[str, Any]]:
     if not CHECKOV.exists():
         pytest.fail(f"{CHECKOV} missing: run `make k8s-tools`")
     args = [str(CHECKOV), "--config-file", str(CONFIG), "-o", "json"]

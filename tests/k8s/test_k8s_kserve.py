@@ -4,6 +4,7 @@ models, see kserve_schema.py) and the rest of it against Kubernetes 1.29/1.32 st
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ def validator() -> KServeValidator:
 
 
 @pytest.fixture(scope="module")
-def docs(manifest) -> list[dict]:
+def docs(manifest) -> list[dict[str, Any]]:
     return load_docs(render_kserve(manifest, "s3://bucket/tandem"))
 
 

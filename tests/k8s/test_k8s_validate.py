@@ -5,8 +5,9 @@ and a kind without a schema is a failure, not a warning."""
 from __future__ import annotations
 
 import copy
+from typing import Any
 
-import kubernetes_validate
+import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 
 from tandem.k8s.render import OVERLAYS
@@ -15,7 +16,7 @@ from tests.k8s.checks import load_docs
 VERSIONS = ("1.29.0", "1.32.0")
 
 
-def strict_errors(docs: list[dict], version: str) -> list[str]:
+def strict_errors(docs: list[dict[str, Any]], version: str) -> list[str]:
     errors = []
     for doc in docs:
         name = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
