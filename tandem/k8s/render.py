@@ -586,7 +586,7 @@ def torchserve_resources(manifest: Manifest) -> list[dict[str, Any]]:
         "METRICS_LOCATION": logs,
         "HOME": "/tmp",
     }
-    ready = {"exec": {"command": ["python3", f"{CONFIG_DIR}/ready.py"]}}
+    ready = {"exec": {"command": ["python", f"{CONFIG_DIR}/ready.py"]}}
     container = {
         "name": "torchserve",
         "image": _image("torchserve"),
