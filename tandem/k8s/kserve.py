@@ -97,6 +97,16 @@ def torchserve_properties(m: ModelSpec) -> str:
     }
     snapshot = {"name": "startup.cfg", "modelCount": 1, "models": {m.name: versions}}
     props = {
+        # KServe's TorchServe image puts its own protocol front end on the predictor port
+        # (8080) and forwards to TorchServe on 8085; metrics on 8082 as the runtime announces.
+        "inference_address": "http://0.0.0.0:8085",
+        "management_address": "http://127.0.0.1:8081",
+        "metrics_address": "http://0.0.0.0:8082",
+        "grpc_inference_port": "7070",
+        "grpc_management_port": "7071",
+        # That front end sends no TorchServe token (0.12 enforces them by default).
+        "disable_token_authorization": "true",
+        "enable_model_api": "false",
         "enable_envvars_config": "true",
         "install_py_dep_per_model": "false",
         "metrics_mode": "prometheus",
@@ -151,15 +161,28 @@ def render_kserve(manifest: Manifest, repository: str) -> str:
     return _dump(*docs)
 
 
-def write_kserve(manifest: Manifest, out: Path, repository: str) -> Path:
-    """Write `<out>/kserve.yaml` and the per-model TorchServe configs KServe needs under
-    `<out>/kserve-repository/` (to be pushed beside the .mar files)."""
+def write_kserve(manifest: Manifest, out: Path, repository: str, build: Path) -> Path:
+    """Write `<out>/kserve.yaml` and, under `<out>/kserve-repository/kserve/<name>/`, the
+    layout KServe's TorchServe runtime reads (`config/config.properties`, and the exported
+    `.mar` files from `build` where they exist): push that directory to `<repository>/kserve/`."""
+    import shutil
+
+    from tandem.export.pytorch import mar_filename
+
     out.mkdir(parents=True, exist_ok=True)
     for m in manifest.models:
-        if m.framework == "pytorch":
-            path = out / "kserve-repository" / "kserve" / m.name / "config" / "config.properties"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(torchserve_properties(m), encoding="utf-8")
+        if m.framework != "pytorch":
+            continue
+        root = out / "kserve-repository" / "kserve" / m.name
+        (root / "config").mkdir(parents=True, exist_ok=True)
+        (root / "config" / "config.properties").write_text(
+            torchserve_properties(m), encoding="utf-8"
+        )
+        for v in m.served_versions:
+            mar = build / "torchserve" / "model-store" / mar_filename(m.name, v)
+            if mar.exists():
+                (root / "model-store").mkdir(exist_ok=True)
+                shutil.copy2(mar, root / "model-store" / mar.name)
     path = out / "kserve.yaml"
     path.write_text(render_kserve(manifest, repository), encoding="utf-8")
     return path

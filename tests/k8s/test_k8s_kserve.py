@@ -89,3 +89,23 @@ def test_torchserve_properties_name_the_mar(manifest):
     props = torchserve_properties(torch)
     assert f'"marName":"{torch.name}.mar"' in props
     assert "model_store=/mnt/models/model-store" in props
+
+
+def test_write_kserve_lays_out_the_torchserve_repository(manifest, tmp_path):
+    from tandem.k8s.kserve import write_kserve
+
+    build = tmp_path / "build"
+    (build / "torchserve" / "model-store").mkdir(parents=True)
+    (build / "torchserve" / "model-store" / "digits_mlp_torch.mar").write_bytes(b"mar")
+    path = write_kserve(manifest, tmp_path / "out", "gs://b/t", build)
+    assert path.name == "kserve.yaml"
+    root = tmp_path / "out" / "kserve-repository" / "kserve"
+    assert (
+        root / "digits_mlp_torch" / "model-store" / "digits_mlp_torch.mar"
+    ).read_bytes() == b"mar"
+    torch = [m.name for m in manifest.models if m.framework == "pytorch"]
+    assert sorted(p.name for p in root.iterdir()) == sorted(torch)
+    for name in torch:
+        props = (root / name / "config" / "config.properties").read_text()
+        assert "disable_token_authorization=true" in props
+        assert "inference_address=http://0.0.0.0:8085" in props
