@@ -211,6 +211,9 @@ def k8s_render(
         str | None,
         typer.Option(help="s3://, gs:// or file:// URI of the exported build/ directory."),
     ] = None,
+    build: Annotated[
+        Path, typer.Option(help="--kserve: the export's build directory (.mar files).")
+    ] = Path("build"),
 ) -> None:
     """Write the kustomize tree (base, components, overlays) from the manifest, then the
     built YAML of each overlay (`kubectl kustomize`) under --out."""
@@ -223,7 +226,7 @@ def k8s_render(
         if kserve:
             from tandem.k8s.kserve import write_kserve
 
-            built.append(write_kserve(m, out, repo))
+            built.append(write_kserve(m, out, repo, build))
     except TandemError as exc:
         raise _fail(exc) from None
     console.print(f"kustomize tree: {os.path.relpath(tree)}/")
