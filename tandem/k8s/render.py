@@ -320,7 +320,7 @@ def _config_volume(configmap: str) -> dict[str, Any]:
 def _deployment(
     name: str,
     tier: str,
-    replicas: int,
+    replicas: int | None,
     containers: list[dict[str, Any]],
     volumes: list[dict[str, Any]],
     grace_s: int,
@@ -338,7 +338,7 @@ def _deployment(
         spec["initContainers"] = init
     spec["containers"] = containers
     spec["volumes"] = volumes
-    return {
+    deployment: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": _meta(name, tier),
@@ -354,6 +354,10 @@ def _deployment(
             "template": {"metadata": {"labels": _labels(name, tier)}, "spec": spec},
         },
     }
+    if replicas is None:
+        # Scaled by an HPA: a replica count here would reset its scale on every apply.
+        del deployment["spec"]["replicas"]
+    return deployment
 
 
 def _service(name: str, tier: str) -> dict[str, Any]:
@@ -493,7 +497,7 @@ def gateway_resources(manifest: Manifest) -> list[dict[str, Any]]:
     ]
     longest = max(m.timeout_ms for m in manifest.models)
     deployment = _deployment(
-        "gateway", "gateway", 2, [container], volumes, grace_s=DRAIN_S + longest // 1000 + 10
+        "gateway", "gateway", None, [container], volumes, grace_s=DRAIN_S + longest // 1000 + 10
     )
     hpa = {
         "apiVersion": "autoscaling/v2",
@@ -866,7 +870,6 @@ def render_tree(manifest: Manifest, model_repository: str = DEFAULT_MODEL_REPOSI
 
     # cpu: one replica of everything, for dev clusters.
     cpu_patches = [_replicas_patch("Deployment", n, "replicas", 1) for n, _ in backends]
-    cpu_patches.append(_replicas_patch("Deployment", "gateway", "replicas", 1))
     cpu_patches.append(_replicas_patch("HorizontalPodAutoscaler", "gateway", "minReplicas", 1))
     files["overlays/cpu/patches.yaml"] = _dump(*cpu_patches)
     files["overlays/cpu/kustomization.yaml"] = _dump(
