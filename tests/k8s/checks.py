@@ -253,4 +253,21 @@ def check_config_rolls(docs: list[Doc]) -> list[str]:
     return problems
 
 
-ALL_CHECKS = (check_selectors, check_ports, check_images, check_security, check_config_rolls)
+def check_hpa_owns_replicas(docs: list[Doc]) -> list[str]:
+    """A Deployment scaled by an HPA states no replica count (apply would reset the scale)."""
+    scaled = {h["spec"]["scaleTargetRef"]["name"] for h in by_kind(docs, "HorizontalPodAutoscaler")}
+    return [
+        f"Deployment/{d['metadata']['name']}: replicas set, but an HPA scales it"
+        for d in by_kind(docs, "Deployment")
+        if d["metadata"]["name"] in scaled and "replicas" in d["spec"]
+    ]
+
+
+ALL_CHECKS = (
+    check_selectors,
+    check_ports,
+    check_images,
+    check_security,
+    check_config_rolls,
+    check_hpa_owns_replicas,
+)

@@ -113,6 +113,10 @@ def _break_config_hash(docs):
     spec["volumes"][0]["configMap"]["name"] = "gateway-routes"
 
 
+def _break_hpa_replicas(docs):
+    _deployment(docs, "gateway")["spec"]["replicas"] = 3
+
+
 BROKEN = [
     (_break_service_selector, checks.check_selectors, "Service/torchserve"),
     (_break_pdb, checks.check_selectors, "PodDisruptionBudget"),
@@ -127,6 +131,7 @@ BROKEN = [
     (_break_security, checks.check_security, "no securityContext"),
     (_break_root_fs, checks.check_security, "readOnlyRootFilesystem"),
     (_break_config_hash, checks.check_config_rolls, "not hashed"),
+    (_break_hpa_replicas, checks.check_hpa_owns_replicas, "an HPA scales it"),
 ]
 
 
