@@ -937,6 +937,22 @@ def _by(manifest: Manifest, framework: str) -> list[ModelSpec]:
     return [m for m in manifest.models if m.framework == framework]
 
 
+def current_repository(tree: Path) -> str | None:
+    """The model repository URI an existing tree was rendered with (None: no tree yet), so a
+    re-render without `--model-repository` keeps it."""
+    path = tree / "base" / "kustomization.yaml"
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    for gen in doc.get("configMapGenerator", []) if isinstance(doc, dict) else []:
+        for literal in gen.get("literals", []):
+            key, _, value = str(literal).partition("=")
+            if key == "TANDEM_MODEL_REPOSITORY" and value:
+                return value
+    return None
+
+
 def render(
     manifest: Manifest,
     tree_dir: Path,

@@ -139,3 +139,22 @@ def test_kustomize_failure_is_one_line(tmp_path):
     (tmp_path / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
     with pytest.raises(K8sError, match="kubectl kustomize"):
         kustomize(Path(tmp_path))
+
+
+def test_rerender_keeps_the_model_repository(tmp_path):
+    from tandem.k8s.render import DEFAULT_MODEL_REPOSITORY, current_repository
+
+    tree = tmp_path / "tree"
+    assert current_repository(tree) is None
+    args = [sys.executable, "-m", "tandem.cli", "k8s", "render", "--tree", str(tree), "--out",
+            str(tmp_path / "out"), "--overlay", "cpu"]  # fmt: skip
+    first = subprocess.run(
+        [*args, "--model-repository", "gs://bucket/m"], capture_output=True, text=True,
+        timeout=120, cwd=REPO, check=False,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=REPO, check=False)
+    assert again.returncode == 0, again.stderr
+    assert current_repository(tree) == "gs://bucket/m"
+    assert "TANDEM_MODEL_REPOSITORY: gs://bucket/m" in (tmp_path / "out" / "cpu.yaml").read_text()
+    assert current_repository(REPO / "k8s") == DEFAULT_MODEL_REPOSITORY
