@@ -164,7 +164,8 @@ def rollout(
     overlay: Annotated[str, typer.Option(help="--k8s: the overlay deployed.")] = "gpu",
     tree: Annotated[Path, typer.Option(help="--k8s: the deployed kustomize tree.")] = Path("k8s"),
     model_repository: Annotated[
-        str | None, typer.Option(help="--k8s: URI of the model repository.")
+        str | None,
+        typer.Option(help="--k8s: URI of the model repository (default: the tree's)."),
     ] = None,
     apply: Annotated[bool, typer.Option("--apply", help="--k8s: run the steps.")] = False,
 ) -> None:
@@ -209,7 +210,10 @@ def k8s_render(
     ] = False,
     model_repository: Annotated[
         str | None,
-        typer.Option(help="s3://, gs:// or file:// URI of the exported build/ directory."),
+        typer.Option(
+            help="s3://, gs:// or file:// URI of the exported build/ directory "
+            "(default: the one the tree was rendered with)."
+        ),
     ] = None,
     build: Annotated[
         Path, typer.Option(help="--kserve: the export's build directory (.mar files).")
@@ -217,9 +221,9 @@ def k8s_render(
 ) -> None:
     """Write the kustomize tree (base, components, overlays) from the manifest, then the
     built YAML of each overlay (`kubectl kustomize`) under --out."""
-    from tandem.k8s.render import DEFAULT_MODEL_REPOSITORY, OVERLAYS, render
+    from tandem.k8s.render import DEFAULT_MODEL_REPOSITORY, OVERLAYS, current_repository, render
 
-    repo = model_repository or DEFAULT_MODEL_REPOSITORY
+    repo = model_repository or current_repository(tree) or DEFAULT_MODEL_REPOSITORY
     try:
         m = load_manifest(manifest)
         built = render(m, tree, out, overlay or list(OVERLAYS), repo)
@@ -244,11 +248,11 @@ def _rollout_k8s(
     apply: bool,
 ) -> None:
     from tandem.k8s import rollout as k8s_rollout
-    from tandem.k8s.render import DEFAULT_MODEL_REPOSITORY
+    from tandem.k8s.render import DEFAULT_MODEL_REPOSITORY, current_repository
     from tandem.manifest import Manifest
 
     assert isinstance(m, Manifest)
-    repo = model_repository or DEFAULT_MODEL_REPOSITORY
+    repo = model_repository or current_repository(tree) or DEFAULT_MODEL_REPOSITORY
     p = k8s_rollout.plan(m, models, tree, out / "k8s" / "rollout", overlay, repo, out)
     for name, (before, after) in p.versions.items():
         console.print(f"{name}: versions {before} -> {after}", highlight=False)
