@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tandem.errors import TandemError
-from tandem.manifest import load_manifest
+from tandem.manifest import Manifest, load_manifest
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tandem model serving.")
 # Wide enough for the report when stdout is a pipe (CI logs), where rich assumes 80.
@@ -239,7 +239,7 @@ def k8s_render(
 
 
 def _rollout_k8s(
-    m: object,
+    m: Manifest,
     models: list[str],
     out: Path,
     overlay: str,
@@ -249,9 +249,7 @@ def _rollout_k8s(
 ) -> None:
     from tandem.k8s import rollout as k8s_rollout
     from tandem.k8s.render import DEFAULT_MODEL_REPOSITORY, current_repository
-    from tandem.manifest import Manifest
 
-    assert isinstance(m, Manifest)
     repo = model_repository or current_repository(tree) or DEFAULT_MODEL_REPOSITORY
     p = k8s_rollout.plan(m, models, tree, out / "k8s" / "rollout", overlay, repo, out)
     for name, (before, after) in p.versions.items():
