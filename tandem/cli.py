@@ -257,7 +257,10 @@ def k8s_render(
 
     repo = model_repository or current_repository(tree) or DEFAULT_MODEL_REPOSITORY
     try:
-        m = load_manifest(manifest)
+        from tandem.export import resolve_manifest
+
+        # A file source without declared inputs/outputs: from its export record in --build.
+        m = resolve_manifest(load_manifest(manifest), build)
         built = render(m, tree, out, overlay or list(OVERLAYS), repo)
         if kserve:
             from tandem.k8s.kserve import write_kserve
