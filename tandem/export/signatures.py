@@ -216,6 +216,10 @@ def resolve_spec(manifest: Manifest, spec: ModelSpec) -> ModelSpec:
             update[kind] = read
     if spec.framework == "pytorch" and spec.format is None:
         update["format"] = "eager" if spec.model_class else io.torch_format
+    inputs: list[TensorSpec] = update.get("inputs", spec.inputs)
+    if any(t.fixed_batch for t in inputs) and "batching" not in spec.model_fields_set:
+        # Requests cannot be concatenated for a signature that fixes the batch.
+        update["batching"] = spec.batching.model_copy(update={"enabled": False})
     return spec.model_copy(update=update) if update else spec
 
 

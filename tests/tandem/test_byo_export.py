@@ -121,6 +121,8 @@ def test_io_read_from_signatures_and_recorded(byo_build: tuple[Path, list]) -> N
         spec = resolved.model(name)
         assert [(t.name, t.dtype, t.shape) for t in spec.inputs] == inputs, name
         assert [(t.name, t.dtype, t.shape) for t in spec.outputs] == outputs, name
+    assert not resolved.model("hp2_tf2").batching.enabled  # its signature fixes the batch at 1
+    assert resolved.model("hp2_tf1").batching.enabled
     assert resolved.model("pt2_program").format == "export"
     assert resolved.model("ts_scripted").format == "torchscript"
     assert resolved.model("state_dict").format == "eager"
