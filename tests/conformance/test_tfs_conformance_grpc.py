@@ -96,8 +96,8 @@ def test_predict_multi_input_and_bytes(predictions) -> None:
         ),
         (
             lambda r: setattr(r.model_spec, "signature_name", "nope"),
-            grpc.StatusCode.INVALID_ARGUMENT,
-            'Serving signature name: "nope" not found',
+            grpc.StatusCode.FAILED_PRECONDITION,  # RunPredict's wording and code
+            'Serving signature key "nope" not found.',
         ),
     ],
 )
@@ -109,11 +109,37 @@ def test_predict_errors(predictions, mutate, code, fragment) -> None:
     assert fragment in details
 
 
-def test_predict_wrong_shape_and_missing_input(predictions) -> None:
-    got, _ = _code(predictions.Predict, _predict_request(x=np.zeros((1, 4), dtype=np.float32)))
+def test_predict_shape_is_not_checked_against_the_signature(predictions) -> None:
+    # TF Serving feeds the tensor as sent; x: float[-1,3] takes [1,4] when the ops do.
+    response = predictions.Predict(
+        _predict_request(x=np.ones((1, 4), dtype=np.float32)), timeout=30
+    )
+    assert tf.make_ndarray(response.outputs["doubled"]).tolist() == [[2.0] * 4]
+
+
+def test_predict_shape_the_ops_reject(predictions) -> None:
+    # tf1's y = matmul(x, [[1], [2]]) cannot take x: [1,3]: the runtime's INVALID_ARGUMENT.
+    request = _predict_request("tf1", x=np.zeros((1, 3), dtype=np.float32))
+    got, details = _code(predictions.Predict, request)
     assert got == grpc.StatusCode.INVALID_ARGUMENT
-    got, _ = _code(predictions.Predict, _predict_request(y=np.zeros((1, 3), dtype=np.float32)))
+    assert "Matrix size-incompatible" in details
+
+
+def test_predict_missing_and_unknown_input(predictions) -> None:
+    got, details = _code(
+        predictions.Predict, _predict_request(y=np.zeros((1, 3), dtype=np.float32))
+    )
     assert got == grpc.StatusCode.INVALID_ARGUMENT
+    assert (
+        details
+        == "input tensor alias not found in signature: y. Inputs expected to be in the set {x}."
+    )
+    request = _predict_request(
+        x=np.zeros((1, 3), dtype=np.float32), y=np.zeros((1, 3), dtype=np.float32)
+    )
+    got, details = _code(predictions.Predict, request)
+    assert got == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith("input size does not match signature: 2!=1 len({x,y}) != len({x}).")
 
 
 def _examples(*rows: dict[str, float]) -> list[example_pb2.Example]:

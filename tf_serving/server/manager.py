@@ -4,8 +4,9 @@
 and by :meth:`poll` (every ``--file_system_poll_wait_seconds``). For each model it lists
 the version directories (names read as TF Serving reads them: ``00000123/`` is version 123),
 applies the version policy, loads new versions first (in a loader thread, warmup included),
-makes them routable, and only then unloads versions the policy no longer wants: an unloading version stops taking new requests and is
-released once its in-flight requests finish. So a new version never fails a request.
+makes them routable, and only then unloads versions the policy no longer wants: an
+unloading version stops taking new requests and is released once its in-flight requests
+finish. So a new version never fails a request.
 """
 
 from __future__ import annotations

@@ -71,8 +71,8 @@ def read_signatures(path: Path) -> dict[str, Signature]:
             outputs={k: _spec(k, v) for k, v in sig.outputs.items()},
             proto=sig,
         )
+        # All of them, __saved_model_init_op included: TF Serving's metadata lists it too.
         for name, sig in meta.signature_def.items()
-        if not name.startswith("__")  # e.g. __saved_model_init_op is not servable
     }
 
 
@@ -85,10 +85,18 @@ class Servable:
         self.path = path
         self.signatures = read_signatures(path)
         self._loaded = tf.saved_model.load(str(path), tags=["serve"])
-        self._functions = {name: self._loaded.signatures[name] for name in self.signatures}
+        self._functions = {
+            name: self._loaded.signatures[name]
+            for name in self.signatures
+            if name in self._loaded.signatures
+        }
 
     def signature(self, name: str) -> Signature:
-        """Resolve a request's signature name ('' = ``serving_default``)."""
+        """Resolve a REST predict's signature name ('' = ``serving_default``).
+
+        The wording is ``HttpRestApiHandler::GetInfoMap``'s; gRPC Predict uses
+        :meth:`predict_signature`.
+        """
         key = name or DEFAULT_SIGNATURE
         try:
             return self.signatures[key]
@@ -97,6 +105,34 @@ class Servable:
                 f'Serving signature name: "{key}" not found in signature def'
             ) from None
 
+    def predict_signature(self, name: str) -> Signature:
+        """Resolve a gRPC Predict's signature name, as ``RunPredict`` does."""
+        key = name or DEFAULT_SIGNATURE
+        try:
+            return self.signatures[key]
+        except KeyError:
+            raise FailedPrecondition(f'Serving signature key "{key}" not found.') from None
+
+    def classification_signature(self, name: str) -> Signature:
+        """``GetClassificationSignatureDef``: the named signature, which must classify."""
+        return self._method_signature(name, CLASSIFY_METHOD, "classification")
+
+    def regression_signature(self, name: str) -> Signature:
+        """``GetRegressionSignatureDef``: the named signature, which must regress."""
+        return self._method_signature(name, REGRESS_METHOD, "regression")
+
+    def _method_signature(self, name: str, method: str, what: str) -> Signature:
+        key = name or DEFAULT_SIGNATURE
+        signature = self.signatures.get(key)
+        if signature is None:
+            raise InvalidArgument(f"No signature was found with the name: {key}")
+        if signature.method_name != method:
+            raise InvalidArgument(
+                f"Expected {what} signature method_name to be {method}. "
+                f"Was: {signature.method_name}"
+            )
+        return signature
+
     def run(
         self,
         signature: Signature,
@@ -104,17 +140,8 @@ class Servable:
         output_filter: Sequence[str] = (),
     ) -> dict[str, np.ndarray]:
         """Call a signature on named arrays; returns named output arrays."""
-        missing = sorted(set(signature.inputs) - set(inputs))
-        extra = sorted(set(inputs) - set(signature.inputs))
-        if missing or extra:
-            raise InvalidArgument(
-                f"Request inputs do not match signature '{signature.name}': missing "
-                f"{missing or 'none'}, unexpected {extra or 'none'}; expected "
-                f"{sorted(signature.inputs)}"
-            )
-        for name in output_filter:
-            if name not in signature.outputs:
-                raise InvalidArgument(f"output tensor alias not found in signature: {name}")
+        _check_inputs(signature, inputs)
+        _check_output_filter(signature, output_filter)
         feeds = {}
         for name, array in inputs.items():
             spec = signature.inputs[name]
@@ -122,8 +149,11 @@ class Servable:
                 feeds[name] = tf.constant(array, dtype=tf.dtypes.as_dtype(spec.numpy_dtype))
             except (TypeError, ValueError) as exc:
                 raise InvalidArgument(f"Input '{name}' cannot be converted: {exc}") from None
+        function = self._functions.get(signature.name)
+        if function is None:
+            raise FailedPrecondition(f"Signature {signature.name} cannot be run")
         try:
-            result = self._functions[signature.name](**feeds)
+            result = function(**feeds)
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
             raise InvalidArgument(_tf_message(exc)) from None
         except tf.errors.OpError as exc:
@@ -134,55 +164,100 @@ class Servable:
     def classify(
         self, signature: Signature, examples: list[bytes]
     ) -> list[list[tuple[str, float]]]:
-        """Run a classification signature on serialized ``tf.Example`` s."""
+        """Run a classification signature on serialized ``tf.Example`` s.
+
+        Checks and texts follow ``classifier.cc`` (``PreProcessClassification`` and
+        ``PostProcessClassificationResult``).
+        """
         if signature.method_name != CLASSIFY_METHOD:
             raise InvalidArgument(
                 f"Expected classification signature method_name to be {CLASSIFY_METHOD}. "
                 f"Was: {signature.method_name}"
             )
-        out = self.run(signature, self._example_feed(signature, examples))
-        classes, scores = out.get("classes"), out.get("scores")
-        if classes is None and scores is None:
-            raise Internal("Expected classification signature outputs to contain classes or scores")
+        if len(signature.inputs) != 1:
+            raise InvalidArgument("Expected one input Tensor.")
+        if len(signature.outputs) not in (1, 2):
+            raise InvalidArgument(
+                f"Expected one or two output Tensors, found {len(signature.outputs)}"
+            )
+        if "inputs" not in signature.inputs:
+            raise InvalidArgument(
+                f"No classification inputs found in SignatureDef: {signature.proto}"
+            )
+        wanted = [k for k in ("classes", "scores") if k in signature.outputs]
+        if not wanted:
+            raise InvalidArgument(
+                'Expected classification signature outputs to contain at least one of "classes"'
+                f' or "scores". Signature was: {signature.proto}'
+            )
+        out = self.run(signature, _example_feed(examples), wanted)
         n = len(examples)
+        classes, scores = out.get("classes"), out.get("scores")
+        for name, array, dtype in (
+            ("classes", classes, "DT_STRING"),
+            ("scores", scores, "DT_FLOAT"),
+        ):
+            if array is None:
+                continue
+            if array.ndim != 2:
+                raise InvalidArgument(
+                    f"Expected Tensor shape: [batch_size num_classes] but got {_shape(array)}"
+                )
+            if _dtype_name(array) != dtype:
+                raise InvalidArgument(
+                    f"Expected {name} Tensor of {dtype}. Got: {_dtype_name(array)}"
+                )
+            if array.shape[0] != n:
+                raise InvalidArgument(
+                    f"Expected {name} output batch size of {n}. Got: {array.shape[0]}"
+                )
+        if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
+            raise InvalidArgument(
+                "Tensors class and score should match in dim_size(1). Got "
+                f"{classes.shape[1]} vs. {scores.shape[1]}"
+            )
+        num_classes = (classes if classes is not None else scores).shape[1]  # type: ignore[union-attr]
         rows: list[list[tuple[str, float]]] = []
         for i in range(n):
-            labels = (
-                [c.decode() if isinstance(c, bytes) else str(c) for c in classes[i].reshape(-1)]
-                if classes is not None
-                else None
-            )
-            values = [float(s) for s in scores[i].reshape(-1)] if scores is not None else None
-            if labels is None:
-                labels = [""] * len(values or [])
-            if values is None:
-                values = [0.0] * len(labels)
-            rows.append(list(zip(labels, values, strict=True)))
+            row = []
+            for c in range(num_classes):
+                label = "" if classes is None else bytes(classes[i, c]).decode("utf-8", "replace")
+                score = 0.0 if scores is None else float(scores[i, c])
+                row.append((label, score))
+            rows.append(row)
         return rows
 
     def regress(self, signature: Signature, examples: list[bytes]) -> list[float]:
-        """Run a regression signature on serialized ``tf.Example`` s."""
+        """Run a regression signature on serialized ``tf.Example`` s (``regressor.cc``)."""
         if signature.method_name != REGRESS_METHOD:
             raise InvalidArgument(
                 f"Expected regression signature method_name to be {REGRESS_METHOD}. "
                 f"Was: {signature.method_name}"
             )
-        out = self.run(signature, self._example_feed(signature, examples))
-        if "outputs" not in out:
-            raise Internal("Expected regression signature to have an 'outputs' tensor")
-        values = out["outputs"].reshape(len(examples), -1)
-        if values.shape[1] != 1:
-            raise InvalidArgument("Expected one regression output per example")
-        return [float(v) for v in values[:, 0]]
-
-    @staticmethod
-    def _example_feed(signature: Signature, examples: list[bytes]) -> dict[str, np.ndarray]:
         if len(signature.inputs) != 1:
-            raise InvalidArgument(f"Signature '{signature.name}' must have exactly one input")
-        (name,) = signature.inputs
-        feed = np.empty(len(examples), dtype=object)
-        feed[:] = examples
-        return {name: feed}
+            raise InvalidArgument("Expected one input Tensor.")
+        if len(signature.outputs) != 1:
+            raise InvalidArgument("Expected one output Tensor.")
+        if "inputs" not in signature.inputs:
+            raise InvalidArgument(f"No regression inputs found in SignatureDef: {signature.proto}")
+        if "outputs" not in signature.outputs:
+            raise InvalidArgument(f"No regression outputs found in SignatureDef: {signature.proto}")
+        n = len(examples)
+        values = self.run(signature, _example_feed(examples))["outputs"]
+        if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)):
+            raise InvalidArgument(
+                "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] "
+                f"but got {_shape(values)}"
+            )
+        if values.shape[0] != n:
+            raise InvalidArgument(
+                f"Input batch size did not match output batch size: {n} vs. {values.shape[0]}"
+            )
+        if _dtype_name(values) != "DT_FLOAT":
+            raise InvalidArgument(
+                f"Expected output Tensor of DT_FLOAT.  Got: {_dtype_name(values)}"
+            )
+        return [float(v) for v in values.reshape(-1)]
 
     def warmup(self) -> int:
         """Replay ``assets.extra/tf_serving_warmup_requests``; any failure fails the load."""
@@ -226,6 +301,56 @@ class Servable:
             self.regress(sig, input_proto_to_examples(request.input))
         else:
             raise InvalidArgument(f"Unsupported warmup log type: {kind}")
+
+
+def _example_feed(examples: list[bytes]) -> dict[str, np.ndarray]:
+    """The one ``inputs`` tensor of a classify / regress signature: serialized examples."""
+    feed = np.empty(len(examples), dtype=object)
+    feed[:] = examples
+    return {"inputs": feed}
+
+
+def _shape(array: np.ndarray) -> str:
+    """``TensorShape::DebugString``, e.g. ``[2,3]``."""
+    return "[" + ",".join(str(d) for d in array.shape) + "]"
+
+
+def _dtype_name(array: np.ndarray) -> str:
+    """The ``DataType`` name of an output array, e.g. ``DT_FLOAT``."""
+    if array.dtype == object or array.dtype.kind in "SU":
+        return "DT_STRING"
+    return dtype_name(tf.dtypes.as_dtype(array.dtype).as_datatype_enum)
+
+
+def _check_inputs(signature: Signature, inputs: Mapping[str, np.ndarray]) -> None:
+    """``VerifyRequestInputsSize`` then ``GetInputValues``, with their wording."""
+    sent, wanted = set(inputs), set(signature.inputs)
+    if len(sent) != len(wanted):
+        raise InvalidArgument(
+            f"input size does not match signature: {len(sent)}!={len(wanted)} "
+            f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(wanted))}}}). "
+            f"Sent extra: {{{','.join(sorted(sent - wanted))}}}. "
+            f"Missing but required: {{{','.join(sorted(wanted - sent))}}}."
+        )
+    for alias in sorted(sent - wanted):
+        raise InvalidArgument(
+            f"input tensor alias not found in signature: {alias}. "
+            f"Inputs expected to be in the set {{{','.join(sorted(wanted))}}}."
+        )
+
+
+def _check_output_filter(signature: Signature, output_filter: Sequence[str]) -> None:
+    """``PreProcessPrediction``'s checks of ``output_filter``."""
+    seen: set[str] = set()
+    for alias in output_filter:
+        if alias not in signature.outputs:
+            raise InvalidArgument(
+                f"output tensor alias not found in signature: {alias} Outputs expected to be "
+                f"in the set {{{','.join(sorted(signature.outputs))}}}."
+            )
+        if alias in seen:
+            raise InvalidArgument(f"duplicate output tensor alias: {alias}")
+        seen.add(alias)
 
 
 def _records(path: Path) -> Iterator[bytes]:
