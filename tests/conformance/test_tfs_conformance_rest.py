@@ -239,14 +239,15 @@ def test_regress(rest: httpx.Client) -> None:
 
 def test_classify_on_predict_signature(rest: httpx.Client) -> None:
     response = rest.post("/v1/models/tf1:classify", json={"examples": [{"x1": 1.0}]})
-    _error(response, 400, "Expected classification signature method_name to be")
+    # No method-name check by default (--enable_signature_method_name_check is off).
+    _error(response, 400, "No classification inputs found in SignatureDef")
 
 
 def test_regress_on_classify_signature(rest: httpx.Client) -> None:
     response = rest.post(
         "/v1/models/tf1:regress", json={"signature_name": "classify_x", "examples": [{"x1": 1.0}]}
     )
-    _error(response, 400, "Expected regression signature method_name to be")
+    _error(response, 400, "Expected one output Tensor.")  # classify_x has classes + scores
 
 
 # ---------------------------------------------------------------------------- errors

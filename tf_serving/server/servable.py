@@ -122,15 +122,12 @@ class Servable:
         return self._method_signature(name, REGRESS_METHOD, "regression")
 
     def _method_signature(self, name: str, method: str, what: str) -> Signature:
+        # TF Serving checks method names only under --enable_signature_method_name_check
+        # (off by default): TF2 exports mark every signature "predict" and still regress.
         key = name or DEFAULT_SIGNATURE
         signature = self.signatures.get(key)
         if signature is None:
             raise InvalidArgument(f"No signature was found with the name: {key}")
-        if signature.method_name != method:
-            raise InvalidArgument(
-                f"Expected {what} signature method_name to be {method}. "
-                f"Was: {signature.method_name}"
-            )
         return signature
 
     def run(
@@ -169,11 +166,6 @@ class Servable:
         Checks and texts follow ``classifier.cc`` (``PreProcessClassification`` and
         ``PostProcessClassificationResult``).
         """
-        if signature.method_name != CLASSIFY_METHOD:
-            raise InvalidArgument(
-                f"Expected classification signature method_name to be {CLASSIFY_METHOD}. "
-                f"Was: {signature.method_name}"
-            )
         if len(signature.inputs) != 1:
             raise InvalidArgument("Expected one input Tensor.")
         if len(signature.outputs) not in (1, 2):
@@ -229,11 +221,6 @@ class Servable:
 
     def regress(self, signature: Signature, examples: list[bytes]) -> list[float]:
         """Run a regression signature on serialized ``tf.Example`` s (``regressor.cc``)."""
-        if signature.method_name != REGRESS_METHOD:
-            raise InvalidArgument(
-                f"Expected regression signature method_name to be {REGRESS_METHOD}. "
-                f"Was: {signature.method_name}"
-            )
         if len(signature.inputs) != 1:
             raise InvalidArgument("Expected one input Tensor.")
         if len(signature.outputs) != 1:
