@@ -1,8 +1,10 @@
 """Pure conversions between TF Serving's JSON / protobuf wire formats and numpy.
 
 No I/O and no server state: REST and gRPC handlers call these, and the unit tests drive
-them with tables. Error messages follow TF Serving's ``json_tensor.cc`` wording so clients
-that match on them keep working. The ``codec_*`` names are the public surface.
+them with tables. This server keeps its own codec rather than the gateway's shared one:
+parsing, type rules and error texts port TF Serving's ``util/json_tensor.cc`` (rapidjson's
+messages, its pretty-printed echo of the request, ``"results"`` for classify/regress), so
+clients that match on TF Serving's exact wording keep working.
 """
 
 from __future__ import annotations

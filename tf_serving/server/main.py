@@ -86,7 +86,11 @@ async def serve(settings: ServerSettings, startup: Startup) -> int:
     from tf_serving.server.rest import create_app
 
     metrics = Metrics()
-    manager = ModelManager(metrics, enable_warmup=settings.enable_model_warmup)
+    manager = ModelManager(
+        metrics,
+        enable_warmup=settings.enable_model_warmup,
+        check_method_names=settings.enable_signature_method_name_check,
+    )
     batcher = Batcher(startup.batching, metrics) if startup.batching else None
     dataplane = DataPlane(manager, metrics, batcher, settings.inference_threads)
     try:

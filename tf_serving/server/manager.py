@@ -113,9 +113,12 @@ def list_versions(base_path: Path) -> dict[int, str]:
 class ModelManager:
     """Owns every loaded servable; shared by the REST and gRPC front ends."""
 
-    def __init__(self, metrics: Metrics, enable_warmup: bool = True) -> None:
+    def __init__(
+        self, metrics: Metrics, enable_warmup: bool = True, check_method_names: bool = False
+    ) -> None:
         self._metrics = metrics
         self._warmup = enable_warmup
+        self._check_method_names = check_method_names
         self._models: dict[str, Model] = {}
         self._lock = asyncio.Lock()  # one reconcile at a time
         # Loads run one at a time so they do not starve inference threads.
@@ -212,7 +215,7 @@ class ModelManager:
             self._metrics.loads.labels(name, "ok").inc()
 
     def _load_sync(self, name: str, version: int, path: Path) -> Servable:
-        servable = Servable(name, version, path)
+        servable = Servable(name, version, path, self._check_method_names)
         if self._warmup:
             servable.warmup()
         return servable

@@ -79,8 +79,12 @@ def read_signatures(path: Path) -> dict[str, Signature]:
 class Servable:
     """A SavedModel version loaded into the TF runtime; thread-safe calls."""
 
-    def __init__(self, model_name: str, version: int, path: Path) -> None:
+    def __init__(
+        self, model_name: str, version: int, path: Path, check_method_names: bool = False
+    ) -> None:
         self.model_name = model_name
+        # --enable_signature_method_name_check (off by default, as in TF Serving).
+        self.check_method_names = check_method_names
         self.version = version
         self.path = path
         self.signatures = read_signatures(path)
@@ -99,19 +103,32 @@ class Servable:
         """
         key = name or DEFAULT_SIGNATURE
         try:
-            return self.signatures[key]
+            signature = self.signatures[key]
         except KeyError:
             raise InvalidArgument(
                 f'Serving signature name: "{key}" not found in signature def'
             ) from None
+        self._verify_predict(signature)
+        return signature
 
     def predict_signature(self, name: str) -> Signature:
         """Resolve a gRPC Predict's signature name, as ``RunPredict`` does."""
         key = name or DEFAULT_SIGNATURE
         try:
-            return self.signatures[key]
+            signature = self.signatures[key]
         except KeyError:
             raise FailedPrecondition(f'Serving signature key "{key}" not found.') from None
+        self._verify_predict(signature)
+        return signature
+
+    def _verify_predict(self, signature: Signature) -> None:
+        """``predict_util.cc``'s ``VerifySignature``, under the method-name check only."""
+        methods = (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD)
+        if self.check_method_names and signature.method_name not in methods:
+            raise Internal(
+                f"Expected prediction signature method_name to be one of {{{', '.join(methods)}}}"
+                f". Was: {signature.method_name}"
+            )
 
     def classification_signature(self, name: str) -> Signature:
         """``GetClassificationSignatureDef``: the named signature, which must classify."""
@@ -128,6 +145,11 @@ class Servable:
         signature = self.signatures.get(key)
         if signature is None:
             raise InvalidArgument(f"No signature was found with the name: {key}")
+        if self.check_method_names and signature.method_name != method:
+            raise InvalidArgument(
+                f"Expected {what} signature method_name to be {method}. "
+                f"Was: {signature.method_name}"
+            )
         return signature
 
     def run(
