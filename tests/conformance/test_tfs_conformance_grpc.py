@@ -217,3 +217,49 @@ def test_get_model_status_unknown(models) -> None:
     code, details = _code(models.GetModelStatus, request)
     assert code == grpc.StatusCode.NOT_FOUND
     assert "Could not find any versions of model nope" in details
+
+
+def test_get_model_status_ignores_labels(models) -> None:
+    # GetModelStatusWithModelSpec narrows only by model_spec.version.
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = "native"
+    request.model_spec.version_label = "nope"
+    response = models.GetModelStatus(request, timeout=30)
+    assert sorted(s.version for s in response.model_version_status) == [1, 2]
+
+
+def test_get_model_status_zero_padded_version(models) -> None:
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = "half_plus_two"
+    response = models.GetModelStatus(request, timeout=30)
+    assert [s.version for s in response.model_version_status] == [123]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ([], "GetModelMetadataRequest must specify at least one metadata_field"),
+        (["signature_def", "bogus"], "Metadata field bogus is not supported"),
+    ],
+)
+def test_get_model_metadata_field_errors(predictions, fields, message) -> None:
+    request = get_model_metadata_pb2.GetModelMetadataRequest()
+    request.model_spec.name = "native"
+    request.metadata_field.extend(fields)
+    code, details = _code(predictions.GetModelMetadata, request)
+    assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def test_predict_without_model_name(predictions) -> None:
+    code, details = _code(
+        predictions.Predict, _predict_request("", x=np.zeros((1, 3), dtype=np.float32))
+    )
+    assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, "ModelSpec has no name specified.")
+
+
+def test_classify_empty_input(predictions) -> None:
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = "tf1"
+    request.model_spec.signature_name = "classify_x"
+    code, details = _code(predictions.Classify, request)
+    assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, "Input is empty.")

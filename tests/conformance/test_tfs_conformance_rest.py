@@ -51,10 +51,13 @@ def test_model_status_by_version(rest: httpx.Client) -> None:
     }
 
 
-@pytest.mark.parametrize(("label", "version"), [("stable", "1"), ("canary", "2")])
-def test_model_status_by_label(rest: httpx.Client, label: str, version: str) -> None:
-    body = rest.get(f"/v1/models/native/labels/{label}").json()
-    assert _versions(body) == {version: "AVAILABLE"}
+@pytest.mark.parametrize("label", ["stable", "canary", "nope"])
+def test_model_status_ignores_labels(rest: httpx.Client, label: str) -> None:
+    # GetModelStatusImpl narrows only by an explicit version: a label, known or not,
+    # answers every version (the REST guide implies otherwise; the code is the truth).
+    response = rest.get(f"/v1/models/native/labels/{label}")
+    assert response.status_code == 200, response.text
+    assert _versions(response.json()) == {"1": "AVAILABLE", "2": "AVAILABLE"}
 
 
 def test_status_unknown_model(rest: httpx.Client) -> None:
@@ -67,9 +70,11 @@ def test_status_unknown_version(rest: httpx.Client) -> None:
     )
 
 
-def test_status_unknown_label(rest: httpx.Client) -> None:
+def test_metadata_unknown_label(rest: httpx.Client) -> None:
     _error(
-        rest.get("/v1/models/native/labels/nope"), 400, "Unrecognized servable version label: nope"
+        rest.get("/v1/models/native/labels/nope/metadata"),
+        400,
+        "Unrecognized servable version label: nope",
     )
 
 

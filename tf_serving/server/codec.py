@@ -734,8 +734,8 @@ def input_proto_to_examples(proto: Any) -> list[bytes]:
         examples = list(proto.example_list_with_context.examples)
         context = proto.example_list_with_context.context
     else:
-        raise InvalidArgument("Input is empty")
+        raise InvalidArgument("Input is empty.")
     if not examples:
-        raise InvalidArgument("Input is empty")
+        raise InvalidArgument("Input is empty.")
     prefix = context.SerializeToString() if context is not None else b""
     return [prefix + example.SerializeToString() for example in examples]

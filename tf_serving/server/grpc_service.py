@@ -33,9 +33,7 @@ T = TypeVar("T")
 
 
 def model_ref(spec: Any) -> ModelRef:
-    """A ``ModelSpec`` proto -> :class:`ModelRef`."""
-    if not spec.name:
-        raise InvalidArgument("Missing ModelSpec name")
+    """A ``ModelSpec`` proto -> :class:`ModelRef` (an empty name fails where it is used)."""
     which = spec.WhichOneof("version_choice")
     if which == "version":
         return ModelRef(spec.name, version=int(spec.version.value))

@@ -247,6 +247,8 @@ class ModelManager:
     @asynccontextmanager
     async def acquire(self, ref: ModelRef) -> AsyncIterator[Servable]:
         """Pin an AVAILABLE version for the duration of one request."""
+        if not ref.name:
+            raise InvalidArgument("ModelSpec has no name specified.")
         version = self.resolve_version(ref)
         model = self._model(ref.name)
         state: VersionState | None = None
@@ -270,8 +272,12 @@ class ModelManager:
                 state.drained.clear()
 
     def status(self, ref: ModelRef) -> list[VersionState]:
-        """Version states for GetModelStatus, newest first."""
-        version = self.resolve_version(ref)
+        """Version states for GetModelStatus, newest first.
+
+        As ``GetModelStatusImpl`` does, a label is ignored: only an explicit version narrows
+        the answer (so ``/labels/anything`` lists every version).
+        """
+        version = ref.version
         model = self._models.get(ref.name)
         versions = model.versions if model else {}
         if version is not None:
