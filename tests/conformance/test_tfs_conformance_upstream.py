@@ -9,6 +9,7 @@ directory). The models are this suite's equivalents of upstream's (see
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
 import httpx
@@ -367,3 +368,10 @@ def test_metadata_tf2_lists_the_init_op(rest: httpx.Client) -> None:
     }
     assert sigs["serving_default"]["inputs"]["x"] == _info("DT_FLOAT", "serving_default_x:0", [1])
     assert sigs["__saved_model_init_op"]["method_name"] == ""
+
+
+def test_content_encoding_is_not_decoded(rest: httpx.Client) -> None:
+    # net_http's auto_uncompress_input is off in TF Serving's server: the bytes are the JSON.
+    body = gzip.compress(b'{"instances": [[1.0]]}')
+    response = rest.post(f"{HP2}:predict", content=body, headers={"Content-Encoding": "gzip"})
+    _error(response, 400, "JSON Parse error: Invalid value. at offset: 0")

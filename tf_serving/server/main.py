@@ -120,7 +120,11 @@ async def serve(settings: ServerSettings, startup: Startup) -> int:
         metrics_path = (
             startup.monitoring.prometheus_path if startup.monitoring.prometheus_enabled else None
         )
-        runner = web.AppRunner(create_app(dataplane, metrics_path), access_log=None)
+        # TF Serving's HTTP server does not decode Content-Encoding (auto_uncompress_input
+        # stays off): a gzip body is parsed as it is, so aiohttp must not inflate it either.
+        runner = web.AppRunner(
+            create_app(dataplane, metrics_path), access_log=None, auto_decompress=False
+        )
         await runner.setup()
         rest_host = settings.rest_api_host or settings.host
         try:
