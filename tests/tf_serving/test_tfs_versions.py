@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tf_serving.server.config import VersionPolicy
 from tf_serving.server.manager import list_versions, parse_version
 
 
@@ -56,3 +57,22 @@ def test_list_versions_duplicate_names_last_wins(
 
 def test_list_versions_missing_base_path(tmp_path: Path) -> None:
     assert list_versions(tmp_path / "absent") == {}
+
+
+@pytest.mark.parametrize(
+    ("policy", "aspired"),
+    [
+        (VersionPolicy("specific", versions=frozenset({17, 30})), {17, 30}),
+        (VersionPolicy("latest", num_versions=3), {42, 33, 30}),
+        (VersionPolicy("all"), {42, 33, 30, 21, 17}),
+    ],
+)
+def test_policies_over_zero_padded_names(
+    tmp_path: Path, policy: VersionPolicy, aspired: set[int]
+) -> None:
+    # file_system_storage_path_source_test.cc's layout, with its "00017" leading-zeros case.
+    for name in ("non_numerical_child", "42", "33", "30", "21", "00017"):
+        (tmp_path / name).mkdir()
+    on_disk = list_versions(tmp_path)
+    assert policy.select(list(on_disk)) == aspired
+    assert on_disk[17] == "00017"
