@@ -291,3 +291,13 @@ def test_encode_classification_and_regression() -> None:
 def test_tensor_proto_round_trip(array: np.ndarray) -> None:
     back = codec.tensor_proto_to_array(codec.array_to_tensor_proto(array))
     np.testing.assert_array_equal(back, array)
+
+
+def test_lone_surrogates_never_break_a_response() -> None:
+    doc = codec.parse_json(b'{"instances": ["\\ud800"], "x": 1}')
+    arrays, _ = codec.decode_predict_request(doc, TEXT)
+    assert arrays["s"].tolist() == ["\ud800".encode("utf-8", "surrogatepass")]
+    with pytest.raises(InvalidArgument) as info:
+        codec.decode_predict_request(doc, ONE)
+    body = json.loads(codec.format_error(info.value.message))
+    assert "\ud800" in body["error"]

@@ -104,6 +104,19 @@ def _open_container(text: str, pos: int) -> str:
     return stack[-1] if stack else ""
 
 
+def _utf8(text: str) -> bytes:
+    """A parsed JSON string back to the bytes the client sent.
+
+    Bytes that were not UTF-8 come back unchanged (surrogateescape), as rapidjson keeps
+    them; a lone surrogate escape (``"\\ud800"``), which rapidjson refuses at parse time,
+    is kept as its raw code unit (see tests/conformance/README.md).
+    """
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
 def _parse_error(text: str, exc: json.JSONDecodeError) -> InvalidArgument:
     message = _PARSE_MESSAGES.get(exc.msg, exc.msg)
     if exc.msg == "Expecting ',' delimiter":
@@ -112,7 +125,7 @@ def _parse_error(text: str, exc: json.JSONDecodeError) -> InvalidArgument:
             if _open_container(text, exc.pos) == "["
             else "Missing a comma or '}' after an object member."
         )
-    offset = len(text[: exc.pos].encode("utf-8", "surrogateescape"))
+    offset = len(_utf8(text[: exc.pos]))
     return InvalidArgument(f"JSON Parse error: {message} at offset: {offset}")
 
 
@@ -169,7 +182,7 @@ class _DebugWriter:
 
     def _put(self, text: str) -> None:
         self.parts.append(text)
-        self.size += len(text.encode("utf-8", "surrogateescape"))
+        self.size += len(_utf8(text))
 
     def _event(self) -> None:
         if self.size >= _DEBUG_LIMIT:
@@ -290,7 +303,7 @@ def _decode_b64(value: Any) -> bytes:
         raise InvalidArgument(
             f"JSON Value: {debug_string(value)} not formatted correctly for base64 data"
         )
-    data = value["b64"].encode("utf-8", "surrogateescape")
+    data = _utf8(value["b64"])
     # absl::Base64Unescape takes the standard and the web-safe alphabet, padded or not.
     if not set(data) <= _B64_ALPHABET:
         raise InvalidArgument("Unable to base64 decode")
@@ -344,7 +357,7 @@ def _check_scalar(value: Any, dtype: str) -> Any:
     if dtype == "DT_STRING":
         if not isinstance(value, str):
             raise _type_error(value, dtype)
-        return value.encode("utf-8", "surrogateescape")
+        return _utf8(value)
     raise Unimplemented(
         f"Conversion of JSON Value: {debug_string(value)} to type: {_dtype_string(dtype)}"
     )
@@ -639,7 +652,7 @@ def _add_to_feature(value: Any, name: str, feature: feature_pb2.Feature) -> None
     elif kind == "float_list":
         feature.float_list.value.append(value)
     elif isinstance(value, str):
-        feature.bytes_list.value.append(value.encode("utf-8", "surrogateescape"))
+        feature.bytes_list.value.append(_utf8(value))
     else:
         feature.bytes_list.value.append(_decode_b64(value))
 
@@ -721,7 +734,10 @@ def array_to_tensor_proto(array: np.ndarray) -> Any:
 
 def format_error(message: str) -> bytes:
     """TF Serving's REST error body."""
-    return orjson.dumps({"error": message})
+    try:
+        return orjson.dumps({"error": message})
+    except TypeError:  # a lone surrogate echoed from the request: escape it instead
+        return json.dumps({"error": message}).encode()
 
 
 def input_proto_to_examples(proto: Any) -> list[bytes]:

@@ -81,9 +81,9 @@ def _parse(method: str, path: str) -> _Route | None:
         if version > _INT64_MAX:  # absl::SimpleAtoi into int64
             raise InvalidArgument(f"Failed to convert version: {version_text} to numeric.")
     ref = ModelRef(
-        name=unquote(name or "", errors="surrogateescape"),
+        name=unquote(name or "", errors="replace"),
         version=version,
-        label=None if not label else unquote(label, errors="surrogateescape"),
+        label=None if not label else unquote(label, errors="replace"),
     )
     if method == "POST":
         return _Route(ref, verb=tail, subresource="")
