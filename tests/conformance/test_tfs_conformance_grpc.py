@@ -263,3 +263,30 @@ def test_classify_empty_input(predictions) -> None:
     request.model_spec.signature_name = "classify_x"
     code, details = _code(predictions.Classify, request)
     assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, "Input is empty.")
+
+
+@pytest.mark.parametrize("model", ["half_plus_two", "half_plus_two_tf2"])
+@pytest.mark.parametrize("verb", ["Classify", "Regress"])
+def test_model_server_test_classify_regress(predictions, model: str, verb: str) -> None:
+    """``tensorflow_model_server_test.py`` testClassify[Tf2] / testRegress[Tf2]: x=2 -> 3.
+
+    The TF2 model's signatures all carry the predict method name; TF Serving serves them.
+    """
+    request = (
+        classification_pb2.ClassificationRequest()
+        if verb == "Classify"
+        else regression_pb2.RegressionRequest()
+    )
+    request.model_spec.name = model
+    request.model_spec.signature_name = f"{verb.lower()}_x_to_y"
+    example = request.input.example_list.examples.add()
+    example.features.feature["x"].float_list.value.extend([2.0])
+    response = getattr(predictions, verb)(request, timeout=30)
+    if verb == "Classify":
+        (result,) = response.result.classifications
+        assert [(c.label, c.score) for c in result.classes] == [("", 3.0)]
+    else:
+        assert [r.value for r in response.result.regressions] == [3.0]
+    assert response.model_spec.name == model
+    assert response.model_spec.signature_name == f"{verb.lower()}_x_to_y"
+    assert response.model_spec.version.value == 123

@@ -148,6 +148,20 @@ def test_predict(rest: httpx.Client, model: str, path: str, body: Any, expected:
     assert response.json() == expected
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"instances": [2.0, 3.0, 4.0]}, {"predictions": [3.0, 3.5, 4.0]}),
+        ({"inputs": [2.0, 3.0, 4.0]}, {"outputs": [3.0, 3.5, 4.0]}),
+    ],
+)
+def test_model_server_test_rest_predict(rest: httpx.Client, body: Any, expected: Any) -> None:
+    """``tensorflow_model_server_test.py`` testPredictREST / testPredictColumnarREST."""
+    response = rest.post(f"{HP2}:predict", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json() == expected
+
+
 def test_predict_ignores_inputs_the_signature_does_not_name(rest: httpx.Client) -> None:
     body = {"inputs": {"x": [[1.0]], "extra": "ignored"}}
     response = rest.post(f"{HP2}:predict", json=body)
