@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from tf_serving.server.codec import TensorSpec, dtype_name, tensor_proto_to_array
@@ -88,12 +88,23 @@ class Servable:
         self.version = version
         self.path = path
         self.signatures = read_signatures(path)
-        self._loaded = tf.saved_model.load(str(path), tags=["serve"])
-        self._functions = {
-            name: self._loaded.signatures[name]
-            for name in self.signatures
-            if name in self._loaded.signatures
-        }
+        self._session: SessionModel | None = None
+        self._functions: dict[str, Any] = {}
+        try:
+            loaded = tf.saved_model.load(str(path), tags=["serve"])
+        except Exception as exc:  # TF raises many types for graphs it cannot wrap
+            # Legacy TF1 graphs (e.g. placeholders whose empty shape meant "any shape",
+            # as in TF Serving's saved_model_half_plus_three) load only into a session,
+            # which is what TF Serving runs every SavedModel in.
+            log.info("Loading %s into a TF1 session (%s)", path, _tf_message(exc))
+            self._session = SessionModel(path)
+        else:
+            self._functions = {
+                name: loaded.signatures[name]
+                for name in self.signatures
+                if name in loaded.signatures
+            }
+            self._loaded = loaded
 
     def signature(self, name: str) -> Signature:
         """Resolve a REST predict's signature name ('' = ``serving_default``).
@@ -161,6 +172,19 @@ class Servable:
         """Call a signature on named arrays; returns named output arrays."""
         _check_inputs(signature, inputs)
         _check_output_filter(signature, output_filter)
+        wanted = list(output_filter) or sorted(signature.outputs)
+        try:
+            if self._session is not None:
+                return self._session.run(signature, inputs, wanted)
+            return self._call_function(signature, inputs, set(wanted))
+        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
+            raise InvalidArgument(_tf_message(exc)) from None
+        except tf.errors.OpError as exc:
+            raise Internal(_tf_message(exc)) from None
+
+    def _call_function(
+        self, signature: Signature, inputs: Mapping[str, np.ndarray], wanted: set[str]
+    ) -> dict[str, np.ndarray]:
         feeds = {}
         for name, array in inputs.items():
             spec = signature.inputs[name]
@@ -171,13 +195,7 @@ class Servable:
         function = self._functions.get(signature.name)
         if function is None:
             raise FailedPrecondition(f"Signature {signature.name} cannot be run")
-        try:
-            result = function(**feeds)
-        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
-            raise InvalidArgument(_tf_message(exc)) from None
-        except tf.errors.OpError as exc:
-            raise Internal(_tf_message(exc)) from None
-        wanted = set(output_filter) or set(signature.outputs)
+        result = function(**feeds)
         return {k: np.asarray(v.numpy()) for k, v in result.items() if k in wanted}
 
     def classify(
@@ -310,6 +328,39 @@ class Servable:
             self.regress(sig, input_proto_to_examples(request.input))
         else:
             raise InvalidArgument(f"Unsupported warmup log type: {kind}")
+
+
+class SessionModel:
+    """A SavedModel run as TF Serving runs it: a TF1 session fed and fetched by tensor name.
+
+    Its callables skip the Python client's feed-shape check, so, as in TF Serving, only
+    the graph's own ops judge a shape. Used for graphs ``tf.saved_model.load`` cannot wrap.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._graph = tf.Graph()
+        self._session = tf.compat.v1.Session(graph=self._graph)
+        tf.compat.v1.saved_model.loader.load(self._session, ["serve"], str(path))
+        self._callables: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+    def run(
+        self, signature: Signature, inputs: Mapping[str, np.ndarray], wanted: list[str]
+    ) -> dict[str, np.ndarray]:
+        names = sorted(inputs)
+        key = (signature.name, tuple(wanted))
+        call = self._callables.get(key)
+        if call is None:
+            # The public make_callable() routes feeds through Session.run's Python shape
+            # check; callables built from CallableOptions go straight to the C API.
+            options = config_pb2.CallableOptions(
+                feed=[signature.inputs[n].tensor_name for n in names],
+                fetch=[signature.outputs[a].tensor_name for a in wanted],
+            )
+            call = self._callables[key] = self._session._make_callable_from_options(options)
+        # Fed as sent, like TF Serving (examples are strings even where a legacy
+        # signature's TensorInfo claims another dtype).
+        values = [np.asarray(inputs[name]) for name in names]
+        return {alias: np.asarray(v) for alias, v in zip(wanted, call(*values), strict=True)}
 
 
 def _example_feed(examples: list[bytes]) -> dict[str, np.ndarray]:
