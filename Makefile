@@ -33,7 +33,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: protos
-	$(VENV)/bin/mypy tandem torchserve tf_serving gateway examples bench
+	$(VENV)/bin/mypy wire tandem torchserve tf_serving gateway examples bench
 
 test: lint typecheck
 	$(PY) -m pytest -ra
