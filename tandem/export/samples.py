@@ -8,10 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tandem.manifest import TensorSpec
-from torchserve.tandem_codec import NUMPY_DTYPES as CODEC_DTYPES
-
-# The handler's table (numeric types) plus strings, which only TF models take.
-NUMPY_DTYPES: dict[str, Any] = {**CODEC_DTYPES, "string": np.object_}
+from wire.dtypes import NAME_TO_NUMPY as NUMPY_DTYPES
 
 
 def sample_inputs(specs: list[TensorSpec], batch: int, seed: int = 0) -> list[npt.NDArray[Any]]:
