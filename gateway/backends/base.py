@@ -20,6 +20,9 @@ class InferCall:
     output_names: tuple[str, ...] | None
     request_id: str
     timeout_s: float
+    v2_body: tuple[bytes, int] | None = None
+    """The client's v2 binary-extension body and header length, for a v2-speaking backend to
+    forward without re-encoding (``inputs`` were decoded from it and validated)."""
 
 
 @dataclass(slots=True)

@@ -31,11 +31,11 @@ from gateway.backends.base import (
     ModelMetadata,
     Signature,
 )
-from gateway.codecs.arrays import array_to_json, json_to_array
-from gateway.codecs.dtypes import TF_ENUM_VALUES, TF_TO_NAME
 from gateway.codecs.tensor_proto import array_to_tensor_proto, tensor_proto_to_array
 from gateway.errors import UpstreamError
 from gateway.route_table import BackendRoute, ModelRoute, TensorSpec
+from wire.arrays import array_to_json, json_to_array
+from wire.dtypes import TF_ENUM_VALUES, TF_TO_NAME
 
 _AVAILABLE = 30
 _PLATFORM = "tensorflow_serving"

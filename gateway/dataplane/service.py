@@ -18,11 +18,12 @@ import numpy as np
 from gateway.backends.base import ExampleMethod, InferCall, InferResult, ModelMetadata
 from gateway.backends.resilience import ResilientBackend
 from gateway.dataplane.routing import Target, resolve
-from gateway.dataplane.validation import validate_inputs
-from gateway.errors import GatewayError, ModelNotReady, UnsupportedSignature
+from gateway.errors import GatewayError, ModelNotReady, UnsupportedSignature, from_wire
 from gateway.metrics import GatewayMetrics
 from gateway.route_table import RouteTable
 from gateway.settings import GatewaySettings
+from wire import WireError
+from wire.spec import check_outputs, validate_inputs
 
 log = logging.getLogger("gateway.dataplane")
 
@@ -101,9 +102,12 @@ class DataPlane:
 
     def validate(self, target: Target, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Check the inputs against the route's input spec (400 with the expected spec)."""
-        return validate_inputs(
-            target.route.inputs, inputs, max_batch_size=target.route.max_batch_size
-        )
+        try:
+            return validate_inputs(
+                target.route.inputs, inputs, max_batch_size=target.route.max_batch_size
+            )
+        except WireError as exc:
+            raise from_wire(exc) from exc
 
     async def infer(
         self,
@@ -112,14 +116,18 @@ class DataPlane:
         *,
         output_names: tuple[str, ...] | None,
         request_id: str,
+        v2_body: tuple[bytes, int] | None = None,
     ) -> InferResult:
-        """Validate, call the backend, start the shadow copy; returns the backend's result."""
+        """Validate, call the backend, start the shadow copy; returns the backend's result.
+
+        ``v2_body`` is the client's v2 binary body that ``inputs`` were decoded from: a
+        v2-speaking backend forwards it as it came."""
         checked = self.validate(target, inputs)
         if output_names:
-            known = {o.name for o in target.route.outputs}
-            for name in output_names:
-                if name not in known:
-                    raise UnsupportedSignature(f"unknown output {name!r}; outputs: {sorted(known)}")
+            try:
+                check_outputs(target.route.outputs, output_names)
+            except WireError as exc:
+                raise UnsupportedSignature(exc.message) from exc
         call = InferCall(
             route=target.route,
             version=target.version,
@@ -127,6 +135,7 @@ class DataPlane:
             output_names=output_names,
             request_id=request_id,
             timeout_s=self._timeout_s(target),
+            v2_body=v2_body,
         )
         backend = self.backend_of(target)
         self._maybe_shadow(target, call)
@@ -161,6 +170,7 @@ class DataPlane:
             output_names=call.output_names,
             request_id=f"{call.request_id}-shadow",
             timeout_s=call.timeout_s,
+            v2_body=call.v2_body,
         )
         task = asyncio.get_running_loop().create_task(self._shadow(target, copy))
         self._shadow_tasks.add(task)

@@ -26,6 +26,8 @@ from tandem.export.samples import max_abs_diff, sample_inputs
 from tandem.manifest import ModelSpec
 
 HANDLER_DIR = Path(__file__).resolve().parents[2] / "torchserve"
+WIRE_DIR = Path(__file__).resolve().parents[2] / "wire"
+"""The wire-contract package the handler imports; it ships inside every `.mar`."""
 SERIALIZED = {"torchscript": "model.pt", "export": "model.pt2", "eager": "state_dict.pt"}
 TRACE_BATCH, CHECK_BATCH = 2, 3  # checked at a batch size the trace never saw
 TORCHSCRIPT_DEPRECATION = r"`torch\.jit\.\w+` is deprecated"
@@ -120,7 +122,7 @@ def _reload(
     import torch
 
     from torchserve.handler import load_model
-    from torchserve.tandem_codec import ModelIO
+    from wire.spec import ModelIO
 
     io = ModelIO.from_json(_io_json(spec, serialized, model_file, cls_name))
     return load_model(serialized.parent, io, torch.device("cpu"))
@@ -149,7 +151,10 @@ def _archive(
 
     out_dir = work / "mar"
     out_dir.mkdir()
-    extra = [work / "tandem_spec.json", HANDLER_DIR / "tandem_codec.py"]
+    # The archiver copies a directory's contents: stage `wire/` one level down to keep it.
+    ship = work / "ship"
+    shutil.copytree(WIRE_DIR, ship / "wire", ignore=shutil.ignore_patterns("__pycache__"))
+    extra = [work / "tandem_spec.json", ship]
     config = ModelArchiverConfig(
         model_name=spec.name,
         handler=str(HANDLER_DIR / "handler.py"),
@@ -180,7 +185,7 @@ def _handler_parity(
     from ts.context import Context, RequestProcessor
 
     from torchserve.handler import TandemHandler
-    from torchserve.tandem_codec import V2_DATATYPES
+    from wire.dtypes import NAME_TO_V2
 
     with tempfile.TemporaryDirectory(prefix="tandem-mar-") as tmp:
         with zipfile.ZipFile(mar) as zf:
@@ -203,7 +208,7 @@ def _handler_parity(
             "inputs": [
                 {
                     "name": s.name,
-                    "datatype": V2_DATATYPES[s.dtype],
+                    "datatype": NAME_TO_V2[s.dtype],
                     "shape": list(a.shape),
                     "data": a.reshape(-1).tolist(),
                 }

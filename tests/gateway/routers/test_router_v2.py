@@ -6,7 +6,7 @@ import numpy as np
 import orjson
 import pytest
 
-from gateway.codecs import v2
+from wire import v2
 
 
 def infer_body(shape=(2, 64), datatype="FP32"):
