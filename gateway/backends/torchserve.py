@@ -31,7 +31,6 @@ from gateway._pb import torchserve_modules
 from gateway.backends import _grpc
 from gateway.backends._http import HttpClient, error_for_status
 from gateway.backends.base import (
-    ExampleMethod,
     InferCall,
     InferResult,
     ModelMetadata,
@@ -39,7 +38,6 @@ from gateway.backends.base import (
 )
 from gateway.errors import (
     ServiceUnavailable,
-    UnsupportedSignature,
     UpstreamError,
     UpstreamRejected,
     UpstreamTimeout,
@@ -258,20 +256,6 @@ class TorchServeBackend:
         except (ServiceUnavailable, UpstreamTimeout, UpstreamError):
             return False
         return True
-
-    async def example_method(
-        self,
-        route: ModelRoute,
-        version: int,
-        method: ExampleMethod,
-        body: dict[str, Any],
-        request_id: str,
-        timeout_s: float,
-    ) -> dict[str, Any]:
-        raise UnsupportedSignature(
-            f"model {route.upstream_name!r} is a PyTorch model; :{method} needs a TensorFlow "
-            "signature with that method"
-        )
 
     async def aclose(self) -> None:
         if self._channel is not None:

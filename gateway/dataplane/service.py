@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gateway.backends.base import ExampleMethod, InferCall, InferResult, ModelMetadata
+from gateway.backends.base import ExampleCall, ExampleMethod, InferCall, InferResult, ModelMetadata
 from gateway.backends.resilience import ResilientBackend
 from gateway.dataplane.routing import Target, resolve
 from gateway.errors import GatewayError, ModelNotReady, UnsupportedSignature, from_wire
@@ -198,8 +198,15 @@ class DataPlane:
             raise UnsupportedSignature(
                 f"signature {signature!r} of model {target.model!r} does not support :{method}"
             )
-        return await self.backend_of(target).example_method(
-            target.route, target.version, method, body, request_id, self._timeout_s(target)
+        backend = self.backend_of(target)
+        if not backend.supports_examples:
+            raise UnsupportedSignature(
+                f"model {target.model!r} is served by {backend.name!r}, which has no :{method}"
+            )
+        return await backend.examples(
+            ExampleCall(
+                target.route, target.version, method, body, request_id, self._timeout_s(target)
+            )
         )
 
     # -- metadata and readiness ------------------------------------------------------------
