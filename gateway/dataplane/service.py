@@ -116,12 +116,20 @@ class DataPlane:
         *,
         output_names: tuple[str, ...] | None,
         request_id: str,
+        signature_name: str | None = None,
         v2_body: tuple[bytes, int] | None = None,
     ) -> InferResult:
-        """Validate, call the backend, start the shadow copy; returns the backend's result.
+        """Check signature and inputs, call the backend, start the shadow copy; returns the
+        backend's result with exactly the requested outputs (all of them when none are named).
 
         ``v2_body`` is the client's v2 binary body that ``inputs`` were decoded from: a
         v2-speaking backend forwards it as it came."""
+        expected_signature = target.route.signature_name or "serving_default"
+        if signature_name not in (None, "", expected_signature):
+            raise UnsupportedSignature(
+                f"model {target.model!r} serves signature {expected_signature!r}, "
+                f"not {signature_name!r}"
+            )
         checked = self.validate(target, inputs)
         if output_names:
             try:
@@ -142,7 +150,10 @@ class DataPlane:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            return await backend.infer(call)
+            result = await backend.infer(call)
+            if output_names:
+                result.outputs = {n: result.outputs[n] for n in output_names if n in result.outputs}
+            return result
         except GatewayError as exc:
             outcome = str(int(exc.status))
             raise

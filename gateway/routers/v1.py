@@ -10,7 +10,7 @@ from starlette.responses import Response
 from gateway.backends.base import ModelMetadata
 from gateway.dataplane.routing import Target
 from gateway.deps import AppState, DataPlaneDep, RequestIdDep, StateDep, authenticate
-from gateway.errors import BadRequest, UnsupportedSignature, from_wire
+from gateway.errors import BadRequest, from_wire
 from gateway.routers._http import JSON, Observation, json_response, read_json
 from gateway.schemas import v1 as s
 from gateway.schemas.common import ERROR_RESPONSES
@@ -198,14 +198,12 @@ async def serve_predict(
             decoded = v1.decode_predict(body, dtypes)
         except WireError as exc:
             raise from_wire(exc) from exc
-        expected_signature = target.route.signature_name or "serving_default"
-        if decoded.signature_name not in (None, "", expected_signature):
-            raise UnsupportedSignature(
-                f"model {model!r} serves signature {expected_signature!r}, "
-                f"not {decoded.signature_name!r}"
-            )
         result = await state.dataplane.infer(
-            target, decoded.inputs, output_names=None, request_id=request_id
+            target,
+            decoded.inputs,
+            output_names=None,
+            request_id=request_id,
+            signature_name=decoded.signature_name,
         )
         return Response(v1.encode_predict(result.outputs, decoded.layout), media_type=JSON)
 

@@ -178,13 +178,10 @@ async def serve_infer(
         result = await state.dataplane.infer(
             target, decoded.inputs, output_names=wanted, request_id=request_id, v2_body=v2_body
         )
-        outputs = result.outputs
-        if wanted:
-            outputs = {name: outputs[name] for name in wanted if name in outputs}
         body, response_header_length = codec.encode_infer_response(
             model_name=target.model,
             model_version=str(result.version),
-            outputs=outputs,
+            outputs=result.outputs,
             request_id=decoded.id,
             requested=decoded.outputs,
             binary_output=decoded.binary_output,
