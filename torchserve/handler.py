@@ -6,13 +6,10 @@ the context (`gpu_id`), falling back to the CPU. A batch from TorchServe is a li
 valid ones run through the model in one forward pass, invalid ones are answered with a 400 of
 their own, so one bad request never fails its neighbours.
 
-Every wire format comes from the `wire` package, shipped inside the `.mar` beside this file.
-Three request shapes are understood, and each is answered in its own shape:
-
-- TF Serving row format      `{"instances": [...]}`            -> `{"predictions": [...]}`
-- TF Serving columnar format `{"inputs": {...} | value}`       -> `{"outputs": {...} | value}`
-- Open Inference Protocol v2 `{"inputs": [{"name", "datatype", "shape", ...}]}` -> v2, with
-  the binary tensor extension both ways (the gateway asks for raw little-endian outputs).
+Every wire format comes from the `wire` package, shipped inside the `.mar` beside this file:
+`wire.endpoint` reads TF Serving v1 (row, columnar) and OIP v2 (JSON and binary extension)
+and answers each in its own shape; the gateway asks for raw little-endian v2 outputs.
+TorchServe requires this module to define exactly one class.
 
 Importing this module has no side effects: torch work starts in `initialize`.
 """
@@ -24,31 +21,20 @@ import json
 import logging
 import sys
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from wire import WireError, v1, v2
+from wire import WireError, v2
 from wire.arrays import loads
 from wire.dtypes import NAME_TO_NUMPY
-from wire.spec import SPEC_FILE, ModelIO, check_outputs, validate_inputs
+from wire.endpoint import Decoded, decode_request, encode_response
+from wire.spec import SPEC_FILE, ModelIO
 
 logger = logging.getLogger(__name__)
 
 HEADER_LENGTH_KEY = v2.HEADER_LENGTH.lower()
-Protocol = Literal["v1_row", "v1_columnar", "v2"]
-
-
-@dataclass(slots=True)
-class Decoded:
-    """One request, validated: input arrays in spec order, all with the same batch size."""
-
-    protocol: Protocol
-    arrays: list[np.ndarray[Any, Any]]
-    batch: int
-    request: v2.V2InferRequest | None = None  # the v2 request (id, outputs asked for)
 
 
 class TandemHandler:
@@ -265,62 +251,6 @@ def parse_body(body: Any, header_length: int | None = None) -> tuple[Any, memory
     if body is None:
         raise WireError("empty request body: expected a JSON object")
     return body, None
-
-
-def decode_request(doc: Any, io: ModelIO, tail: memoryview | None = None) -> Decoded:
-    """Turn one parsed request into validated arrays in spec order, or raise WireError."""
-    if not isinstance(doc, dict):
-        raise WireError(
-            "request must be a JSON object with 'instances' (row), 'inputs' (columnar) "
-            "or 'inputs' as a list of v2 tensors"
-        )
-    inputs = doc.get("inputs")
-    request: v2.V2InferRequest | None = None
-    protocol: Protocol
-    if (
-        "instances" not in doc
-        and isinstance(inputs, list)
-        and inputs
-        and all(isinstance(t, dict) and "datatype" in t for t in inputs)
-    ):
-        request = v2.decode_infer_request(doc, tail)
-        arrays = request.inputs
-        if request.outputs:
-            check_outputs(io.outputs, [o.name for o in request.outputs])
-        protocol = "v2"
-    else:
-        decoded = v1.decode_predict(doc, {s.name: s.dtype for s in io.inputs})
-        arrays, protocol = decoded.inputs, f"v1_{decoded.layout}"  # type: ignore[assignment]
-    ordered = list(validate_inputs(io.inputs, arrays).values())
-    batch = ordered[0].shape[0] if ordered and ordered[0].ndim else 1
-    if batch == 0:
-        raise WireError("batch size is 0: send at least one instance")
-    return Decoded(protocol, ordered, int(batch), request)
-
-
-def encode_response(
-    decoded: Decoded,
-    outputs: list[np.ndarray[Any, Any]],
-    io: ModelIO,
-    model_version: str | None = None,
-) -> tuple[bytes, int | None]:
-    """The answer to one request in the protocol it was asked in: ``(body, header_length)``,
-    the length set only for a v2 binary-extension answer."""
-    by_name = {s.name: o for s, o in zip(io.outputs, outputs, strict=True)}
-    request = decoded.request
-    if request is None:
-        layout: v1.Layout = "row" if decoded.protocol == "v1_row" else "columnar"
-        return v1.encode_predict(by_name, layout), None
-    if request.outputs:
-        by_name = {o.name: by_name[o.name] for o in request.outputs}
-    return v2.encode_infer_response(
-        model_name=io.name,
-        model_version=model_version or io.version,
-        outputs=by_name,
-        request_id=request.id,
-        requested=request.outputs,
-        binary_output=request.binary_output,
-    )
 
 
 def encode_error(message: str) -> bytes:

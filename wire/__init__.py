@@ -9,6 +9,7 @@ used for speed when it is installed (the base install has it). No I/O, no framew
 - :mod:`wire.arrays`   JSON values ↔ arrays (strings, ``{"b64": ...}``), JSON text
 - :mod:`wire.v1`       TF Serving REST ``:predict`` (row and columnar)
 - :mod:`wire.v2`       Open Inference Protocol v2 JSON and its binary tensor extension
+- :mod:`wire.endpoint` one endpoint for v1 and v2 bodies against a model spec (the handler)
 - :mod:`wire.errors`   :class:`WireError`, the one error every codec raises
 """
 

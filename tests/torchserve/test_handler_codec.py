@@ -8,8 +8,9 @@ import struct
 import numpy as np
 import pytest
 
-from torchserve.handler import decode_request, encode_response, parse_body, split_outputs
+from torchserve.handler import parse_body, split_outputs
 from wire import WireError as BadRequest
+from wire.endpoint import decode_request, encode_response
 from wire.spec import ModelIO, TensorSpec
 
 ONE = ModelIO(
@@ -292,3 +293,17 @@ def test_v2_binary_output_for_the_gateway() -> None:
     header = json.loads(body[:length])
     assert header["outputs"][0]["parameters"] == {"binary_data_size": 4}
     assert body[length:] == y.tobytes()
+
+
+def test_handler_module_defines_one_class() -> None:
+    """TorchServe refuses a handler module that defines more than one class."""
+    import inspect
+
+    import torchserve.handler as module
+
+    defined = [
+        name
+        for name, obj in inspect.getmembers(module, inspect.isclass)
+        if obj.__module__ == module.__name__
+    ]
+    assert defined == ["TandemHandler"]
