@@ -114,7 +114,10 @@ class TandemHandler:
                     else group[0].arrays[i]
                     for i in range(n_inputs)
                 ]
-                tensors = [torch.as_tensor(a).to(self.device) for a in stacked]
+                # Inputs may be views into the request body at any address, and CPU kernels
+                # pick their summation order by alignment: a copy into torch's own (aligned)
+                # memory keeps an answer independent of how its request was framed.
+                tensors = [torch.tensor(a, device=self.device) for a in stacked]
                 outputs = self._outputs(self.model(*tensors))
                 results.extend(split_outputs(outputs, [d.batch for d in group]))
         return results

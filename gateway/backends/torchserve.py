@@ -118,7 +118,7 @@ class TorchServeBackend:
 
     async def infer(self, call: InferCall) -> InferResult:
         header_length: int | None
-        if call.v2_body is not None:
+        if call.v2_body is not None and self._binary:
             body, header_length = call.v2_body  # the client's binary request, as it came
         else:
             body, header_length = encode_infer_request(
