@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from wire.arrays import array_to_json, dumps, json_to_array, non_finite
+from wire.arrays import array_to_json, dumps, json_to_array
 from wire.errors import WireError
 
 Layout = Literal["row", "columnar"]
@@ -90,24 +90,23 @@ def _decode_rows(instances: Any, input_dtypes: Mapping[str, str]) -> dict[str, n
 
 def encode_predict(outputs: Mapping[str, np.ndarray], layout: Layout) -> bytes:
     """Encode named output arrays as a ``:predict`` response body (bytes)."""
-    allow_nan = any(non_finite(a) for a in outputs.values())
     if layout == "columnar":
         if len(outputs) == 1:
             ((name, array),) = outputs.items()
             value: Any = _out(name, array)
         else:
             value = {name: _out(name, array) for name, array in outputs.items()}
-        return dumps({"outputs": value}, allow_nan=allow_nan)
+        return dumps({"outputs": value})
     if len(outputs) == 1:
         ((name, array),) = outputs.items()
-        return dumps({"predictions": _out(name, array)}, allow_nan=allow_nan)
+        return dumps({"predictions": _out(name, array)})
     names = list(outputs)
     columns = [_rows(name, outputs[name]) for name in names]
     if len({len(column) for column in columns}) != 1:
         # Outputs with different batch sizes cannot be zipped into rows: answer columnar.
         return encode_predict(outputs, "columnar")
     rows = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
-    return dumps({"predictions": rows}, allow_nan=allow_nan)
+    return dumps({"predictions": rows})
 
 
 def _out(name: str, array: np.ndarray) -> Any:

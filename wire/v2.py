@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from wire.arrays import dumps, json_to_array, loads, non_finite
+from wire.arrays import dumps, json_to_array, loads
 from wire.dtypes import NAME_TO_NUMPY, NAME_TO_V2, V2_TO_NAME, name_of
 from wire.errors import WireError
 
@@ -270,8 +270,8 @@ def tensor_json(name: str, array: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _body(document: dict[str, Any], blobs: list[bytes], nan: bool) -> tuple[bytes, int | None]:
-    header = dumps(document, allow_nan=nan)
+def _body(document: dict[str, Any], blobs: list[bytes]) -> tuple[bytes, int | None]:
+    header = dumps(document)
     if not blobs:
         return header, None
     return b"".join([header, *blobs]), len(header)
@@ -284,13 +284,11 @@ def _append_tensor(
     array: np.ndarray,
     *,
     binary: bool,
-) -> bool:
-    """One tensor of a v2 body: its raw bytes go to `blobs` when sent as binary data.
-
-    Returns whether its JSON text needs NaN/Infinity tokens."""
+) -> None:
+    """One tensor of a v2 body: its raw bytes go to `blobs` when sent as binary data."""
     if not binary:
         tensors.append(tensor_json(name, array))
-        return non_finite(array)
+        return
     raw = encode_binary_tensor(array)
     tensors.append(
         {
@@ -301,7 +299,6 @@ def _append_tensor(
         }
     )
     blobs.append(raw)
-    return False
 
 
 def encode_infer_response(
@@ -318,17 +315,16 @@ def encode_infer_response(
     per_output = {o.name: o.binary for o in requested or []}
     tensors: list[dict[str, Any]] = []
     blobs: list[bytes] = []
-    nan = False
     for name, array in outputs.items():
         binary = per_output.get(name)
-        nan |= _append_tensor(
+        _append_tensor(
             tensors, blobs, name, array, binary=binary_output if binary is None else binary
         )
     body: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
     if request_id is not None:
         body["id"] = request_id
     body["outputs"] = tensors
-    return _body(body, blobs, nan)
+    return _body(body, blobs)
 
 
 def encode_infer_request(
@@ -345,9 +341,8 @@ def encode_infer_request(
     ``(body, header_length)``; ``header_length`` is ``None`` for a JSON body."""
     tensors: list[dict[str, Any]] = []
     blobs: list[bytes] = []
-    nan = False
     for name, array in inputs.items():
-        nan |= _append_tensor(tensors, blobs, name, array, binary=binary)
+        _append_tensor(tensors, blobs, name, array, binary=binary)
     body: dict[str, Any] = {}
     if request_id is not None:
         body["id"] = request_id
@@ -356,7 +351,7 @@ def encode_infer_request(
         body["outputs"] = [{"name": n} for n in output_names]
     if binary_output:
         body["parameters"] = {"binary_data_output": True}
-    return _body(body, blobs, nan)
+    return _body(body, blobs)
 
 
 @dataclass(slots=True)

@@ -117,3 +117,8 @@ def test_lossy_conversions_are_refused(value, dtype, fragment):
 def test_nan_is_written_as_tf_serving_writes_it():
     out = v1.encode_predict({"y": np.array([np.nan, np.inf, 1.5], np.float32)}, "columnar")
     assert out == b'{"outputs":[NaN,Infinity,1.5]}'
+
+
+def test_a_string_holding_null_is_not_mistaken_for_nan():
+    out = v1.encode_predict({"s": np.array([b"null", b"x"], dtype=object)}, "columnar")
+    assert orjson.loads(out) == {"outputs": ["null", "x"]}
