@@ -1,7 +1,8 @@
 """`Stack`: both backends and the gateway as processes on this machine.
 
 `Stack.up()` starts TF Serving (official binary when on PATH, else the compatible server) and
-TorchServe side by side, waits for every model to be ready, then starts the gateway. A lock
+TorchServe side by side, waits for every model to be ready, then starts the gateway;
+`serve_forever()` then restarts a backend that dies (see `supervise`). A lock
 file under `<out>/run/` makes a second `up` say that a stack is running instead of colliding
 on ports; `down()` (or `tandem down` from another shell) stops every process tree it started.
 """
@@ -22,6 +23,7 @@ from tandem.manifest import Manifest
 from tandem.stack.backends import Gateway, Layout, Service, TFServing, TorchServe
 from tandem.stack.process import alive, stop_tree, tail
 from tandem.stack.samples import KnownExample, write_sample_requests
+from tandem.stack.supervise import RestartPolicy, Supervisor, describe_exit
 
 Progress = Callable[[str], None]
 
@@ -49,10 +51,12 @@ class Stack:
         insecure_dev: bool = False,
         gateway: bool = True,
         ready_timeout: float = 240.0,
+        restart: RestartPolicy | None = None,
     ) -> None:
         self.manifest = manifest
         self.layout = Layout(out.resolve())
         self.ready_timeout = ready_timeout
+        self.restart = restart or RestartPolicy(ready_timeout_s=ready_timeout)
         self.torchserve = TorchServe(manifest, self.layout, insecure=insecure_dev)
         self.tfserving = TFServing(manifest, self.layout)
         self.gateway = Gateway(manifest, self.layout, self.torchserve) if gateway else None
@@ -141,25 +145,33 @@ class Stack:
                 service.stop()
         self._release()
 
-    def dead(self) -> list[Service]:
-        return [s for s in self.services if s.proc is not None and s.proc.poll() is not None]
-
     def serve_forever(self, say: Progress) -> int:
-        """Foreground loop: returns when a service dies or on SIGINT/SIGTERM; stops all."""
+        """Foreground loop while the stack runs; stops everything when it returns.
+
+        A backend that dies is restarted by the supervisor (bounded, with backoff) while the
+        gateway and the other backend keep serving. The loop ends on SIGINT/SIGTERM (Ctrl-C,
+        `tandem down`; returns 0) or when the gateway itself dies (returns 1).
+        """
         stopping: list[int] = []
 
         def _stop(signum: int, _frame: object) -> None:
             stopping.append(signum)
 
         old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        supervisor = Supervisor(self.backends, say, self.restart, on_restart=self._write_state)
         try:
             while not stopping:
-                dead = self.dead()
-                if dead:
-                    s = dead[0]
-                    say(f"{s.name} exited unexpectedly; last log lines:\n{tail(s.log)}")
-                    return 1
-                time.sleep(0.5)
+                gateway = self.gateway
+                if gateway is not None and gateway.proc is not None:
+                    code = gateway.proc.poll()
+                    if code is not None:
+                        say(
+                            f"gateway exited ({describe_exit(code)}); stopping the stack; "
+                            f"last log lines ({gateway.log}):\n{tail(gateway.log)}"
+                        )
+                        return 1
+                supervisor.tick()
+                time.sleep(0.2)
             return 0
         finally:
             say("stopping...")
