@@ -172,6 +172,8 @@ class TorchServe(Service):
             (home / sub).mkdir(parents=True, exist_ok=True)
         # A key file from an earlier run holds dead tokens: read only the one this run writes.
         self.key_file.unlink(missing_ok=True)
+        # So does the launcher's pid file after a crash (it lives in TMPDIR, set below).
+        (home / "tmp" / ".model_server.pid").unlink(missing_ok=True)
 
     def command(self) -> list[str]:
         exe = shutil.which("torchserve", path=str(Path(sys.executable).parent)) or "torchserve"
