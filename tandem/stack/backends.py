@@ -9,6 +9,7 @@ Each one knows its command line, where it logs, and what "ready" means for it:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 from tandem.configgen import TORCHSERVE_KEY_FILE
 from tandem.errors import StackError
@@ -101,6 +103,10 @@ class Service(ABC):
     def wait_ready(self, timeout: float) -> None:
         wait_for(self.is_ready, timeout=timeout, what=self.name, proc=self.proc, log=self.log)
 
+    def exit_note(self) -> str:
+        """Anything the exit status alone does not say, for the supervisor's log line."""
+        return ""
+
     def stop(self) -> None:
         if self.proc is not None:
             stop_tree(self.proc.pid)
@@ -123,6 +129,7 @@ class TorchServe(Service):
         self.insecure = insecure
         self.server = manifest.data.servers.torchserve
         self.java: Java | None = None
+        self._jvm: psutil.Process | None = None  # seen when last ready, for exit_note
 
     @property
     def ports(self) -> list[tuple[str, int]]:
@@ -226,7 +233,24 @@ class TorchServe(Service):
                     workers = r.json()[0].get("workers", [])
                     if sum(w.get("status") == "READY" for w in workers) < min_workers:
                         return False
+        self._jvm = self._find_jvm()
         return True
+
+    def _find_jvm(self) -> psutil.Process | None:
+        if self.proc is None:
+            return None
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(self.proc.pid).children():
+                if child.name() == "java":
+                    return child
+        return None
+
+    def exit_note(self) -> str:
+        """The launcher exits 0 whatever ended its JVM: say that the JVM is what went."""
+        jvm, self._jvm = self._jvm, None
+        if jvm is None or jvm.is_running():
+            return ""
+        return f"; its Java frontend (pid {jvm.pid}) had died"
 
 
 # --------------------------------------------------------------------------- TF Serving

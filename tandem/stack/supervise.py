@@ -118,8 +118,8 @@ class Supervisor:
     def _check_up(self, watch: _Watch, now: float) -> None:
         proc = watch.service.proc
         if proc is not None and proc.poll() is not None:
-            status, up_for = describe_exit(proc.returncode), now - watch.since
-            self._failed(watch, now, f"exited ({status}) after {up_for:.0f}s")
+            status = describe_exit(proc.returncode) + watch.service.exit_note()
+            self._failed(watch, now, f"exited ({status}) after {now - watch.since:.0f}s")
         elif watch.restarts and now - watch.since >= self.policy.stable_s:
             watch.restarts = 0
 
@@ -139,7 +139,8 @@ class Supervisor:
         service = watch.service
         proc = service.proc
         if proc is not None and proc.poll() is not None:
-            self._failed(watch, now, f"exited while starting ({describe_exit(proc.returncode)})")
+            status = describe_exit(proc.returncode) + service.exit_note()
+            self._failed(watch, now, f"exited while starting ({status})")
             return
         try:
             ready = service.is_ready()

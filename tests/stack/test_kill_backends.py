@@ -154,7 +154,8 @@ def test_kill_each_backend_under_load_then_the_gateway(mini_stack) -> None:  # t
         outage = [o for o in mine if o.status != 200]
         # The killed backend's model: 503s with an error body, nothing else, only after the kill.
         assert outage, f"no request to {kill.model} saw {kill.backend} down"
-        assert {o.status for o in outage} == {503}, [(o.status, o.error) for o in outage[:5]]
+        odd = [(o.status, o.error, round(o.done - kill.at, 2)) for o in outage if o.status != 503]
+        assert odd == [], odd
         assert all('"error"' in o.error for o in outage), outage[0].error
         assert all(o.done >= kill.at for o in outage)
         first_503 = min(o.done for o in outage if o.done >= kill.at) - kill.at
@@ -174,7 +175,7 @@ def test_kill_each_backend_under_load_then_the_gateway(mini_stack) -> None:  # t
         )
     print("\n" + "\n".join(figures))
     log = mini.log()
-    assert "torchserve: exited (" in log
+    assert "torchserve: exited (exit status 0; its Java frontend (pid " in log
     assert "tfserving: exited (killed by SIGKILL)" in log
     assert log.count("ready again") == 2
 
