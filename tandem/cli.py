@@ -103,7 +103,7 @@ def up(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 240.0,
 ) -> None:
     """Export what is missing or stale, start both backends and the gateway, stay in the
-    foreground; Ctrl-C (or `tandem down`) stops everything."""
+    foreground restarting a backend that dies; Ctrl-C (or `tandem down`) stops everything."""
     from tandem.export import export_models
     from tandem.stack import Stack
 
