@@ -88,7 +88,7 @@ class ResilientBackend:
     """A :class:`Backend` wrapper adding the circuit breaker and connect retries."""
 
     def __init__(
-        self, inner: Backend, breaker: CircuitBreaker, retries: int, probe_wait_s: float = 1.0
+        self, inner: Backend, breaker: CircuitBreaker, retries: int, probe_wait_s: float = 0.5
     ) -> None:
         self.inner = inner
         self.name = inner.name
