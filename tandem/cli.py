@@ -158,8 +158,19 @@ def rollout(
     models: Annotated[list[str], typer.Argument(help="Models whose new version goes live.")],
     manifest: ManifestOpt = Path("models.yaml"),
     out: OutOpt = Path("build"),
+    torchserve_management_url: Annotated[
+        str | None,
+        typer.Option(help="TorchServe management API (default: the manifest's, on 127.0.0.1)."),
+    ] = None,
+    torchserve_key_file: Annotated[
+        Path | None, typer.Option(help="TorchServe key file (default: OUT/torchserve/).")
+    ] = None,
+    tfserving_url: Annotated[
+        str | None, typer.Option(help="TF Serving REST (default: the manifest's, on 127.0.0.1).")
+    ] = None,
 ) -> None:
-    """Export the manifest's version of MODELS and put it live on the running stack."""
+    """Export the manifest's version of MODELS and put it live on the running stack (the
+    compose stack too: pass its published management URL and a copy of its key file)."""
     from tandem.export import export_models
     from tandem.stack.rollout import rollout as go_live
 
@@ -168,7 +179,14 @@ def rollout(
         with console.status("exporting...") as status:
             export_models(m, models, out, progress=lambda msg: status.update(msg))
         with console.status("rolling out..."):
-            results = go_live(m, out, models)
+            results = go_live(
+                m,
+                out,
+                models,
+                torchserve_management_url=torchserve_management_url,
+                torchserve_key_file=torchserve_key_file,
+                tfserving_url=tfserving_url,
+            )
     except TandemError as exc:
         raise _fail(exc) from None
     for r in results:
