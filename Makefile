@@ -9,13 +9,14 @@ MANIFEST ?= models.yaml
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install protos lint typecheck test test-fast up down export bench clean
+.PHONY: help install protos lint typecheck test test-fast up down export bench smoke clean
 
 help:
 	@echo "make up      export the demo models, start both backends and the gateway"
 	@echo "make test    install, then ruff + mypy + pytest (integration included)"
 	@echo "make down    stop what 'make up' started"
 	@echo "make bench   gateway vs direct figures (needs 'make up' running; wrk if installed)"
+	@echo "make smoke   build the images, docker compose up, predict, roll out, stop (needs root)"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +34,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: protos
-	$(VENV)/bin/mypy tandem torchserve tf_serving gateway examples bench
+	$(VENV)/bin/mypy tandem torchserve tf_serving gateway examples bench deploy
 
 test: lint typecheck
 	$(PY) -m pytest -ra
@@ -53,6 +54,11 @@ down: install
 # Figures, not pass/fail: run it while `make up` serves the demo models.
 bench: protos
 	$(PY) -m bench.gateway --routes $(OUT)/config/routes.json --seconds 4
+
+# The compose stack end to end (deploy/smoke.py): starts dockerd if none runs, builds the
+# images, checks predictions and a rollout under load, stops what it started.
+smoke: protos
+	$(PY) -m deploy.smoke
 
 clean:
 	rm -rf $(OUT) .mypy_cache .ruff_cache .pytest_cache
