@@ -48,7 +48,7 @@ import yaml
 from deploy import compose as compose_configs
 from deploy.engine import Engine, base_image
 from examples.digits.data import load_split
-from tandem.export import export_models
+from tandem.export import artifact_path, export_models
 from tandem.manifest import load_manifest
 from tandem.stack.process import free_port
 from tandem.stack.rollout import rollout
@@ -244,6 +244,44 @@ def _bump(manifest_path: Path, names: tuple[str, ...], version: int) -> None:
     manifest_path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
+class Stash:
+    """Version 2 of the rollout models, kept out of the model repository until the rollout.
+
+    A re-run finds version 2 already exported: left in place, TF Serving would serve it from
+    the start and the rollout would prove nothing. Moved back (an atomic rename) just before
+    the rollout's export, which then finds it up to date, as `tandem rollout` would."""
+
+    def __init__(self, out: Path, manifest_v2: Path) -> None:
+        manifest = load_manifest(manifest_v2)
+        specs = [manifest.model(n) for n in ROLLOUT_MODELS]
+        self.paths = [
+            p
+            for spec in specs
+            for p in (artifact_path(out, spec), out / "exports" / spec.name / "2.json")
+        ]
+        self.root = out / "stash"
+
+    def _where(self, path: Path) -> Path:
+        return (
+            self.root / path.name
+            if path.suffix != ".json"
+            else self.root / (path.parent.name + ".json")
+        )
+
+    def hide(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root.mkdir(parents=True)
+        for path in self.paths:
+            if path.exists():
+                path.rename(self._where(path))
+
+    def restore(self) -> None:
+        for path in self.paths:
+            kept = self._where(path)
+            if kept.exists() and not path.exists():
+                kept.rename(path)
+
+
 def _build_env(
     base: str, out: Path, gateway_port: int, mgmt_port: int, tf_port: int
 ) -> dict[str, str]:
@@ -320,6 +358,11 @@ def smoke(manifest_src: Path, out: Path, keep_engine: bool) -> None:
         with bounded("export", 900):
             export_models(manifest, [], out)
             compose_configs.write(manifest, out)
+            v2_path = out / "models.v2.yaml"
+            shutil.copyfile(manifest_path, v2_path)
+            _bump(v2_path, ROLLOUT_MODELS, 2)
+            stash = Stash(out, v2_path)
+            stash.hide()
 
         ports = {k: free_port() for k in ("gateway", "mgmt", "tf")}
         _link_wheels(Path(os.environ.get("TANDEM_WHEEL_DIR", "/opt/wheels")))
@@ -343,8 +386,9 @@ def smoke(manifest_src: Path, out: Path, keep_engine: bool) -> None:
             key_copy = out / "compose" / "torchserve_key_file.json"
             with Load(stack) as load:
                 time.sleep(3)
-                _bump(manifest_path, ROLLOUT_MODELS, 2)
+                shutil.copyfile(v2_path, manifest_path)
                 manifest = load_manifest(manifest_path)
+                stash.restore()
                 export_models(manifest, list(ROLLOUT_MODELS), out)
                 compose_configs.write(manifest, out)
                 stack.copy_out("torchserve", "/run/tandem/torchserve/key_file.json", key_copy)
@@ -371,6 +415,13 @@ def smoke(manifest_src: Path, out: Path, keep_engine: bool) -> None:
                 raise SmokeError(f"TorchServe never switched to v2: {load.result['versions']}")
             if any(r.live_versions != [2] for r in results):
                 raise SmokeError(f"not live on version 2: {results}")
+        # The gateway read its route table at start; say what it answers now, for the record.
+        with httpx.Client(base_url=gateway, headers={"X-API-Key": key}, timeout=30) as client:
+            for model in ROLLOUT_MODELS:
+                resp = client.post(f"/v1/models/{model}:predict", json={"instances": [[0.5] * 64]})
+                say(
+                    f"  after the rollout, gateway -> {model}: {resp.status_code} {resp.text[:160]}"
+                )
 
         took = stack.run("stop", timeout=60)
         say(f"compose stop: {took:.1f}s")
