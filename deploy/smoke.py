@@ -162,9 +162,10 @@ def _inputs(route: dict[str, Any], x: np.ndarray) -> tuple[str, np.ndarray]:
     return spec["name"], x.reshape(len(x), *spec["shape"][1:])
 
 
-def predictions_agree(gateway: str, key: str, routes: dict[str, Any], n: int = 8) -> None:
+def predictions_agree(gateway: str, key: str, routes: dict[str, Any], n: int = 32) -> None:
     """v1 and v2 through the gateway, for every model: each answer's label is the argmax of
-    its probabilities, both protocols agree, and at least n-1 of n held-out labels match."""
+    its probabilities, both protocols agree, and at least 7/8 of n held-out labels match (the
+    demo models score 29/32 on these in-process; a layout or codec bug scores about 1/10)."""
     split = load_split()
     x, truth = split.x_test[:n], split.y_test[:n]
     with httpx.Client(base_url=gateway, headers={"X-API-Key": key}, timeout=30) as client:
@@ -192,7 +193,7 @@ def predictions_agree(gateway: str, key: str, routes: dict[str, Any], n: int = 8
             if not np.allclose(probs1, probs2, atol=1e-5):
                 raise SmokeError(f"{model}: v1 and v2 probabilities differ")
             right = int((labels1 == truth).sum())
-            if right < n - 1:
+            if right * 8 < n * 7:
                 raise SmokeError(f"{model}: {right}/{n} held-out labels right")
             say(f"  {model} ({route['backend']}): v1 + v2 ok, {right}/{n} labels right")
 
