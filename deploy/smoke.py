@@ -162,6 +162,31 @@ def _inputs(route: dict[str, Any], x: np.ndarray) -> tuple[str, np.ndarray]:
     return spec["name"], x.reshape(len(x), *spec["shape"][1:])
 
 
+def _ask(
+    client: httpx.Client, model: str, name: str, batch: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One batch over v1 and over v2: (labels, probabilities) from each."""
+    r1 = client.post(f"/v1/models/{model}:predict", json={"instances": batch.tolist()})
+    tensor = {
+        "name": name,
+        "datatype": "FP32",
+        "shape": list(batch.shape),
+        "data": batch.reshape(-1).tolist(),
+    }
+    r2 = client.post(f"/v2/models/{model}/infer", json={"inputs": [tensor]})
+    for proto, r in (("v1", r1), ("v2", r2)):
+        if r.status_code != 200:
+            raise SmokeError(f"{model} {proto}: {r.status_code} {r.text[:300]}")
+    rows = r1.json()["predictions"]
+    outs = {o["name"]: o for o in r2.json()["outputs"]}
+    return (
+        np.array([row["label"] for row in rows]),
+        np.array([row["probabilities"] for row in rows]),
+        np.array(outs["label"]["data"]),
+        np.array(outs["probabilities"]["data"]).reshape(outs["probabilities"]["shape"]),
+    )
+
+
 def predictions_agree(gateway: str, key: str, routes: dict[str, Any], n: int = 32) -> None:
     """v1 and v2 through the gateway, for every model: each answer's label is the argmax of
     its probabilities, both protocols agree, and at least 7/8 of n held-out labels match (the
@@ -170,24 +195,10 @@ def predictions_agree(gateway: str, key: str, routes: dict[str, Any], n: int = 3
     x, truth = split.x_test[:n], split.y_test[:n]
     with httpx.Client(base_url=gateway, headers={"X-API-Key": key}, timeout=30) as client:
         for model, route in sorted(routes["models"].items()):
-            name, batch = _inputs(route, x)
-            r1 = client.post(f"/v1/models/{model}:predict", json={"instances": batch.tolist()})
-            tensor = {
-                "name": name,
-                "datatype": "FP32",
-                "shape": list(batch.shape),
-                "data": batch.reshape(-1).tolist(),
-            }
-            r2 = client.post(f"/v2/models/{model}/infer", json={"inputs": [tensor]})
-            for proto, r in (("v1", r1), ("v2", r2)):
-                if r.status_code != 200:
-                    raise SmokeError(f"{model} {proto}: {r.status_code} {r.text[:300]}")
-            rows = r1.json()["predictions"]
-            labels1 = np.array([row["label"] for row in rows])
-            probs1 = np.array([row["probabilities"] for row in rows])
-            outs = {o["name"]: o for o in r2.json()["outputs"]}
-            labels2 = np.array(outs["label"]["data"])
-            probs2 = np.array(outs["probabilities"]["data"]).reshape(outs["probabilities"]["shape"])
+            name, batches = _inputs(route, x)
+            step = route["max_batch_size"] or n
+            parts = [_ask(client, model, name, batches[i : i + step]) for i in range(0, n, step)]
+            labels1, probs1, labels2, probs2 = (np.concatenate(p) for p in zip(*parts, strict=True))
             if not (labels1 == probs1.argmax(1)).all() or not (labels2 == labels1).all():
                 raise SmokeError(f"{model}: v1 {labels1.tolist()} / v2 {labels2.tolist()}")
             if not np.allclose(probs1, probs2, atol=1e-5):
