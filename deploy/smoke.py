@@ -427,13 +427,21 @@ def smoke(manifest_src: Path, out: Path, keep_engine: bool) -> None:
                 raise SmokeError(f"TorchServe never switched to v2: {load.result['versions']}")
             if any(r.live_versions != [2] for r in results):
                 raise SmokeError(f"not live on version 2: {results}")
-        # The gateway read its route table at start; say what it answers now, for the record.
+        # The gateway reads its route table once, at start, and names versions explicitly:
+        # record what it answers now, then restart it (only it) on the regenerated table.
         with httpx.Client(base_url=gateway, headers={"X-API-Key": key}, timeout=30) as client:
             for model in ROLLOUT_MODELS:
                 resp = client.post(f"/v1/models/{model}:predict", json={"instances": [[0.5] * 64]})
                 say(
                     f"  after the rollout, gateway -> {model}: {resp.status_code} {resp.text[:160]}"
                 )
+        with bounded("gateway restart on the new route table", 120):
+            stack.run("restart", "gateway", timeout=60)
+            stack.run("up", "-d", "--wait", "--wait-timeout", "90", timeout=120)
+            routes = json.loads((out / "compose" / "config" / "routes.json").read_text())
+            if any(routes["models"][m]["default_version"] != 2 for m in ROLLOUT_MODELS):
+                raise SmokeError("the regenerated route table does not default to version 2")
+            predictions_agree(gateway, key, routes)
 
         took = stack.run("stop", timeout=60)
         say(f"compose stop: {took:.1f}s")
