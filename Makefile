@@ -9,7 +9,7 @@ MANIFEST ?= models.yaml
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install protos lint typecheck test test-fast up down export bench smoke clean
+.PHONY: help install protos lint typecheck test test-fast up down export bench smoke clean k8s k8s-tools
 
 help:
 	@echo "make up      export the demo models, start both backends and the gateway"
@@ -17,6 +17,7 @@ help:
 	@echo "make down    stop what 'make up' started"
 	@echo "make bench   gateway vs direct figures (needs 'make up' running; wrk if installed)"
 	@echo "make smoke   build the images, docker compose up, predict, roll out, stop (needs root)"
+	@echo "make k8s     render k8s/ from the manifest and build every overlay into build/k8s/"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,7 +37,7 @@ lint: install
 typecheck: protos
 	$(VENV)/bin/mypy tandem torchserve tf_serving gateway examples bench deploy
 
-test: lint typecheck
+test: lint typecheck k8s-tools
 	$(PY) -m pytest -ra
 
 test-fast: protos
@@ -59,6 +60,19 @@ bench: protos
 # images, checks predictions and a rollout under load, stops what it started.
 smoke: protos
 	$(PY) -m deploy.smoke
+
+# checkov in its own venv: its pinned dependencies would fight the project's.
+TOOLS ?= .venv-tools
+CHECKOV_VERSION := 3.3.30
+k8s-tools: $(TOOLS)/bin/checkov
+
+$(TOOLS)/bin/checkov:
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+
+# The kustomize tree k8s/ and the built YAML of every overlay under build/k8s/.
+k8s: install
+	$(VENV)/bin/tandem k8s render --manifest $(MANIFEST) --out $(OUT)/k8s --kserve
 
 clean:
 	rm -rf $(OUT) .mypy_cache .ruff_cache .pytest_cache

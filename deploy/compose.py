@@ -24,6 +24,8 @@ import secrets
 from pathlib import Path
 
 from tandem import configgen
+from tandem.export import resolve_manifest
+from tandem.layout import TORCHSERVE_KEY_FILE
 from tandem.manifest import Manifest, TFServingServer, TorchServeServer, load_manifest
 
 MODEL_ROOT = Path("/models")
@@ -88,7 +90,7 @@ def torchserve_log4j() -> str:
 def routes(manifest: Manifest) -> str:
     """The gateway's route table: backends by service name, the key file on the shared volume."""
     doc = json.loads(configgen.routes(_with_hosts(manifest, TF_HOST, TS_HOST), MODEL_ROOT))
-    doc["backends"]["torchserve"]["token_file"] = str(KEY_DIR / configgen.TORCHSERVE_KEY_FILE)
+    doc["backends"]["torchserve"]["token_file"] = str(KEY_DIR / TORCHSERVE_KEY_FILE)
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
@@ -116,10 +118,12 @@ def render(manifest: Manifest) -> dict[str, str]:
 
 
 def write(manifest: Manifest, out: Path) -> list[Path]:
-    """Write the compose configs under `<out>/compose/`; create the API key files once."""
+    """Write the compose configs under `<out>/compose/`; create the API key files once.
+    Inputs and outputs of file sources come from `out`'s export records, as for `tandem`'s
+    own configs."""
     root = out / "compose"
     written = []
-    for name, text in render(manifest).items():
+    for name, text in render(resolve_manifest(manifest, out)).items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

@@ -48,7 +48,8 @@ import yaml
 from deploy import compose as compose_configs
 from deploy.engine import Engine, base_image
 from examples.digits.data import load_split
-from tandem.export import artifact_path, export_models
+from tandem.export import export_models
+from tandem.layout import Layout
 from tandem.manifest import load_manifest
 from tandem.stack.process import free_port
 from tandem.stack.rollout import rollout
@@ -266,10 +267,14 @@ class Stash:
     def __init__(self, out: Path, manifest_v2: Path) -> None:
         manifest = load_manifest(manifest_v2)
         specs = [manifest.model(n) for n in ROLLOUT_MODELS]
+        layout = Layout(out)
         self.paths = [
             p
             for spec in specs
-            for p in (artifact_path(out, spec), out / "exports" / spec.name / "2.json")
+            for p in (
+                layout.artifact(spec.framework, spec.name, 2),
+                layout.export_record(spec.name, 2),
+            )
         ]
         self.root = out / "stash"
 

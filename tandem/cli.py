@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tandem.errors import TandemError
-from tandem.manifest import load_manifest
+from tandem.manifest import Manifest, load_manifest
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tandem model serving.")
 # Wide enough for the report when stdout is a pipe (CI logs), where rich assumes 80.
@@ -30,6 +30,17 @@ OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Build directory.")]
 def _fail(exc: TandemError) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     return typer.Exit(code=exc.exit_code)
+
+
+def _write_configs(manifest: Manifest, out: Path) -> tuple[Manifest, list[Path]]:
+    """Resolve every model's inputs/outputs (from the export records where current) and
+    write the server configs and routes for them: the CLI's job, not the exporter's."""
+    from tandem.configgen import write_configs
+    from tandem.export import resolve_manifest
+    from tandem.layout import Layout
+
+    resolved = resolve_manifest(manifest, out)
+    return resolved, write_configs(resolved, Layout(out.resolve()).config, out.resolve())
 
 
 @app.command()
@@ -50,6 +61,8 @@ def export(
             results = export_models(
                 m, models or [], out, force=force, progress=lambda msg: status.update(msg)
             )
+            status.update("writing configs")
+            _write_configs(m, out)
     except TandemError as exc:
         raise _fail(exc) from None
     table = Table(title="tandem export", title_justify="left")
@@ -78,15 +91,32 @@ def export(
 
 @app.command()
 def configs(manifest: ManifestOpt = Path("models.yaml"), out: OutOpt = Path("build")) -> None:
-    """Regenerate the server configs and routes from the manifest alone."""
-    from tandem.configgen import write_configs
-
+    """Regenerate the server configs and routes from the manifest (and, for file sources
+    without declared inputs/outputs, their export records or the artifacts themselves)."""
     try:
-        m = load_manifest(manifest)
+        _, written = _write_configs(load_manifest(manifest), out)
     except TandemError as exc:
         raise _fail(exc) from None
-    for path in write_configs(m, out / "config", out):
+    for path in written:
         console.print(os.path.relpath(path))
+
+
+@app.command()
+def inspect(
+    path: Annotated[Path, typer.Argument(help="SavedModel directory, .pt2 or TorchScript file.")],
+    signature: Annotated[
+        str, typer.Option(help="SavedModel signature to read.")
+    ] = "serving_default",
+) -> None:
+    """Print the manifest entry Tandem would use for an existing model file, to paste under
+    `models:` (names, dtypes and shapes read from the artifact's own signature)."""
+    from tandem.export import inspect_snippet
+
+    try:
+        snippet = inspect_snippet(path, signature)
+    except TandemError as exc:
+        raise _fail(exc) from None
+    typer.echo(snippet, nl=False)
 
 
 @app.command()
@@ -108,6 +138,7 @@ def up(
         m = load_manifest(manifest)
         with console.status("exporting...") as status:
             export_models(m, [], out, progress=lambda msg: status.update(msg))
+            m, _ = _write_configs(m, out)
         stack = Stack(m, out, insecure_dev=insecure_dev, gateway=gateway, ready_timeout=timeout)
         with console.status("starting...") as status:
             stack.up(progress=lambda msg: status.update(msg))
@@ -168,9 +199,20 @@ def rollout(
     tfserving_url: Annotated[
         str | None, typer.Option(help="TF Serving REST (default: the manifest's, on 127.0.0.1).")
     ] = None,
+    k8s: Annotated[
+        bool, typer.Option("--k8s", help="Roll out on Kubernetes: print (or --apply) the steps.")
+    ] = False,
+    overlay: Annotated[str, typer.Option(help="--k8s: the overlay deployed.")] = "gpu",
+    tree: Annotated[Path, typer.Option(help="--k8s: the deployed kustomize tree.")] = Path("k8s"),
+    model_repository: Annotated[
+        str | None,
+        typer.Option(help="--k8s: URI of the model repository (default: the tree's)."),
+    ] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="--k8s: run the steps.")] = False,
 ) -> None:
     """Export the manifest's version of MODELS and put it live on the running stack (the
-    compose stack too: pass its published management URL and a copy of its key file)."""
+    compose stack too: pass its published management URL and a copy of its key file), or,
+    with --k8s, on the cluster in three phases that fail no request."""
     from tandem.export import export_models
     from tandem.stack.rollout import rollout as go_live
 
@@ -178,6 +220,10 @@ def rollout(
         m = load_manifest(manifest)
         with console.status("exporting...") as status:
             export_models(m, models, out, progress=lambda msg: status.update(msg))
+            m, _ = _write_configs(m, out)
+        if k8s:
+            _rollout_k8s(m, models, out, overlay, tree, model_repository, apply)
+            return
         with console.status("rolling out..."):
             results = go_live(
                 m,
@@ -192,6 +238,80 @@ def rollout(
     for r in results:
         retired = f", retired {r.retired_versions}" if r.retired_versions else ""
         console.print(f"{r.model}: live versions {r.live_versions}{retired}")
+
+
+k8s_app = typer.Typer(no_args_is_help=True, help="Kubernetes manifests from the manifest.")
+app.add_typer(k8s_app, name="k8s")
+
+
+@k8s_app.command("render")
+def k8s_render(
+    manifest: ManifestOpt = Path("models.yaml"),
+    overlay: Annotated[
+        list[str] | None,
+        typer.Option(help="Overlay to build: cpu, gpu or gpu-pvc (repeatable; default all)."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where the built YAML goes.")] = Path(
+        "build/k8s"
+    ),
+    tree: Annotated[Path, typer.Option(help="Where the kustomize tree goes.")] = Path("k8s"),
+    kserve: Annotated[
+        bool, typer.Option("--kserve", help="Also write KServe InferenceServices.")
+    ] = False,
+    model_repository: Annotated[
+        str | None,
+        typer.Option(
+            help="s3://, gs:// or file:// URI of the exported build/ directory "
+            "(default: the one the tree was rendered with)."
+        ),
+    ] = None,
+    build: Annotated[
+        Path, typer.Option(help="--kserve: the export's build directory (.mar files).")
+    ] = Path("build"),
+) -> None:
+    """Write the kustomize tree (base, components, overlays) from the manifest, then the
+    built YAML of each overlay (`kubectl kustomize`) under --out."""
+    from tandem.k8s.render import DEFAULT_MODEL_REPOSITORY, OVERLAYS, current_repository, render
+
+    repo = model_repository or current_repository(tree) or DEFAULT_MODEL_REPOSITORY
+    try:
+        from tandem.export import resolve_manifest
+
+        # A file source without declared inputs/outputs: from its export record in --build.
+        m = resolve_manifest(load_manifest(manifest), build)
+        built = render(m, tree, out, overlay or list(OVERLAYS), repo)
+        if kserve:
+            from tandem.k8s.kserve import write_kserve
+
+            built.append(write_kserve(m, out, repo, build))
+    except TandemError as exc:
+        raise _fail(exc) from None
+    console.print(f"kustomize tree: {os.path.relpath(tree)}/")
+    for path in built:
+        console.print(os.path.relpath(path))
+
+
+def _rollout_k8s(
+    m: Manifest,
+    models: list[str],
+    out: Path,
+    overlay: str,
+    tree: Path,
+    model_repository: str | None,
+    apply: bool,
+) -> None:
+    from tandem.k8s import rollout as k8s_rollout
+    from tandem.k8s.render import DEFAULT_MODEL_REPOSITORY, current_repository
+
+    repo = model_repository or current_repository(tree) or DEFAULT_MODEL_REPOSITORY
+    p = k8s_rollout.plan(m, models, tree, out / "k8s" / "rollout", overlay, repo, out)
+    for name, (before, after) in p.versions.items():
+        console.print(f"{name}: versions {before} -> {after}", highlight=False)
+    for step in p.steps:
+        console.print(str(step), highlight=False, soft_wrap=True)
+    if apply:
+        k8s_rollout.apply(p.steps)
+        console.print("rolled out.")
 
 
 def main() -> None:

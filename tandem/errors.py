@@ -3,8 +3,9 @@
     TandemError                 base; carries the process exit code
     ├── ManifestError           models.yaml is unreadable or invalid       (exit 2)
     ├── ExportError             a model cannot be exported as declared     (exit 2)
-    │   └── ParityError         the artifact disagrees with its source     (exit 1)
-    └── StackError              a local backend failed to start or stop    (exit 1)
+    │   └── ParityError         the artifact disagrees with its source     (exit 2)
+    ├── StackError              a local backend failed to start or stop    (exit 1)
+    └── K8sError                a Kubernetes render, fetch or apply failed  (exit 1)
 
 Every message is one line that names the file, the model and the field where known, so a
 user can act on it without reading a traceback.
@@ -28,8 +29,12 @@ class ExportError(TandemError):
 
 
 class ParityError(ExportError):
-    exit_code = 1
+    exit_code = 2
 
 
 class StackError(TandemError):
+    exit_code = 1
+
+
+class K8sError(TandemError):
     exit_code = 1
