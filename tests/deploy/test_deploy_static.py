@@ -17,8 +17,9 @@ from tests.deploy.conftest import FIXTURES, REPO
 
 DOCKERFILES = sorted(
     str(p.relative_to(REPO))
-    for p in REPO.glob("*/Dockerfile*")
-    if p.parent.name not in {"tests", "build", "node_modules"}
+    for p in REPO.rglob("Dockerfile*")
+    if not {"tests", "build", ".venv", ".venv-tools", "node_modules"}
+    & set(p.relative_to(REPO).parts)
 )
 COMPOSE_SETS = [
     ["docker-compose.yml"],
@@ -31,6 +32,7 @@ COMPOSE_FILES = sorted({f for s in COMPOSE_SETS for f in s})
 def test_every_image_has_a_dockerfile() -> None:
     assert DOCKERFILES == [
         "gateway/Dockerfile",
+        "k8s/model-fetch/Dockerfile",
         "tf_serving/Dockerfile",
         "tf_serving/Dockerfile.compat",
         "torchserve/Dockerfile",
