@@ -205,6 +205,16 @@ def rollout(
     models: Annotated[list[str], typer.Argument(help="Models whose new version goes live.")],
     manifest: ManifestOpt = Path("models.yaml"),
     out: OutOpt = Path("build"),
+    torchserve_management_url: Annotated[
+        str | None,
+        typer.Option(help="TorchServe management API (default: the manifest's, on 127.0.0.1)."),
+    ] = None,
+    torchserve_key_file: Annotated[
+        Path | None, typer.Option(help="TorchServe key file (default: OUT/torchserve/).")
+    ] = None,
+    tfserving_url: Annotated[
+        str | None, typer.Option(help="TF Serving REST (default: the manifest's, on 127.0.0.1).")
+    ] = None,
     k8s: Annotated[
         bool, typer.Option("--k8s", help="Roll out on Kubernetes: print (or --apply) the steps.")
     ] = False,
@@ -216,8 +226,9 @@ def rollout(
     ] = None,
     apply: Annotated[bool, typer.Option("--apply", help="--k8s: run the steps.")] = False,
 ) -> None:
-    """Export the manifest's version of MODELS and put it live on the running stack (or,
-    with --k8s, on the cluster in three phases that fail no request)."""
+    """Export the manifest's version of MODELS and put it live on the running stack (the
+    compose stack too: pass its published management URL and a copy of its key file), or,
+    with --k8s, on the cluster in three phases that fail no request."""
     from tandem.export import export_models
     from tandem.stack.rollout import rollout as go_live
 
@@ -230,7 +241,14 @@ def rollout(
             _rollout_k8s(m, models, out, overlay, tree, model_repository, apply)
             return
         with console.status("rolling out..."):
-            results = go_live(m, out, models)
+            results = go_live(
+                m,
+                out,
+                models,
+                torchserve_management_url=torchserve_management_url,
+                torchserve_key_file=torchserve_key_file,
+                tfserving_url=tfserving_url,
+            )
     except TandemError as exc:
         raise _fail(exc) from None
     for r in results:
