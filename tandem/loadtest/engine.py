@@ -331,7 +331,11 @@ async def _bounded(point: _Point, tasks: list[asyncio.Task[None]]) -> None:
 
 
 async def closed_loop(
-    send: Send, concurrency: int, budget: Budget, target: str = "", **labels: str
+    send: Send,
+    concurrency: int,
+    budget: Budget,
+    target: str = "",
+    labels: dict[str, str] | None = None,
 ) -> PointResult:
     """``concurrency`` workers, each sending its next request when the last one answered."""
     point = _Point(budget)
@@ -368,7 +372,7 @@ async def closed_loop(
         sent=point.issued,
         send_span_s=span,
         gen_cpu_s=time.process_time() - cpu0,
-        labels=labels,
+        labels=labels or {},
     )
 
 
@@ -392,7 +396,7 @@ async def open_loop(
     arrival: Literal["constant", "poisson"] = "constant",
     target: str = "",
     seed: int = 0,
-    **labels: str,
+    labels: dict[str, str] | None = None,
 ) -> PointResult:
     """Send at ``rate`` per second on schedule; latency counts from the scheduled time."""
     point = _Point(budget)
@@ -447,5 +451,5 @@ async def open_loop(
         sent=point.issued,
         send_span_s=point.measure_end - point.started,
         gen_cpu_s=time.process_time() - cpu0,
-        labels=labels,
+        labels=labels or {},
     )
