@@ -41,7 +41,8 @@ async def test_open_loop_at_a_light_rate_sends_on_schedule(delay_server) -> None
     assert 10 <= r.pct_ms(50) <= 16
     assert r.sent_rps == pytest.approx(100, rel=0.05)
     assert r.throughput_rps == pytest.approx(100, rel=0.15)
-    assert not r.generator_limited
+    # The generator's lag is measured for every request it sent during measurement.
+    assert r.lag.get_total_count() >= 0.9 * r.completed
 
 
 async def test_open_loop_keeps_its_rate_under_overload_and_latency_grows(delay_server) -> None:
@@ -58,9 +59,10 @@ async def test_open_loop_keeps_its_rate_under_overload_and_latency_grows(delay_s
     # Latency from the scheduled time: the queue grows ~0.5 s per second of overload, so
     # the tail is far above the 10 ms service time (a closed loop would hide this).
     assert r.pct_ms(99) > 500
-    assert r.pct_ms(99) > 5 * r.pct_ms(10)
     waits = [w["p50_ms"] for w in r.series]
-    assert waits == sorted(waits)  # it grows window after window
+    assert waits == sorted(waits)  # it grows window after window:
+    # 100 req/s too many for 1.5 s at 10 ms each: ~1.5 s more wait by the last window.
+    assert waits[-1] - waits[0] > 500
     assert not r.stable
 
 
@@ -87,7 +89,7 @@ async def test_a_steady_server_is_stable_after_three_windows(delay_server) -> No
 
 
 async def test_a_server_that_never_answers_still_ends_in_bounded_time(delay_server) -> None:
-    client = http_client(delay_server(delay_ms=3_600_000) + "/x", b"{}", {}, 60)
+    client = http_client(delay_server(delay_ms=3_600_000) + "/x", b"{}", {}, timeout_s=1)
     budget = Budget(warmup_s=0.1, window_s=0.3, max_windows=3, request_timeout_s=1)
     started = time.monotonic()
     try:
