@@ -19,15 +19,9 @@ import tempfile
 from pathlib import Path
 
 from tandem.loadtest.engine import Budget, closed_loop
+from tandem.loadtest.payloads import sample_inputs, v1_body
 from tandem.loadtest.runner import run_on_uvloop
-from tandem.loadtest.targets import (
-    Endpoints,
-    Target,
-    endpoints_from_build,
-    models_from_build,
-    sample_inputs,
-    v1_body,
-)
+from tandem.loadtest.targets import Endpoints, Target, endpoints_from_build, models_from_build
 
 
 def wrk_rps(url: str, body: bytes, headers: dict[str, str], conc: int, seconds: float) -> float:

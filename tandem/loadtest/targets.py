@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 import numpy as np
 import orjson
 
-from gateway.codecs import v2
 from gateway.route_table import ModelRoute, RouteTable, load_route_table
 from tandem.errors import TandemError
 from tandem.loadtest.clients import Client, grpc_client, http_client
+from tandem.loadtest.payloads import sample_inputs, v1_body, v2_body
 
 Path_ = Literal["direct-rest", "direct-grpc", "gateway-v1", "gateway-v2-json", "gateway-v2-binary"]
 PATHS: tuple[Path_, ...] = (
@@ -94,35 +94,6 @@ def models_from_build(out: Path) -> dict[str, ModelRoute]:
     }
 
 
-def sample_inputs(route: ModelRoute, seed: int = 0) -> dict[str, np.ndarray]:
-    """One request's worth of input (batch 1) shaped and typed per the model's spec."""
-    rng = np.random.default_rng(seed)
-    arrays = {}
-    for spec in route.inputs:
-        shape = tuple(1 if d < 0 else d for d in spec.shape)
-        if spec.dtype.startswith("float"):
-            arrays[spec.name] = rng.random(shape).astype(spec.dtype).round(4)
-        elif spec.dtype == "string":
-            arrays[spec.name] = np.full(shape, b"load test", dtype=object)
-        else:
-            arrays[spec.name] = rng.integers(0, 2, shape).astype(spec.dtype)
-    return arrays
-
-
-def v1_body(arrays: dict[str, np.ndarray]) -> bytes:
-    """TF Serving's row format (the body users curl to either backend or the gateway)."""
-    columns = {k: _jsonable(a) for k, a in arrays.items()}
-    if len(columns) == 1:
-        return orjson.dumps({"instances": next(iter(columns.values()))})
-    return orjson.dumps({"inputs": columns})
-
-
-def _jsonable(a: np.ndarray) -> Any:
-    if a.dtype == object:
-        return [x.decode() if isinstance(x, bytes) else x for x in a.ravel()]
-    return a.tolist()
-
-
 @dataclass(frozen=True)
 class Target:
     """One model over one path; ``open`` makes the client that sends its request."""
@@ -156,12 +127,8 @@ class Target:
                 url = f"{e.gateway}/v1/models/{self.model}:predict"
                 return http_client(url, v1_body(arrays), headers, timeout_s)
             url = f"{e.gateway}/v2/models/{self.model}/infer"
-            binary = self.path == "gateway-v2-binary"
-            body, header_length = v2.encode_infer_request(arrays, binary=binary)
-            if header_length is not None:
-                headers["Content-Type"] = "application/octet-stream"
-                headers["Inference-Header-Content-Length"] = str(header_length)
-            return http_client(url, body, headers, timeout_s)
+            body, content = v2_body(arrays, binary=self.path == "gateway-v2-binary")
+            return http_client(url, body, {**headers, **content}, timeout_s)
         if self.backend == "tfserving":
             return self._tfserving(arrays, version, upstream, timeout_s)
         return self._torchserve(arrays, version, upstream, timeout_s)
