@@ -67,14 +67,14 @@ PROFILES: dict[str, Profile] = {
     "full": Profile(
         "full",
         concurrency={
-            "direct-rest": (1, 2, 4, 8, 16, 32, 64),
-            "direct-grpc": (1, 8, 32),
-            "gateway-v1": (1, 2, 4, 8, 16, 32, 64),
-            "gateway-v2-json": (1, 8, 32),
-            "gateway-v2-binary": (1, 8, 32),
+            "direct-rest": (1, 4, 16, 32, 64),
+            "direct-grpc": (8, 32),
+            "gateway-v1": (1, 4, 16, 32, 64),
+            "gateway-v2-json": (8, 32),
+            "gateway-v2-binary": (8, 32),
         },
-        rates={"direct-rest": (100.0, 400.0), "gateway-v1": (100.0, 400.0)},
-        budget=Budget(warmup_s=1.0, window_s=2.0, max_windows=8, request_timeout_s=10),
+        rates={"direct-rest": (100.0, 300.0), "gateway-v1": (100.0, 300.0)},
+        budget=Budget(warmup_s=1.0, window_s=1.0, max_windows=6, request_timeout_s=10),
         large_concurrency=(1, 4),
     ),
 }
