@@ -9,13 +9,15 @@ MANIFEST ?= models.yaml
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install protos lint typecheck test test-fast up down export bench clean
+.PHONY: help install protos lint typecheck test test-fast up down export bench loadtest benchmarks clean
 
 help:
 	@echo "make up      export the demo models, start both backends and the gateway"
 	@echo "make test    install, then ruff + mypy + pytest (integration included)"
 	@echo "make down    stop what 'make up' started"
-	@echo "make bench   gateway vs direct figures (needs 'make up' running; wrk if installed)"
+	@echo "make bench   gateway vs direct figures and issue 7's targets (needs 'make up' running)"
+	@echo "make loadtest  tandem loadtest --quick against 'make up' (report in build/loadtest)"
+	@echo "make benchmarks  regenerate BENCHMARKS.md (starts and stops its own stacks)"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +35,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: protos
-	$(VENV)/bin/mypy tandem torchserve tf_serving gateway examples bench
+	$(VENV)/bin/mypy tandem torchserve tf_serving gateway examples bench locustfile.py
 
 test: lint typecheck
 	$(PY) -m pytest -ra
@@ -53,6 +55,13 @@ down: install
 # Figures, not pass/fail: run it while `make up` serves the demo models.
 bench: protos
 	$(PY) -m bench.gateway --routes $(OUT)/config/routes.json --seconds 4
+
+loadtest: protos
+	$(VENV)/bin/tandem loadtest --quick --manifest $(MANIFEST) --build $(OUT) --out $(OUT)/loadtest
+
+# Every figure of BENCHMARKS.md, rerun (about 20 minutes; no `make up` may be running).
+benchmarks: protos
+	$(PY) -m bench.benchmarks --manifest $(MANIFEST) --out $(OUT) --file BENCHMARKS.md
 
 clean:
 	rm -rf $(OUT) .mypy_cache .ruff_cache .pytest_cache
