@@ -160,7 +160,7 @@ def main() -> None:
         rec.run(
             "Locust, headless, through the gateway",
             [
-                "locust",
+                str(Path(py).parent / "locust"),
                 "-f",
                 "locustfile.py",
                 "--headless",
