@@ -211,6 +211,12 @@ def loadtest(
     calibrate: Annotated[
         bool, typer.Option(help="First measure the generator's own ceiling.")
     ] = True,
+    window_s: Annotated[
+        float | None, typer.Option(help="Seconds per measurement window (profile's).")
+    ] = None,
+    max_windows: Annotated[
+        int | None, typer.Option(help="Windows before a point is called unstable.")
+    ] = None,
 ) -> None:
     """Load-test both backends directly and through the gateway; write report.json/.md/.html
     and CSV into --out."""
@@ -237,6 +243,8 @@ def loadtest(
         },
         allow_remote=allow_remote,
         calibrate=calibrate,
+        window_s=window_s,
+        max_windows=max_windows,
     )
     try:
         run_loadtest(options, console)

@@ -5,7 +5,7 @@ display, write the report. Who calls it: :func:`tandem.cli.loadtest` (a thin she
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, cast
 
@@ -51,6 +51,8 @@ class LoadTestOptions:
     endpoints: dict[str, str | None] = field(default_factory=dict)
     allow_remote: bool = False
     calibrate: bool = True
+    window_s: float | None = None
+    max_windows: int | None = None
 
 
 def _numbers(text: str | None, kind: type[float] | type[int]) -> list[float] | None:
@@ -97,6 +99,16 @@ def run_loadtest(options: LoadTestOptions, console: Console) -> list[Path]:
     if not points:
         raise LoadTestError("nothing to measure (no target has an endpoint)")
     budget = profile.budget
+    if options.window_s is not None:
+        if options.window_s <= 0:
+            raise LoadTestError("--window-s must be positive")
+        budget = replace(
+            budget, window_s=options.window_s, warmup_s=min(budget.warmup_s, options.window_s)
+        )
+    if options.max_windows is not None:
+        if options.max_windows < budget.stable_windows:
+            raise LoadTestError(f"--max-windows must be at least {budget.stable_windows}")
+        budget = replace(budget, max_windows=options.max_windows)
     meta = {**machine(), "profile": profile.name, "budget": budget.__dict__}
     started = time.monotonic()
     console.print(
@@ -105,13 +117,13 @@ def run_loadtest(options: LoadTestOptions, console: Console) -> list[Path]:
         f"(load average {meta['load_average_1_5_15']})"
     )
     if options.calibrate:
-        meta.update(run_on_uvloop(calibrate(profile.budget)))
+        meta.update(run_on_uvloop(calibrate(budget)))
         console.print(
             f"generator ceiling (trivial local server, c=64): "
             f"{meta['generator_ceiling_rps']:.0f} req/s, "
             f"{meta['generator_cpu_us_per_request']} us CPU/request"
         )
-    results = _run_with_progress(points, profile.budget, console)
+    results = _run_with_progress(points, budget, console)
     meta["elapsed_s"] = round(time.monotonic() - started, 1)
     written = write_report(options.out, meta, [r.to_dict() for r in results])
     console.print(f"report: {options.out}/report.html ({meta['elapsed_s']} s)")
