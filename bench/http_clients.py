@@ -1,6 +1,6 @@
 """The gateway's upstream HTTP client vs aiohttp vs httpx: client CPU per request, one run.
 
-``python -m bench.http_clients [--requests 20000] [--concurrency 16] [--rounds 3]``
+``python -m bench.http_clients [--requests 20000] [--seconds 4] [--concurrency 16] [--rounds 3]``
 
 Each client POSTs the same body over keep-alive connections to the same local zero-delay
 server (its own process, so its CPU is not counted) on uvloop, as the gateway does. The
@@ -106,29 +106,29 @@ CLIENTS: dict[str, Factory] = {
 
 
 async def one_round(
-    factory: Factory, url: str, body: bytes, requests: int, concurrency: int
+    factory: Factory, url: str, body: bytes, requests: int, concurrency: int, seconds: float
 ) -> tuple[float, float]:
-    """(CPU us per request, requests per second) for ``requests`` requests; every answer
-    must be a 200 or the round fails loudly."""
+    """(CPU us per request, requests per second) over ``requests`` requests or ``seconds``,
+    whichever ends first; every answer must be a 200 or the round fails loudly."""
     async with factory(url, body, concurrency) as post:
         for _ in range(50):  # connect and warm up outside the measurement
             assert await post() == 200
-        per_worker = requests // concurrency
-        bad = 0
+        bad = done = 0
+        deadline = time.perf_counter() + seconds
 
         async def worker() -> None:
-            nonlocal bad
-            for _ in range(per_worker):
+            nonlocal bad, done
+            while done < requests and time.perf_counter() < deadline:
+                done += 1
                 if await post() != 200:
                     bad += 1
 
         cpu0, t0 = time.process_time(), time.perf_counter()
-        async with asyncio.timeout(300):
+        async with asyncio.timeout(seconds + 30):
             await asyncio.gather(*(worker() for _ in range(concurrency)))
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
     if bad:
         raise RuntimeError(f"{bad} requests failed")
-    done = per_worker * concurrency
     return 1e6 * cpu / done, done / wall
 
 
@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=4.0, help="per round, at most")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     bodies = {
@@ -162,9 +163,11 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, factory in CLIENTS.items():
                     samples[name].append(
-                        run_on_uvloop(one_round(factory, url, body, n, args.concurrency))
+                        run_on_uvloop(
+                            one_round(factory, url, body, n, args.concurrency, args.seconds)
+                        )
                     )
-            print(f"\n{label} ({len(body)} bytes, {n} requests/round)")
+            print(f"\n{label} ({len(body)} bytes, <= {n} requests or {args.seconds:g} s/round)")
             cpu = {}
             for name, rows in samples.items():
                 cpu[name] = statistics.median(r[0] for r in rows)
