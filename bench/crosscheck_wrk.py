@@ -3,7 +3,8 @@ concurrency: ``python -m bench.crosscheck_wrk [--build build] [--concurrency 16]
 
 For each target (each backend's digits MLP over its REST API, and the zero-delay local
 server), closed loop for ``--seconds`` with ``tandem loadtest``'s engine, then with
-``wrk -t1 -cN`` sending the identical request; prints both throughputs and their ratio. The
+``wrk -t1 -cN`` sending the identical request, taking turns for ``--rounds`` rounds; prints
+the median throughputs and their ratio. The
 issue's bar: they agree within 25%.
 """
 
@@ -13,6 +14,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,6 +105,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--models", default="digits_mlp_tf,digits_mlp_torch")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved; medians kept")
     args = parser.parse_args()
     endpoints: Endpoints = endpoints_from_build(args.build, 0)
     routes = models_from_build(args.build)
@@ -122,13 +125,17 @@ def main() -> None:
         port = int(server.stdout.readline().split()[1])
         cases.append(("zero-delay local server", f"http://127.0.0.1:{port}/", b"{}", {}))
         print(
-            f"closed loop c={args.concurrency}, {args.seconds:g} s each, load average "
+            f"closed loop c={args.concurrency}, {args.seconds:g} s each, engine and wrk "
+            f"taking turns, median of {args.rounds} rounds; load average "
             f"{os.getloadavg()[0]:.2f}"
         )
         print(f"{'target':<26}{'engine req/s':>14}{'wrk req/s':>12}{'engine/wrk':>12}")
         for name, url, body, headers in cases:
-            ours = engine_rps(url, body, headers, args.concurrency, args.seconds)
-            theirs = wrk_rps(url, body, headers, args.concurrency, args.seconds)
+            ours_all, theirs_all = [], []
+            for _ in range(args.rounds):  # turns: a noisy neighbour hits both alike
+                ours_all.append(engine_rps(url, body, headers, args.concurrency, args.seconds))
+                theirs_all.append(wrk_rps(url, body, headers, args.concurrency, args.seconds))
+            ours, theirs = statistics.median(ours_all), statistics.median(theirs_all)
             verdict = "agree" if abs(ours / theirs - 1) <= 0.25 else "DIFFER (>25%)"
             print(f"{name:<26}{ours:>14.1f}{theirs:>12.1f}{ours / theirs:>12.2f}  {verdict}")
     finally:
