@@ -20,8 +20,11 @@ each figure because the cores may be shared.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -40,10 +43,17 @@ LARGE = ("digits_cnn224_tf", "digits_cnn224_torch")
 
 
 class Recorder:
-    """Runs commands, echoes them, keeps (title, command, output) for the file."""
+    """Runs commands, echoes them, keeps (title, command, output) for the file, and saves
+    them as it goes (``sections.json``: ``--write-only`` rewrites the file from it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, saved: Path) -> None:
+        self.saved = saved
         self.sections: list[tuple[str, str, str]] = []
+
+    def _keep(self, title: str, command: str, output: str) -> None:
+        self.sections.append((title, command, output))
+        self.saved.parent.mkdir(parents=True, exist_ok=True)
+        self.saved.write_text(json.dumps(self.sections, indent=1))
 
     def run(
         self, title: str, argv: list[str], timeout_s: float, env: dict[str, str] | None = None
@@ -67,12 +77,12 @@ class Recorder:
             output = f"[timed out after {timeout_s:.0f} s]"
         output = f"(load average before: {load})\n{output.strip()}"
         print(output, flush=True)
-        self.sections.append((title, command, output))
+        self._keep(title, command, output)
         return output
 
     def note(self, title: str, command: str, text: str) -> None:
         print(f"\n== {title}\n{text}", flush=True)
-        self.sections.append((title, command, text))
+        self._keep(title, command, text)
 
 
 @contextmanager
@@ -113,11 +123,18 @@ def main() -> None:
     parser.add_argument("--manifest", type=Path, default=Path("models.yaml"))
     parser.add_argument("--out", type=Path, default=Path("build"))
     parser.add_argument("--file", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument(
+        "--write-only", action="store_true", help="rewrite the file from the last run's output"
+    )
     args = parser.parse_args()
     py = sys.executable
     tandem = [str(Path(sys.executable).parent / "tandem")]
     results = args.out / "benchmarks"
-    rec = Recorder()
+    rec = Recorder(results / "sections.json")
+    if args.write_only:
+        rec.sections = [(t, c, o) for t, c, o in json.loads(rec.saved.read_text())]
+        write(args.file, rec, results)
+        return
     rec.run("Machine", ["sh", "-c", "nproc; uptime; free -g | head -2"], 30)
     rec.run("Upstream HTTP client: CPU per request", [py, "-m", "bench.http_clients"], 600)
     m = load_manifest(args.manifest)
@@ -244,7 +261,6 @@ def main() -> None:
 
 def batching_summary(results: Path) -> str:
     """Throughput with batching on / off per model and path, from the two reports."""
-    import json
 
     def by_key(name: str) -> dict[str, float]:
         path = results / name / "report.json"
@@ -263,6 +279,67 @@ def batching_summary(results: Path) -> str:
     return "\n".join(lines)
 
 
+def summary(rec: Recorder, results: Path) -> list[str]:
+    """One line per comparison the issue asks for, with its target's verdict."""
+    out = dict((title, text) for title, _, text in rec.sections)
+    lines = []
+    report = results / "loadtest" / "report.json"
+    if report.exists():
+        comp = json.loads(report.read_text())["comparisons"]
+        sides = ", ".join(
+            f"{b['backend']} ({b['model']}) {b['best_rps']:.0f} req/s, p50 at c=1 "
+            f"{b['p50_ms_c1']:.2f} ms"
+            for b in comp["backends"]
+        )
+        lines.append(
+            f"TF Serving vs TorchServe, same digits MLP, direct REST, best of sweep: {sides}."
+        )
+        for g in comp["gateway_vs_direct"]:
+            c1 = next((r for r in g["by_concurrency"] if r["concurrency"] == 1), None)
+            added = f"added p50 at c=1 {c1['added_p50_ms']:.2f} ms; " if c1 else ""
+            ratio = g["throughput_ratio"]
+            verdict = "PASS" if ratio is not None and ratio >= 0.8 else "FAIL"
+            lines.append(
+                f"Gateway vs direct, {g['model']}: {added}throughput ratio {ratio} "
+                f"({verdict}: target >= 0.8)."
+            )
+        for model in sorted({r["model"] for r in comp["json_vs_binary"]}):
+            if "224" not in model:
+                continue
+            rows = [r for r in comp["json_vs_binary"] if r["model"] == model]
+            best = max(rows, key=lambda r: r["binary_speedup"])
+            verdict = "PASS" if best["binary_speedup"] >= 5 else "FAIL"
+            speedups = ", ".join(f"c={r['concurrency']}: {r['binary_speedup']}x" for r in rows)
+            lines.append(
+                f"JSON vs binary end to end, {model} through the gateway: binary {speedups} "
+                f"({verdict}: target >= 5x)."
+            )
+    for key in out:
+        if key.startswith("Dynamic batching ON vs OFF"):
+            for row in out[key].splitlines()[1:]:
+                lines.append(f"Dynamic batching on vs off at c=32: {' '.join(row.split())}.")
+    client = out.get("Upstream HTTP client: CPU per request", "")
+    for verdict in re.findall(r"(KEEP|REPLACE): (.*)", client):
+        lines.append(f"Upstream HTTP client: {verdict[0]}, {verdict[1]}.")
+    cross = out.get("Load generator vs wrk (same concurrency)", "")
+    for row in cross.splitlines():
+        if row.endswith("agree") or "DIFFER" in row:
+            lines.append(f"Engine vs wrk (closed loop): {' '.join(row.split())}.")
+    ups = {k: v for k, v in out.items() if k.startswith("`tandem up` to ready")}
+    secs = {
+        k: float(m.group(1)) for k, v in ups.items() if (m := re.search(r"after ([\d.]+) s", v))
+    }
+    full = [v for k, v in secs.items() if "all" in k]
+    less = [v for k, v in secs.items() if "without" in k]
+    if full and less:
+        lines.append(
+            f"`tandem up` to ready: {statistics.fmean(full):.1f} s with the 224x224x3 models, "
+            f"{statistics.fmean(less):.1f} s without "
+            f"(+{statistics.fmean(full) - statistics.fmean(less):.1f} s)."
+        )
+    return lines
+
+
 def write(path: Path, rec: Recorder, results: Path) -> None:
     report = results / "loadtest" / "report.md"
     parts = [
@@ -274,6 +351,8 @@ def write(path: Path, rec: Recorder, results: Path) -> None:
         "printed before each command), and all traffic is loopback. Rerun on a quiet "
         "machine for figures to size a deployment from.\n\n",
         "Full load-test report (charts): `" + str(results / "loadtest" / "report.html") + "`.\n",
+        "\n## Summary\n\n",
+        *(f"- {line}\n" for line in summary(rec, results)),
     ]
     for title, command, output in rec.sections:
         parts.append(f"\n## {title}\n\n`{command}`\n\n```\n{output}\n```\n")
