@@ -58,7 +58,8 @@ class Recorder:
     def run(
         self, title: str, argv: list[str], timeout_s: float, env: dict[str, str] | None = None
     ) -> str:
-        command = shlex.join(argv)
+        # Shown as typed in the repository root (the venv's path is this machine's).
+        command = shlex.join([Path(argv[0]).name, *argv[1:]])
         print(f"\n== {title}\n$ {command}", flush=True)
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         try:
@@ -317,14 +318,24 @@ def summary(rec: Recorder, results: Path) -> list[str]:
     for key in out:
         if key.startswith("Dynamic batching ON vs OFF"):
             for row in out[key].splitlines()[1:]:
-                lines.append(f"Dynamic batching on vs off at c=32: {' '.join(row.split())}.")
+                model, path, on, off, ratio, verdict = row.split()
+                lines.append(
+                    f"Dynamic batching on vs off at c=32, {model} {path}: {on} vs {off} req/s, "
+                    f"{ratio}x ({verdict}: target >= 2x)."
+                )
     client = out.get("Upstream HTTP client: CPU per request", "")
-    for verdict in re.findall(r"(KEEP|REPLACE): (.*)", client):
-        lines.append(f"Upstream HTTP client: {verdict[0]}, {verdict[1]}.")
+    bodies = re.findall(r"\n(\S.*?) \(\d+ bytes", client)
+    for body, verdict in zip(bodies, re.findall(r"(KEEP|REPLACE): (.*)", client), strict=False):
+        lines.append(f"Upstream HTTP client, {body}: {verdict[0]}: {verdict[1]}.")
     cross = out.get("Load generator vs wrk (same concurrency)", "")
     for row in cross.splitlines():
-        if row.endswith("agree") or "DIFFER" in row:
-            lines.append(f"Engine vs wrk (closed loop): {' '.join(row.split())}.")
+        match = re.match(r"(.+?)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(agree|DIFFER.*)$", row)
+        if match:
+            name, ours, theirs, ratio, verdict = match.groups()
+            lines.append(
+                f"Engine vs wrk, closed loop, {name}: {ours} vs {theirs} req/s, ratio {ratio} "
+                f"({verdict}; target within 25%)."
+            )
     ups = {k: v for k, v in out.items() if k.startswith("`tandem up` to ready")}
     secs = {
         k: float(m.group(1)) for k, v in ups.items() if (m := re.search(r"after ([\d.]+) s", v))
