@@ -154,6 +154,7 @@ def _run_with_progress(points: list[Point], budget: Budget, console: Console) ->
                 f"{point.title:<48} {r.throughput_rps:9.1f} req/s  p50 {r.pct_ms(50):8.2f} ms"
                 f"  p99 {r.pct_ms(99):8.2f} ms{flags}",
                 highlight=False,
+                soft_wrap=True,  # one line per point, also in a log
             )
 
         return run_on_uvloop(run_points(points, budget, start, done))
