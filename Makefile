@@ -9,7 +9,7 @@ MANIFEST ?= models.yaml
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install protos lint typecheck test test-fast up down export bench loadtest benchmarks clean
+.PHONY: help install protos lint typecheck test test-fast up down export bench loadtest benchmarks clean k8s k8s-tools
 
 help:
 	@echo "make up      export the demo models, start both backends and the gateway"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench   gateway vs direct figures and issue 7's targets (needs 'make up' running)"
 	@echo "make loadtest  tandem loadtest --quick against 'make up' (report in build/loadtest)"
 	@echo "make benchmarks  regenerate BENCHMARKS.md (starts and stops its own stacks)"
+	@echo "make k8s     render k8s/ from the manifest and build every overlay into build/k8s/"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,7 +38,7 @@ lint: install
 typecheck: protos
 	$(VENV)/bin/mypy tandem torchserve tf_serving gateway examples bench locustfile.py
 
-test: lint typecheck
+test: lint typecheck k8s-tools
 	$(PY) -m pytest -ra
 
 test-fast: protos
@@ -62,6 +63,19 @@ loadtest: protos
 # Every figure of BENCHMARKS.md, rerun (about 20 minutes; no `make up` may be running).
 benchmarks: protos
 	$(PY) -m bench.benchmarks --manifest $(MANIFEST) --out $(OUT) --file BENCHMARKS.md
+
+# checkov in its own venv: its pinned dependencies would fight the project's.
+TOOLS ?= .venv-tools
+CHECKOV_VERSION := 3.3.30
+k8s-tools: $(TOOLS)/bin/checkov
+
+$(TOOLS)/bin/checkov:
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+
+# The kustomize tree k8s/ and the built YAML of every overlay under build/k8s/.
+k8s: install
+	$(VENV)/bin/tandem k8s render --manifest $(MANIFEST) --out $(OUT)/k8s --kserve
 
 clean:
 	rm -rf $(OUT) .mypy_cache .ruff_cache .pytest_cache
