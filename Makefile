@@ -36,7 +36,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: protos
-	$(VENV)/bin/mypy tandem torchserve tf_serving gateway examples bench locustfile.py
+	$(VENV)/bin/mypy wire tandem torchserve tf_serving gateway examples bench locustfile.py
 
 test: lint typecheck k8s-tools
 	$(PY) -m pytest -ra

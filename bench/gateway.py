@@ -37,12 +37,12 @@ from urllib.parse import urlparse
 import numpy as np
 import orjson
 
-from gateway.codecs import v2
 from gateway.route_table import load_route_table
 from gateway.settings import is_loopback
 from tandem.loadtest.engine import Budget, PointResult, closed_loop, open_loop
 from tandem.loadtest.runner import run_on_uvloop
 from tandem.loadtest.targets import Endpoints, Target, endpoints_from_build, models_from_build
+from wire import v2
 
 KEY = "bench-key-0123456789abcdef"
 

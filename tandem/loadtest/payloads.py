@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from gateway.codecs import v2
 from gateway.route_table import ModelRoute
+from wire import v2
 
 
 def sample_inputs(route: ModelRoute, seed: int = 0) -> dict[str, np.ndarray]:

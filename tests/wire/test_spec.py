@@ -1,0 +1,68 @@
+"""Input validation table: the message names the expected name, dtype and shape."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wire import WireError
+from wire.spec import ModelIO, TensorSpec, validate_inputs
+
+SPECS = (TensorSpec(name="pixels", dtype="float32", shape=(-1, 64)),)
+
+
+def test_valid():
+    out = validate_inputs(SPECS, {"pixels": np.zeros((3, 64), np.float32)}, max_batch_size=8)
+    assert list(out) == ["pixels"]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "fragment"),
+    [
+        ({}, "missing input 'pixels' float32 (FP32) [-1, 64]"),
+        ({"pixels": np.zeros((1, 64), np.float32), "x": np.zeros(1)}, "unknown input 'x'"),
+        ({"pixels": np.zeros((1, 64), np.float64)}, "got float64 (FP64) [1, 64]"),
+        ({"pixels": np.zeros((1, 63), np.float32)}, "got shape [1, 63]"),
+        ({"pixels": np.zeros(64, np.float32)}, "got shape [64]"),
+        ({"pixels": np.zeros((9, 64), np.float32)}, "exceeds max_batch_size 8"),
+    ],
+)
+def test_invalid(inputs, fragment):
+    with pytest.raises(WireError) as info:
+        validate_inputs(SPECS, inputs, max_batch_size=8)
+    assert info.value.tensor is not None
+    assert fragment in info.value.message
+    assert "pixels" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "array",
+    [np.zeros(3, np.float32), np.zeros((1, 63), np.float32), np.zeros((2, 2, 64), np.float32)],
+)
+def test_shapes_left_to_the_model(array):
+    # TF Serving accepts [3] for x: [-1, 1]; the model's ops decide.
+    out = validate_inputs(SPECS, {"pixels": array}, max_batch_size=8, shapes=False)
+    assert out["pixels"] is array
+
+
+def test_shapes_left_to_the_model_still_checks_dtype_and_batch():
+    with pytest.raises(WireError, match="got float64"):
+        validate_inputs(SPECS, {"pixels": np.zeros(3)}, shapes=False)
+    with pytest.raises(WireError, match="exceeds max_batch_size 8"):
+        validate_inputs(
+            SPECS, {"pixels": np.zeros((9, 64), np.float32)}, max_batch_size=8, shapes=False
+        )
+
+
+def test_batched_inputs_agree_on_the_batch():
+    specs = (TensorSpec("a", "float32", (-1, 2)), TensorSpec("b", "int64", (-1,)))
+    with pytest.raises(WireError, match="batch size"):
+        validate_inputs(specs, {"a": np.zeros((2, 2), np.float32), "b": np.zeros(1, np.int64)})
+
+
+def test_model_io_json_round_trip_and_unknown_dtype():
+    io = ModelIO("m", "1", "export", "model.pt2", SPECS, (TensorSpec("y", "int64", (-1,)),))
+    assert ModelIO.from_json(io.to_json()) == io
+    bad = {**io.to_json(), "inputs": [{"name": "x", "dtype": "complex64", "shape": [1]}]}
+    with pytest.raises(WireError, match="unknown dtype"):
+        ModelIO.from_json(bad)
