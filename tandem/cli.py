@@ -256,6 +256,82 @@ def rollout(
         console.print(f"{r.model}: live versions {r.live_versions}{retired}")
 
 
+@app.command()
+def loadtest(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path(
+        "build/loadtest"
+    ),
+    quick: Annotated[bool, typer.Option(help="Reduced sweep, under 2 minutes.")] = False,
+    profile: Annotated[str, typer.Option(help="quick | full (default full).")] = "full",
+    models: Annotated[str | None, typer.Option(help="Comma-separated models.")] = None,
+    paths: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated: direct-rest, direct-grpc, gateway-v1, "
+            "gateway-v2-json, gateway-v2-binary (default: all)."
+        ),
+    ] = None,
+    concurrency: Annotated[
+        str | None, typer.Option(help="Closed-loop concurrencies, e.g. 1,8,32.")
+    ] = None,
+    rate: Annotated[str | None, typer.Option(help="Open-loop rates (req/s), e.g. 100,400.")] = None,
+    arrival: Annotated[str, typer.Option(help="Open loop: constant | poisson.")] = "constant",
+    build: Annotated[Path, typer.Option(help="Build directory of the stack.")] = Path("build"),
+    manifest: ManifestOpt = Path("models.yaml"),
+    gateway: Annotated[str | None, typer.Option(help="Gateway URL.")] = None,
+    api_key: Annotated[str | None, typer.Option(help="Gateway API key.")] = None,
+    tfserving_rest: Annotated[str | None, typer.Option(help="TF Serving REST URL.")] = None,
+    tfserving_grpc: Annotated[str | None, typer.Option(help="TF Serving host:port.")] = None,
+    torchserve_rest: Annotated[str | None, typer.Option(help="TorchServe REST URL.")] = None,
+    torchserve_grpc: Annotated[str | None, typer.Option(help="TorchServe host:port.")] = None,
+    torchserve_token: Annotated[str | None, typer.Option(help="TorchServe key.")] = None,
+    allow_remote: Annotated[
+        bool, typer.Option(help="Allow non-loopback targets (the default is loopback only).")
+    ] = False,
+    calibrate: Annotated[
+        bool, typer.Option(help="First measure the generator's own ceiling.")
+    ] = True,
+    window_s: Annotated[
+        float | None, typer.Option(help="Seconds per measurement window (profile's).")
+    ] = None,
+    max_windows: Annotated[
+        int | None, typer.Option(help="Windows before a point is called unstable.")
+    ] = None,
+) -> None:
+    """Load-test both backends directly and through the gateway; write report.json/.md/.html
+    and CSV into --out."""
+    from tandem.loadtest.cli import LoadTestOptions, run_loadtest
+
+    options = LoadTestOptions(
+        out=out,
+        profile="quick" if quick else profile,
+        models=models,
+        paths=paths,
+        concurrency=concurrency,
+        rate=rate,
+        arrival=arrival,
+        build=build,
+        manifest=manifest,
+        endpoints={
+            "gateway": gateway,
+            "api_key": api_key,
+            "tfserving_rest": tfserving_rest,
+            "tfserving_grpc": tfserving_grpc,
+            "torchserve_rest": torchserve_rest,
+            "torchserve_grpc": torchserve_grpc,
+            "torchserve_token": torchserve_token,
+        },
+        allow_remote=allow_remote,
+        calibrate=calibrate,
+        window_s=window_s,
+        max_windows=max_windows,
+    )
+    try:
+        run_loadtest(options, console)
+    except TandemError as exc:
+        raise _fail(exc) from None
+
+
 k8s_app = typer.Typer(no_args_is_help=True, help="Kubernetes manifests from the manifest.")
 app.add_typer(k8s_app, name="k8s")
 
