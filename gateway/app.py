@@ -13,11 +13,12 @@ from starlette.types import ASGIApp
 
 from gateway import __version__
 from gateway.backends.base import Backend
-from gateway.backends.registry import build_backends, wrap
+from gateway.backends.registry import build_backend, build_backends, wrap
 from gateway.dataplane.service import DataPlane
 from gateway.deps import AppState
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import GatewayMiddleware
+from gateway.reload import RouteReloader
 from gateway.route_table import RouteTable, load_route_table
 from gateway.routers import ops, v1, v2
 from gateway.routers.errors import install_error_handlers
@@ -43,13 +44,15 @@ def create_app(
     backends: Mapping[str, Backend] | None = None,
 ) -> FastAPI:
     """Build the gateway app. ``table`` and ``backends`` replace the route file and the real
-    adapters (tests inject a failure-injecting fake backend here)."""
+    adapters (tests inject a failure-injecting fake backend here). Only a table read from
+    ``settings.routes_file`` is watched for changes (every ``routes_reload_s``)."""
     keys = KeyStore.from_settings(settings)
     if not settings.auth_disabled and not len(keys):
         raise ValueError(
             "no API keys configured: set TANDEM_GATEWAY_API_KEYS / TANDEM_GATEWAY_API_KEYS_FILE,"
             " or TANDEM_GATEWAY_AUTH_DISABLED=true on a loopback bind"
         )
+    watch = table is None and settings.routes_reload_s > 0
     table = table or load_route_table(settings.routes_file)
     resilient = (
         {name: wrap(backend, settings) for name, backend in backends.items()}
@@ -58,11 +61,21 @@ def create_app(
     )
     metrics = GatewayMetrics()
     dataplane = DataPlane(table, resilient, settings, metrics)
+    build = None if backends is not None else lambda n, c: build_backend(n, c, settings)
+    reloader = RouteReloader(
+        settings.routes_file,
+        settings.routes_reload_s if watch else 0.0,
+        lambda new: dataplane.replace_table(new, build),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        await dataplane.aclose()
+        reloader.start()
+        try:
+            yield
+        finally:
+            await reloader.stop()
+            await dataplane.aclose()
 
     app = FastAPI(
         title="Tandem gateway",
@@ -71,6 +84,7 @@ def create_app(
         "TorchServe.",
         lifespan=lifespan,
     )
+    app.state.reloader = reloader
     app.state.gateway = AppState(
         settings=settings,
         dataplane=dataplane,

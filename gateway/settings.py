@@ -31,6 +31,9 @@ class GatewaySettings(BaseSettings):
     """``production`` refuses short or placeholder API keys."""
     routes_file: Path = Path("build/config/routes.json")
     """Route file written by ``tandem export``."""
+    routes_reload_s: float = Field(default=1.0, ge=0.0)
+    """Seconds between checks of the route file's mtime and size; a changed, valid file is
+    swapped in without a restart (``tandem rollout`` relies on it). 0 = never reload."""
     host: str = "127.0.0.1"
     """Bind address; a non-loopback bind requires auth."""
     port: int = Field(default=8000, ge=0, le=65535)

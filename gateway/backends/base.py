@@ -28,6 +28,10 @@ class InferCall:
     v2_body: tuple[bytes, int] | None = None
     """The client's v2 binary-extension body and header length, for a v2-speaking backend to
     forward without re-encoding (``inputs`` were decoded from it and validated)."""
+    latest: bool = False
+    """Ask the backend without a version, so its current default answers (a new version goes
+    live there before the gateway's route file names it); ``version`` is then the route's
+    default, reported when the backend does not say which version answered."""
 
 
 @dataclass(slots=True)

@@ -30,10 +30,12 @@ FACTORIES: dict[str, Factory] = {
 
 def build_backends(table: RouteTable, settings: GatewaySettings) -> dict[str, ResilientBackend]:
     """One resilient adapter per backend named in the route table."""
-    return {
-        name: wrap(FACTORIES[cfg.kind](name, cfg, settings), settings)
-        for name, cfg in table.backends.items()
-    }
+    return {name: build_backend(name, cfg, settings) for name, cfg in table.backends.items()}
+
+
+def build_backend(name: str, cfg: BackendRoute, settings: GatewaySettings) -> ResilientBackend:
+    """One resilient adapter for the backend ``cfg`` (also used when the route file changes)."""
+    return wrap(FACTORIES[cfg.kind](name, cfg, settings), settings)
 
 
 def wrap(backend: Backend, settings: GatewaySettings) -> ResilientBackend:

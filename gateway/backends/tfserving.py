@@ -71,15 +71,17 @@ class _GrpcTransport:
         return self._models_stub
 
     @staticmethod
-    def _spec(route: ModelRoute, version: int, signature: bool = True) -> Any:
+    def _spec(route: ModelRoute, version: int | None, signature: bool = True) -> Any:
         spec = model_pb2.ModelSpec(name=route.upstream_name)
-        spec.version.value = version
+        if version is not None:  # no version: the server's latest loaded one answers
+            spec.version.value = version
         if signature:
             spec.signature_name = route.signature_name or "serving_default"
         return spec
 
     async def infer(self, call: InferCall) -> InferResult:
-        request = predict_pb2.PredictRequest(model_spec=self._spec(call.route, call.version))
+        version = None if call.latest else call.version
+        request = predict_pb2.PredictRequest(model_spec=self._spec(call.route, version))
         for name, array in call.inputs.items():
             request.inputs[name].CopyFrom(array_to_tensor_proto(array))
         if call.output_names:
@@ -94,8 +96,8 @@ class _GrpcTransport:
             outputs = {k: tensor_proto_to_array(v) for k, v in response.outputs.items()}
         except ValueError as exc:
             raise UpstreamError(f"{self.name}: unreadable predict response: {exc}") from exc
-        version = response.model_spec.version.value if response.HasField("model_spec") else 0
-        return InferResult(_in_route_order(call.route, outputs), int(version) or call.version)
+        answered = response.model_spec.version.value if response.HasField("model_spec") else 0
+        return InferResult(_in_route_order(call.route, outputs), int(answered) or call.version)
 
     async def metadata(self, route: ModelRoute, version: int, timeout_s: float) -> ModelMetadata:
         request = get_model_metadata_pb2.GetModelMetadataRequest(
@@ -149,7 +151,9 @@ class _RestTransport:
         self._http = HttpClient(name, url)
 
     @staticmethod
-    def _path(route: ModelRoute, version: int) -> str:
+    def _path(route: ModelRoute, version: int | None) -> str:
+        if version is None:  # the server's latest loaded version answers
+            return f"/v1/models/{route.upstream_name}"
         return f"/v1/models/{route.upstream_name}/versions/{version}"
 
     async def infer(self, call: InferCall) -> InferResult:
@@ -161,7 +165,7 @@ class _RestTransport:
             payload["output_filter"] = list(call.output_names)
         status, body = await self._http.request(
             "POST",
-            self._path(call.route, call.version) + ":predict",
+            self._path(call.route, None if call.latest else call.version) + ":predict",
             body=orjson.dumps(payload, option=_DUMPS),
             headers={"Content-Type": "application/json", "X-Request-ID": call.request_id},
             timeout_s=call.timeout_s,

@@ -129,7 +129,12 @@ class TorchServeBackend:
                 request_id=call.request_id,
             )
         raw = await self._predict(
-            call.route, call.version, body, header_length, call.request_id, call.timeout_s
+            call.route,
+            None if call.latest else call.version,
+            body,
+            header_length,
+            call.request_id,
+            call.timeout_s,
         )
         try:
             header, tail = split_response(raw) if self._binary else (loads(raw), None)
@@ -151,7 +156,7 @@ class TorchServeBackend:
     async def _predict(
         self,
         route: ModelRoute,
-        version: int,
+        version: int | None,
         body: bytes,
         header_length: int | None,
         request_id: str,
@@ -175,7 +180,7 @@ class TorchServeBackend:
     async def _predict_grpc(
         self,
         route: ModelRoute,
-        version: int,
+        version: int | None,
         body: bytes,
         header_length: int | None,
         request_id: str,
@@ -186,7 +191,10 @@ class TorchServeBackend:
         if header_length is not None:
             inputs["inference-header-content-length"] = str(header_length).encode()
         request = self._pb2.PredictionsRequest(
-            model_name=route.upstream_name, model_version=str(version), input=inputs
+            # An empty version: TorchServe's default version answers.
+            model_name=route.upstream_name,
+            model_version="" if version is None else str(version),
+            input=inputs,
         )
         metadata: list[tuple[str, str]] = [("x-request-id", request_id)]
         if token:
@@ -208,7 +216,7 @@ class TorchServeBackend:
     async def _predict_rest(
         self,
         route: ModelRoute,
-        version: int,
+        version: int | None,
         body: bytes,
         header_length: int | None,
         request_id: str,
@@ -226,7 +234,7 @@ class TorchServeBackend:
             headers["Inference-Header-Content-Length"] = str(header_length)
         status, raw = await self._http.request(
             "POST",
-            f"/predictions/{route.upstream_name}/{version}",
+            f"/predictions/{route.upstream_name}" + ("" if version is None else f"/{version}"),
             body=body,
             headers=headers,
             timeout_s=timeout_s,

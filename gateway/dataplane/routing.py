@@ -18,6 +18,9 @@ class Target:
     route: ModelRoute
     version: int
     pinned: bool
+    split: bool = True
+    """False only for the route's default version of a model without canary weights: then
+    nothing but the default could have been chosen, and the backend may pick it instead."""
 
 
 def sticky_fraction(key: str) -> float:
@@ -72,4 +75,4 @@ def resolve(
             cumulative += weight
             if point < cumulative and number in route.versions:
                 return Target(model, route, number, False)
-    return Target(model, route, route.default_version, False)
+    return Target(model, route, route.default_version, False, split=bool(weights))

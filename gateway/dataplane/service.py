@@ -9,7 +9,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ from gateway.errors import (
     from_wire,
 )
 from gateway.metrics import GatewayMetrics
-from gateway.route_table import RouteTable
+from gateway.route_table import BackendRoute, RouteTable
 from gateway.settings import GatewaySettings
 from wire import WireError
 from wire.spec import check_outputs, validate_inputs
@@ -72,6 +72,46 @@ class DataPlane:
         self._ready_cache: dict[tuple[str, int], tuple[float, bool]] = {}
         self._metadata_cache: dict[tuple[str, int], ModelMetadata] = {}
         self._shadow_tasks: set[asyncio.Task[None]] = set()
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    # -- route table -----------------------------------------------------------------------
+
+    def replace_table(
+        self,
+        table: RouteTable,
+        build: Callable[[str, BackendRoute], ResilientBackend] | None,
+    ) -> None:
+        """Serve new requests from ``table`` (called by the route file watcher).
+
+        Backends whose entry is unchanged keep their adapter (and connections); new or changed
+        ones get one from ``build`` (``None``: adapters were injected and cannot be rebuilt,
+        so such a table raises ``ValueError`` and the old one stays). Both attributes are set
+        without an ``await`` in between, so a request sees either the old table or the new
+        one; in-flight requests hold their old route and adapter, and replaced adapters are
+        closed only once the longest upstream timeout has passed."""
+        old = self.table
+        backends: dict[str, ResilientBackend] = {}
+        for name, cfg in table.backends.items():
+            if name in self.backends and old.backends.get(name) == cfg:
+                backends[name] = self.backends[name]
+            elif build is None:
+                raise ValueError(f"backend {name!r} is new or changed; adapters were injected")
+            else:
+                backends[name] = build(name, cfg)
+        retired = [b for n, b in self.backends.items() if backends.get(n) is not b]
+        self.table, self.backends = table, backends
+        self._ready_cache.clear()
+        self._metadata_cache.clear()
+        for backend in retired:
+            task = asyncio.get_running_loop().create_task(self._retire(backend))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, backend: ResilientBackend) -> None:
+        try:
+            await asyncio.sleep(self._settings.max_timeout_ms / 1000.0)
+        finally:
+            await backend.aclose()
 
     # -- routing ---------------------------------------------------------------------------
 
@@ -161,6 +201,7 @@ class DataPlane:
             request_id=request_id,
             timeout_s=self._timeout_s(target),
             v2_body=v2_body,
+            latest=not target.pinned and not target.split and self._shadow_of(target) is None,
         )
         backend = self.backend_of(target)
         self._maybe_shadow(target, call)
@@ -189,8 +230,11 @@ class DataPlane:
             )
             self._metrics.set_breaker_open(backend.name, backend.breaker.state != "closed")
 
+    def _shadow_of(self, target: Target) -> int | None:
+        return self._settings.shadow_versions.get(target.model, target.route.shadow_version)
+
     def _maybe_shadow(self, target: Target, call: InferCall) -> None:
-        shadow = self._settings.shadow_versions.get(target.model, target.route.shadow_version)
+        shadow = self._shadow_of(target)
         if shadow is None or shadow == target.version or shadow not in target.route.versions:
             return
         if len(self._shadow_tasks) >= self._settings.shadow_max_inflight:
@@ -204,7 +248,7 @@ class DataPlane:
             request_id=f"{call.request_id}-shadow",
             timeout_s=call.timeout_s,
             v2_body=call.v2_body,
-        )
+        )  # pinned: the shadow version, never the backend's default
         task = asyncio.get_running_loop().create_task(self._shadow(target, copy))
         self._shadow_tasks.add(task)
         task.add_done_callback(self._shadow_tasks.discard)
@@ -308,4 +352,8 @@ class DataPlane:
             task.cancel()
         if self._shadow_tasks:
             await asyncio.gather(*self._shadow_tasks, return_exceptions=True)
+        for task in list(self._retiring):
+            task.cancel()  # closes the replaced adapter now
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
         await asyncio.gather(*(b.aclose() for b in self.backends.values()), return_exceptions=True)
