@@ -35,15 +35,19 @@ def _fail(exc: TandemError) -> typer.Exit:
     return typer.Exit(code=exc.exit_code)
 
 
-def _write_configs(manifest: Manifest, out: Path) -> tuple[Manifest, list[Path]]:
+def _write_configs(
+    manifest: Manifest, out: Path, *, routes: bool = True
+) -> tuple[Manifest, list[Path]]:
     """Resolve every model's inputs/outputs (from the export records where current) and
-    write the server configs and routes for them: the CLI's job, not the exporter's."""
-    from tandem.configgen import write_configs
+    write the server configs and routes for them: the CLI's job, not the exporter's.
+    ``routes=False`` leaves routes.json to the rollout (written once the versions are live)."""
+    from tandem.configgen import render_all, write_configs
     from tandem.export import resolve_manifest
     from tandem.layout import Layout
 
     resolved = resolve_manifest(manifest, out)
-    return resolved, write_configs(resolved, Layout(out.resolve()).config, out.resolve())
+    only = None if routes else [n for n in render_all(resolved, out) if n != "routes.json"]
+    return resolved, write_configs(resolved, Layout(out.resolve()).config, out.resolve(), only=only)
 
 
 @app.command()
@@ -215,6 +219,12 @@ def rollout(
     tfserving_url: Annotated[
         str | None, typer.Option(help="TF Serving REST (default: the manifest's, on 127.0.0.1).")
     ] = None,
+    gateway_url: Annotated[
+        str | None, typer.Option(help="Gateway (default: the manifest's, on 127.0.0.1).")
+    ] = None,
+    gateway_key_file: Annotated[
+        Path | None, typer.Option(help="A gateway API key, to ask it (default: OUT/run/api_key).")
+    ] = None,
     k8s: Annotated[
         bool, typer.Option("--k8s", help="Roll out on Kubernetes: print (or --apply) the steps.")
     ] = False,
@@ -236,7 +246,7 @@ def rollout(
         m = load_manifest(manifest)
         with console.status("exporting...") as status:
             export_models(m, models, out, progress=lambda msg: status.update(msg))
-            m, _ = _write_configs(m, out)
+            m, _ = _write_configs(m, out, routes=k8s)  # the rollout writes routes.json
         if k8s:
             _rollout_k8s(m, models, out, overlay, tree, model_repository, apply)
             return
@@ -248,6 +258,8 @@ def rollout(
                 torchserve_management_url=torchserve_management_url,
                 torchserve_key_file=torchserve_key_file,
                 tfserving_url=tfserving_url,
+                gateway_url=gateway_url,
+                gateway_key_file=gateway_key_file,
             )
     except TandemError as exc:
         raise _fail(exc) from None

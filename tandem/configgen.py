@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -249,8 +250,11 @@ def render_all(manifest: Manifest, out: Path) -> dict[str, str]:
     }
 
 
-def write_configs(manifest: Manifest, dest: Path, out: Path) -> list[Path]:
-    """Write every config into `dest`; paths inside them point under `out`.
+def write_configs(
+    manifest: Manifest, dest: Path, out: Path, *, only: Collection[str] | None = None
+) -> list[Path]:
+    """Write every config (or the file names in `only`) into `dest`; paths inside them
+    point under `out`.
 
     `manifest` must be resolved (`tandem.export.resolve_manifest`): the routes carry every
     model's inputs and outputs. Each file is replaced atomically.
@@ -261,6 +265,8 @@ def write_configs(manifest: Manifest, dest: Path, out: Path) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in render_all(manifest, out).items():
+        if only is not None and name not in only:
+            continue
         path = dest / name
         tmp = path.with_name(f".{name}.tmp")
         tmp.write_text(text, encoding="utf-8")

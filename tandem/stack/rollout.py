@@ -7,6 +7,11 @@
   the new `.mar` with its workers started synchronously, make it the default version, let the
   old versions drain, then unregister those the policy no longer serves. Requests without a
   version go to the old default until the new one has READY workers, so none fails.
+- The gateway: once every new version is live, the regenerated ``routes.json`` is written
+  (atomically); the gateway polls it and swaps the new table in without a restart. Until then
+  it sends unpinned requests without a version, so the backend's new default answers them.
+  Old TorchServe versions are retired only once the gateway lists the new ones (or, where
+  it cannot be asked, after two of its reload periods).
 """
 
 from __future__ import annotations
@@ -17,11 +22,11 @@ from pathlib import Path
 
 import httpx
 
-from tandem.configgen import torchserve_batching
+from tandem.configgen import torchserve_batching, write_configs
 from tandem.errors import StackError
 from tandem.layout import mar_filename
 from tandem.manifest import Manifest, ModelSpec
-from tandem.stack.backends import Layout, TFServing, TorchServe
+from tandem.stack.backends import Gateway, Layout, TFServing, TorchServe
 
 TIMEOUT = httpx.Timeout(10.0, read=180.0)  # synchronous registration waits for workers
 
@@ -60,9 +65,17 @@ def _drain(client: httpx.Client, name: str, version: int, grace_s: float) -> Non
     raise StackError(f"torchserve: {name} v{version} still has queued requests; not retired")
 
 
-def _rollout_torchserve(
-    ts: TorchServe, spec: ModelSpec, drain_s: float, base: str, key_file: Path
-) -> RolloutResult:
+@dataclass(frozen=True)
+class _TorchServeStep:
+    """A TorchServe model whose new versions are live; the old ones are still registered."""
+
+    spec: ModelSpec
+    base: str
+    headers: dict[str, str]
+
+
+def _torchserve_live(ts: TorchServe, spec: ModelSpec, base: str, key_file: Path) -> _TorchServeStep:
+    """Register the served versions that are missing and make the newest the default."""
     keys = ts.keys(key_file) if key_file.exists() else {}  # none when started --insecure-dev
     headers = {"Authorization": f"Bearer {keys['management']}"} if keys else {}
     wanted = spec.served_versions
@@ -88,15 +101,59 @@ def _rollout_torchserve(
         r = client.put(f"/models/{spec.name}/{max(wanted)}/set-default")
         if r.status_code >= 400:
             raise StackError(f"torchserve: set-default {spec.name} v{max(wanted)}: {r.text[:200]}")
-        retired = [v for v in _torchserve_versions(client, spec.name) if v not in wanted]
+    return _TorchServeStep(spec, base, headers)
+
+
+def _torchserve_retire(step: _TorchServeStep, drain_s: float) -> RolloutResult:
+    """Unregister the versions the manifest no longer serves, each after it drained."""
+    name, wanted = step.spec.name, step.spec.served_versions
+    with httpx.Client(base_url=step.base, headers=step.headers, timeout=TIMEOUT) as client:
+        retired = [v for v in _torchserve_versions(client, name) if v not in wanted]
         for version in retired:
             # Unregistering stops the version's workers at once, failing what they still
             # hold: wait until its queue has stayed empty for the grace period first.
-            _drain(client, spec.name, version, drain_s)
-            r = client.delete(f"/models/{spec.name}/{version}")
+            _drain(client, name, version, drain_s)
+            r = client.delete(f"/models/{name}/{version}")
             if r.status_code >= 400:
-                raise StackError(f"torchserve: unregister {spec.name} v{version}: {r.text[:200]}")
-        return RolloutResult(spec.name, _torchserve_versions(client, spec.name), retired)
+                raise StackError(f"torchserve: unregister {name} v{version}: {r.text[:200]}")
+        return RolloutResult(name, _torchserve_versions(client, name), retired)
+
+
+def _wait_for_gateway(
+    url: str, key_file: Path | None, specs: list[ModelSpec], reload_s: float, timeout: float
+) -> None:
+    """Return once the gateway at ``url`` lists every spec's served versions.
+
+    A gateway that does not answer is not running (nothing to wait for); one that refuses
+    the key we have (or we have none) is given two of its reload periods."""
+    headers = {}
+    if key_file is not None and key_file.exists():
+        headers["Authorization"] = f"Bearer {key_file.read_text().strip()}"
+    deadline = time.monotonic() + timeout
+    pending = list(specs)
+    with httpx.Client(base_url=url, headers=headers, timeout=5.0) as client:
+        while pending:
+            spec = pending[0]
+            try:
+                r = client.get(f"/v1/models/{spec.name}")
+            except httpx.ConnectError:
+                return
+            except httpx.HTTPError:
+                r = None
+            if r is not None and r.status_code in (401, 403):
+                time.sleep(2 * reload_s + 0.5)
+                return
+            if r is not None and r.status_code == 200:
+                listed = sorted(int(s["version"]) for s in r.json()["model_version_status"])
+                if listed == spec.served_versions:
+                    pending.pop(0)
+                    continue
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"the gateway did not list {spec.name} versions {spec.served_versions} "
+                    f"within {timeout:.0f}s of the new routes.json; old versions kept"
+                )
+            time.sleep(0.2)
 
 
 def _rollout_tfserving(tf: TFServing, spec: ModelSpec, timeout: float, base: str) -> RolloutResult:
@@ -131,22 +188,44 @@ def rollout(
     torchserve_management_url: str | None = None,
     torchserve_key_file: Path | None = None,
     tfserving_url: str | None = None,
+    gateway_url: str | None = None,
+    gateway_key_file: Path | None = None,
+    routes_reload_s: float = 1.0,
 ) -> list[RolloutResult]:
     """Make the manifest's served versions of `names` live on the stack running from `out`.
 
-    A retired TorchServe version is unregistered only after its queue stayed empty for
-    `drain_s` seconds, so requests it already accepted finish. The URLs and key file default
-    to the local stack's (manifest ports on 127.0.0.1, `<out>/torchserve/key_file.json`); the
-    compose stack passes its loopback-published ports and a copy of its key file."""
+    `manifest` must be resolved (as for `write_configs`): once every new version is live on
+    its backend, `<out>/config/routes.json` is rewritten from it, and old TorchServe versions
+    are retired only after the gateway lists the new ones (its `routes_reload_s` poll). A
+    retired TorchServe version is unregistered only after its queue stayed empty for
+    `drain_s` seconds, so requests it already accepted finish. The URLs and key files
+    default to the local stack's (manifest ports on 127.0.0.1, `<out>/torchserve/
+    key_file.json`, `<out>/run/api_key`); the compose stack passes its loopback-published
+    ports and copies of its key files."""
     layout = Layout(out.resolve())
     ts, tf = TorchServe(manifest, layout), TFServing(manifest, layout)
+    gw = Gateway(manifest, layout, ts)
     ts_url = torchserve_management_url or f"http://127.0.0.1:{ts.server.management_port}"
     tf_url = tfserving_url or f"http://127.0.0.1:{tf.server.rest_port}"
+    gw_url = gateway_url or f"http://127.0.0.1:{gw.server.port}"
     key_file = torchserve_key_file or ts.key_file
-    results = []
-    for spec in (manifest.model(n) for n in names):
+    specs = [manifest.model(n) for n in names]
+    done: dict[str, RolloutResult] = {}
+    steps = []
+    for spec in specs:
         if spec.framework == "pytorch":
-            results.append(_rollout_torchserve(ts, spec, drain_s, ts_url.rstrip("/"), key_file))
+            steps.append(_torchserve_live(ts, spec, ts_url.rstrip("/"), key_file))
         else:
-            results.append(_rollout_tfserving(tf, spec, timeout, tf_url.rstrip("/")))
-    return results
+            done[spec.name] = _rollout_tfserving(tf, spec, timeout, tf_url.rstrip("/"))
+    write_configs(manifest, layout.config, layout.out, only=("routes.json",))
+    if steps:
+        _wait_for_gateway(
+            gw_url.rstrip("/"),
+            gateway_key_file or gw.api_key_file,
+            specs,
+            routes_reload_s,
+            timeout,
+        )
+    for step in steps:
+        done[step.spec.name] = _torchserve_retire(step, drain_s)
+    return [done[spec.name] for spec in specs]

@@ -118,6 +118,10 @@ class MiniStack:
         procs = [psutil.Process(pid) for pid in self.services().values()]
         return procs + [c for p in procs for c in p.children(recursive=True)]
 
+    def gateway_key(self) -> str:
+        """The development API key `tandem up` made for its gateway."""
+        return (self.out / "run" / "api_key").read_text().strip()
+
     def torchserve_token(self) -> str:
         data = json.loads((self.out / "torchserve" / "key_file.json").read_text())
         return str(data["inference"]["key"])

@@ -1,4 +1,7 @@
-"""`tandem up` → a new version under load → `tandem down`, all through the real CLI."""
+"""`tandem up` → a new version under load → `tandem down`, all through the real CLI.
+
+The load goes through the gateway, as users' does: the rollout rewrites routes.json and the
+gateway picks it up without a restart."""
 
 from __future__ import annotations
 
@@ -20,15 +23,16 @@ pytestmark = pytest.mark.integration
 
 
 class Load:
-    """Steady requests from two threads (one per backend) until stopped; bounded to 600 s
-    (a rollout exports and trains, which takes minutes on a loaded machine)."""
+    """Steady requests from two threads (one per backend, both through the gateway) until
+    stopped; bounded to 600 s (a rollout exports and trains, which takes minutes on a loaded
+    machine)."""
 
-    def __init__(self, tf_url: str, ts_url: str, token: str) -> None:
+    def __init__(self, tf_url: str, ts_url: str, headers: dict[str, str]) -> None:
         self.results: Counter[str] = Counter()
         self.versions: list[str] = []
         self.stop = threading.Event()
         body = sample_images(1)
-        self.tf = (tf_url, {"instances": body.tolist()}, {})
+        self.tf = (tf_url, {"instances": body.tolist()}, headers)
         v2 = {
             "inputs": [
                 {
@@ -39,7 +43,7 @@ class Load:
                 }
             ]
         }
-        self.ts = (ts_url, v2, {"Authorization": f"Bearer {token}"})
+        self.ts = (ts_url, v2, headers)
         self.threads = [
             threading.Thread(target=self._run, args=(t, name))
             for name, t in (("tf", self.tf), ("ts", self.ts))
@@ -73,13 +77,15 @@ def test_new_version_goes_live_under_load_then_down_leaves_nothing(mini_stack) -
     mini = mini_stack
     mini.write(1)
     export_models(load_manifest(mini.manifest), out=mini.out)
-    mini.start("--no-gateway")
+    mini.start()
     tree = mini.tree()
     assert any("java" in p.name() for p in tree), "TorchServe's JVM not found in the tree"
+    gateway_pid = mini.services()["gateway"]
 
-    tf_url = mini.url("tf_rest", "/v1/models/digits_mlp_tf:predict")
-    ts_url = mini.url("ts_inf", "/v2/models/digits_mlp_torch/infer")
-    with Load(tf_url, ts_url, mini.torchserve_token()) as load:
+    headers = {"Authorization": f"Bearer {mini.gateway_key()}"}
+    tf_url = mini.url("gw", "/v1/models/digits_mlp_tf:predict")
+    ts_url = mini.url("gw", "/v2/models/digits_mlp_torch/infer")
+    with Load(tf_url, ts_url, headers) as load:
         time.sleep(2)
         mini.write(2)
         done = mini.cli(
@@ -109,6 +115,27 @@ def test_new_version_goes_live_under_load_then_down_leaves_nothing(mini_stack) -
     assert states.get("2") == "AVAILABLE"
     assert states.get("1") in (None, "END")
     assert "digits_mlp_torch: live versions [2], retired [1]" in done.stdout
+
+    # The same gateway process (no restart) lists and serves version 2 of both models.
+    assert mini.services()["gateway"] == gateway_pid
+    assert psutil.Process(gateway_pid).is_running()
+    with httpx.Client(headers=headers, timeout=30) as gw:
+        listed = {m["name"]: m for m in gw.get(mini.url("gw", "/v1/models")).json()["models"]}
+        for name in ("digits_mlp_tf", "digits_mlp_torch"):
+            assert listed[name]["versions"] == [2], listed
+            assert listed[name]["default_version"] == 2
+        tf2 = gw.post(
+            mini.url("gw", "/v1/models/digits_mlp_tf/versions/2:predict"), json=load.tf[1]
+        )
+        assert tf2.status_code == 200, tf2.text
+        ts2 = gw.post(
+            mini.url("gw", "/v2/models/digits_mlp_torch/versions/2/infer"), json=load.ts[1]
+        )
+        assert ts2.status_code == 200, ts2.text
+        assert ts2.json()["model_version"] == "2"
+        tf_v2 = gw.post(mini.url("gw", "/v2/models/digits_mlp_tf/infer"), json=load.ts[1])
+        assert tf_v2.status_code == 200, tf_v2.text
+        assert tf_v2.json()["model_version"] == "2"
 
     down = mini.cli("down", "--out", str(mini.out))
     assert down.returncode == 0, down.stderr
