@@ -117,16 +117,21 @@ def render(manifest: Manifest) -> dict[str, str]:
     return files
 
 
-def write(manifest: Manifest, out: Path) -> list[Path]:
+def write(manifest: Manifest, out: Path, *, routes: bool = True) -> list[Path]:
     """Write the compose configs under `<out>/compose/`; create the API key files once.
     Inputs and outputs of file sources come from `out`'s export records, as for `tandem`'s
-    own configs."""
+    own configs. Each file is replaced atomically (the running gateway polls routes.json);
+    ``routes=False`` leaves routes.json to the rollout, which writes it once versions are live."""
     root = out / "compose"
     written = []
     for name, text in render(resolve_manifest(manifest, out)).items():
+        if not routes and name == "config/routes.json":
+            continue
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
         written.append(path)
     key_file, hashes = root / "api_key", root / "api_keys"
     if not key_file.exists():

@@ -1,10 +1,12 @@
-"""Steady load on both backends from inside the compose network (standard library only).
+"""Steady load on both models from inside the compose network (standard library only).
 
 `make smoke` runs this file's text with `python -c` in the gateway container, which sits on
 the backend network and mounts TorchServe's key file read-only. One thread per target posts
 the same request in a loop until `/tmp/stop-load` exists or `--seconds` pass, then prints one
 JSON line: {"counts": {"tf:200": n, ...}, "versions": {"ts": [first, last]}}.
-Arguments: --seconds S then pairs of NAME URL for TF (v1 JSON) and TorchServe (v2 JSON).
+Arguments: [--gateway-key KEY] --seconds S then pairs of NAME URL for the TF model (v1 JSON)
+and the TorchServe model (v2 JSON). With --gateway-key the URLs are the gateway's and every
+request carries that API key; without, they are the backends' own.
 """
 
 from __future__ import annotations
@@ -30,9 +32,18 @@ def _body(kind: str) -> bytes:
     return json.dumps({"inputs": [tensor]}).encode()
 
 
-def _run(kind: str, url: str, deadline: float, counts: Counter[str], versions: list[str]) -> None:
+def _run(
+    kind: str,
+    url: str,
+    deadline: float,
+    counts: Counter[str],
+    versions: list[str],
+    key: str | None,
+) -> None:
     headers = {"Content-Type": "application/json"}
-    if kind == "ts":
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    elif kind == "ts":
         with open(KEY_FILE) as f:
             headers["Authorization"] = f"Bearer {json.load(f)['inference']['key']}"
     body = _body(kind)
@@ -51,13 +62,16 @@ def _run(kind: str, url: str, deadline: float, counts: Counter[str], versions: l
 
 
 def main(argv: list[str]) -> int:
+    key = argv[argv.index("--gateway-key") + 1] if "--gateway-key" in argv else None
     seconds = float(argv[argv.index("--seconds") + 1])
     pairs = argv[argv.index("--seconds") + 2 :]
     deadline = time.monotonic() + seconds
     counts: Counter[str] = Counter()
     versions: list[str] = []
     threads = [
-        threading.Thread(target=_run, args=(pairs[i], pairs[i + 1], deadline, counts, versions))
+        threading.Thread(
+            target=_run, args=(pairs[i], pairs[i + 1], deadline, counts, versions, key)
+        )
         for i in range(0, len(pairs), 2)
     ]
     for t in threads:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,6 +192,7 @@ def rollout(
     gateway_url: str | None = None,
     gateway_key_file: Path | None = None,
     routes_reload_s: float = 1.0,
+    write_routes: Callable[[Manifest], object] | None = None,
 ) -> list[RolloutResult]:
     """Make the manifest's served versions of `names` live on the stack running from `out`.
 
@@ -201,7 +203,8 @@ def rollout(
     `drain_s` seconds, so requests it already accepted finish. The URLs and key files
     default to the local stack's (manifest ports on 127.0.0.1, `<out>/torchserve/
     key_file.json`, `<out>/run/api_key`); the compose stack passes its loopback-published
-    ports and copies of its key files."""
+    ports and copies of its key files, and `write_routes`, which writes its own route file
+    (the default writes `<out>/config/routes.json`)."""
     layout = Layout(out.resolve())
     ts, tf = TorchServe(manifest, layout), TFServing(manifest, layout)
     gw = Gateway(manifest, layout, ts)
@@ -217,7 +220,10 @@ def rollout(
             steps.append(_torchserve_live(ts, spec, ts_url.rstrip("/"), key_file))
         else:
             done[spec.name] = _rollout_tfserving(tf, spec, timeout, tf_url.rstrip("/"))
-    write_configs(manifest, layout.config, layout.out, only=("routes.json",))
+    if write_routes is None:
+        write_configs(manifest, layout.config, layout.out, only=("routes.json",))
+    else:
+        write_routes(manifest)
     if steps:
         _wait_for_gateway(
             gw_url.rstrip("/"),

@@ -99,3 +99,14 @@ def test_the_torchserve_healthcheck_reads_minimum_workers_from_config(tmp_path: 
     props = compose.render(_manifest(tmp_path))["config/config.properties"]
     assert wanted_workers(props) == {"small_torch": 2}
     assert wanted_workers("inference_address=http://0.0.0.0:8080\n") == {}
+
+
+def test_write_can_leave_the_route_file_to_the_rollout(tmp_path: Path) -> None:
+    """Before a rollout the other configs change; routes.json follows once versions are live."""
+    config = tmp_path / "build" / "compose" / "config"
+    compose.write(_manifest(tmp_path), tmp_path / "build", routes=False)
+    assert (config / "models.config").is_file()
+    assert not (config / "routes.json").exists()
+    compose.write(_manifest(tmp_path), tmp_path / "build")
+    assert json.loads((config / "routes.json").read_text())["schema_version"] == 1
+    assert sorted(p.name for p in config.iterdir() if p.name.startswith(".")) == []
