@@ -104,6 +104,10 @@ def test_new_version_goes_live_under_load_then_down_leaves_nothing(mini_stack) -
         while len(load.versions) < after + 5 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert len(load.versions) >= after + 5, "TorchServe stopped answering after the rollout"
+    print(
+        f"rollout through the gateway: {dict(load.results)}; TorchServe versions seen "
+        f"{sorted(set(load.versions))}"
+    )
     failures = {k: v for k, v in load.results.items() if not k.endswith(":200")}
     assert failures == {}, load.results
     assert load.results["tf:200"] > 10
