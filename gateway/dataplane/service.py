@@ -332,6 +332,7 @@ class DataPlane:
 
     async def summaries(self) -> list[ModelSummary]:
         """Every routed model with its readiness (for ``GET /v1/models``)."""
+        table = self.table  # the one listed, even if a reload lands while probes run
         ready = await self.readiness()
         return [
             ModelSummary(
@@ -341,9 +342,9 @@ class DataPlane:
                 r.versions,
                 r.default_version,
                 dict(r.labels),
-                ready[name],
+                ready.get(name, False),
             )
-            for name, r in self.table.models.items()
+            for name, r in table.models.items()
         ]
 
     async def aclose(self) -> None:
