@@ -221,6 +221,8 @@ class DataPlane:
         except (TimeoutError, GatewayError):
             ok = False
         self._ready_cache[key] = (time.monotonic(), ok)
+        if target.version == target.route.default_version:
+            self._metrics.set_model_ready(target.model, target.route.backend, ok)
         return ok
 
     async def require_ready(self, target: Target) -> None:
