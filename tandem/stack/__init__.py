@@ -16,6 +16,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from tandem.errors import StackError
 from tandem.manifest import Manifest, ModelSpec
 from tandem.stack.backends import Gateway, Layout, Service, TFServing, TorchServe, java_version
 from tandem.stack.process import alive, stop_tree
+
+if TYPE_CHECKING:
+    from tandem.monitoring.server import Prometheus
 
 __all__ = ["Layout", "Stack", "down", "java_version"]
 
@@ -53,6 +57,8 @@ class Stack:
         insecure_dev: bool = False,
         gateway: bool = True,
         ready_timeout: float = 240.0,
+        monitoring: bool = False,
+        prometheus_port: int = 9090,
     ) -> None:
         self.manifest = manifest
         self.layout = Layout(out.resolve())
@@ -60,6 +66,12 @@ class Stack:
         self.torchserve = TorchServe(manifest, self.layout, insecure=insecure_dev)
         self.tfserving = TFServing(manifest, self.layout)
         self.gateway = Gateway(manifest, self.layout, self.torchserve) if gateway else None
+        self.prometheus: Prometheus | None = None
+        if monitoring:
+            from tandem.monitoring.server import Prometheus, prometheus_binary
+
+            prometheus_binary()  # refuse before anything starts when it is not installed
+            self.prometheus = Prometheus(manifest, self.layout, port=prometheus_port)
         self._owns_lock = False
 
     @property
@@ -74,7 +86,8 @@ class Stack:
 
     @property
     def services(self) -> list[Service]:
-        return [*self.backends, *([self.gateway] if self.gateway else [])]
+        extra = [s for s in (self.gateway, self.prometheus) if s is not None]
+        return [*self.backends, *extra]
 
     # ------------------------------------------------------------------ lock / state
 
@@ -126,6 +139,11 @@ class Stack:
                 self.gateway.start()
                 self._write_state()
                 self.gateway.wait_ready(60)
+            if self.prometheus is not None:
+                say("starting prometheus")
+                self.prometheus.start()
+                self._write_state()
+                self.prometheus.wait_ready(60)
         except BaseException:
             self.down()
             raise
