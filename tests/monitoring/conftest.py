@@ -1,0 +1,108 @@
+"""Fixtures of the monitoring tests: the demo manifest's routes, an in-process gateway whose
+backends are a failure-injecting stand-in (the adapter interface at the process boundary),
+and the tools the checks run (promtool, prometheus, chromium), skipped when absent."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from gateway.app import create_app
+from gateway.backends.base import InferCall, InferResult, ModelMetadata, route_metadata
+from gateway.errors import GatewayError
+from gateway.route_table import ModelRoute, RouteTable
+from gateway.settings import GatewaySettings
+from tandem.configgen import routes
+from tandem.manifest import Manifest, load_manifest
+
+REPO = Path(__file__).resolve().parents[2]
+API_KEY = "monitoring-test-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def demo_manifest() -> Manifest:
+    return load_manifest(REPO / "models.yaml")
+
+
+def tool(name: str) -> str:
+    """Path of a Debian-packaged tool the test needs (skipped, with the package, if absent)."""
+    exe = shutil.which(name)
+    if exe is None:
+        pytest.skip(f"{name} is not installed (Debian package: {_PACKAGES[name]})")
+    return exe
+
+
+_PACKAGES = {
+    "promtool": "prometheus",
+    "prometheus": "prometheus",
+    "chromium": "chromium",
+    "chromedriver": "chromium-driver",
+}
+
+
+@dataclass
+class StandIn:
+    """Implements the adapter interface; answers with zeros, or fails as told."""
+
+    name: str
+    fail_with: GatewayError | None = None
+    ready_value: bool = True
+    calls: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    async def infer(self, call: InferCall) -> InferResult:
+        self.calls += 1
+        if self.fail_with is not None:
+            raise self.fail_with
+        rows = next(iter(call.inputs.values())).shape[0]
+        outputs = {
+            "probabilities": np.zeros((rows, 10), np.float32),
+            "label": np.zeros((rows,), np.int64),
+        }
+        return InferResult(outputs, call.version)
+
+    async def metadata(self, route: ModelRoute, version: int, timeout_s: float) -> ModelMetadata:
+        return route_metadata(route, f"stand_in_{self.name}")
+
+    async def ready(self, route: ModelRoute, version: int, timeout_s: float) -> bool:
+        return self.ready_value
+
+    async def example_method(self, *args: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.fixture
+def stand_ins() -> dict[str, StandIn]:
+    return {"tfserving": StandIn("tfserving"), "torchserve": StandIn("torchserve")}
+
+
+@pytest.fixture
+def make_gateway(
+    demo_manifest: Manifest, stand_ins: dict[str, StandIn], tmp_path: Path
+) -> Callable[..., httpx.AsyncClient]:
+    """An in-process gateway over the demo manifest's route table, with settings overrides."""
+    table = RouteTable.model_validate_json(routes(demo_manifest, tmp_path))
+
+    def build(*, key: bool = False, **overrides: Any) -> httpx.AsyncClient:
+        settings = GatewaySettings(
+            api_keys=[API_KEY], ready_cache_s=0.0, access_log=False, **overrides
+        )
+        app = create_app(settings, table=table, backends=stand_ins)
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://gateway",
+            headers={"X-API-Key": API_KEY} if key else {},
+            timeout=10.0,
+        )
+
+    return build
