@@ -18,7 +18,7 @@ from gateway.deps import AppState
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import GatewayMiddleware
 from gateway.route_table import RouteTable, load_route_table
-from gateway.routers import ops, v1, v2
+from gateway.routers import ops, ui, v1, v2
 from gateway.routers.errors import install_error_handlers
 from gateway.routers.hot import HotPath, hot_routes
 from gateway.schemas import v1 as v1_schemas
@@ -82,6 +82,7 @@ def create_app(
     app.include_router(v1.router)
     app.include_router(v2.health)
     app.include_router(v2.router)
+    app.include_router(ui.router)
     # Added first, so it runs inside GatewayMiddleware.
     app.add_middleware(HotPath, routes=hot_routes(app, {**v1.HOT_HANDLERS, **v2.HOT_HANDLERS}))
     app.add_middleware(
