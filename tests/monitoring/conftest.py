@@ -106,3 +106,12 @@ def make_gateway(
         )
 
     return build
+
+
+def concrete(expr: str, rate_interval: str = "1m") -> str:
+    """A dashboard query as Grafana sends it with every variable on "All"."""
+    return (
+        expr.replace("$__rate_interval", rate_interval)
+        .replace("$model", ".*")
+        .replace("$backend", ".*")
+    )
