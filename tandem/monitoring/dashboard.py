@@ -31,6 +31,8 @@ _RATE = "[$__rate_interval]"
 class Query:
     expr: str
     legend: str
+    tf_server: str | None = None
+    """``official`` or ``compat``: answers only when that TF Serving runs."""
 
 
 @dataclass(frozen=True)
@@ -151,12 +153,14 @@ PANELS: tuple[Panel, ...] = (
                 f"{_RATE})) / sum(rate(:tensorflow:serving:batching_session:"
                 f"queuing_latency_count{_RATE}))",
                 "official",
+                tf_server="official",
             ),
             Query(
                 "sum by (model_name) (rate(tandem_tfs_batch_queuing_latency_seconds_sum{"
                 f'model_name=~"$model"}}{_RATE})) / sum by (model_name) (rate('
                 f'tandem_tfs_batch_queuing_latency_seconds_count{{model_name=~"$model"}}{_RATE}))',
                 "{{model_name}}",
+                tf_server="compat",
             ),
         ),
         "Mean time a request waited in the batching queue (official TF Serving or the "
@@ -171,12 +175,14 @@ PANELS: tuple[Panel, ...] = (
                 f"{_RATE})) / sum by (model_name) (rate(tandem_tfs_batch_size_count{{"
                 f'model_name=~"$model"}}{_RATE}))',
                 "{{model_name}}",
+                tf_server="compat",
             ),
             Query(
                 "sum(rate(:tensorflow:serving:batching_session:processed_batch_size_sum"
                 f"{_RATE})) / sum(rate(:tensorflow:serving:batching_session:"
                 f"processed_batch_size_count{_RATE}))",
                 "official",
+                tf_server="official",
             ),
         ),
         "Rows per executed batch, padding included.",
