@@ -7,8 +7,9 @@ import re
 import pytest
 from conftest import API_KEY
 
+from gateway import errors
 from gateway.errors import BackendUnavailable
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import GatewayMetrics, error_cause
 from gateway.status import StatusSampler, quantile
 
 INF = float("inf")
@@ -178,3 +179,27 @@ def test_rates_cover_the_window_only() -> None:
     assert window == pytest.approx(100)
     assert figures["m"].rps == 0
     assert figures["m"].p50_ms is None
+
+
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        (errors.CircuitOpen("x"), "circuit_open"),
+        (errors.ModelNotReady("x"), "model_not_ready"),
+        (errors.BackendUnavailable("x"), "backend_unavailable"),
+        (errors.UpstreamTimeout("x"), "timeout"),
+        (errors.UpstreamError("x"), "backend_error"),
+        (errors.RateLimited("x", 1.0), "rate_limited"),
+        (errors.Unauthorized("x"), "unauthorized"),
+        (errors.ModelNotFound("x"), "not_found"),
+        (errors.VersionNotFound("x"), "not_found"),
+        (errors.InvalidTensor("x"), "client_error"),
+        (errors.UpstreamRejected("x"), "client_error"),
+        (errors.PayloadTooLarge("x"), "client_error"),
+        (errors.UnsupportedMediaType("x"), "client_error"),
+        (errors.GatewayError("x"), "internal"),
+        (RuntimeError("x"), "internal"),
+    ],
+)
+def test_error_causes(error: BaseException, cause: str) -> None:
+    assert error_cause(error) == cause
