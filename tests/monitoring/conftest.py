@@ -115,3 +115,46 @@ def concrete(expr: str, rate_interval: str = "1m") -> str:
         .replace("$model", ".*")
         .replace("$backend", ".*")
     )
+
+
+V2_SHAPES = {
+    "digits_mlp_tf": (64,),
+    "digits_cnn_tf": (8, 8, 1),
+    "digits_mlp_torch": (64,),
+    "digits_cnn_torch": (1, 8, 8),
+    "digits_dynamic_torch": (64,),
+}
+
+
+def send_traffic(live: Any, rounds: int = 10) -> dict[str, int]:
+    """Real requests through the live gateway: `rounds` good ones per model (v1 and v2) and
+    one malformed one per model (400); returns the status counts."""
+    from examples.digits.data import load_split
+
+    x = load_split().x_test[:4]
+    counts: dict[str, int] = {}
+    headers = {"X-API-Key": live.gateway_api_key}
+    with httpx.Client(base_url=live.gateway_url, headers=headers, timeout=30) as client:
+        for spec in live.manifest.models:
+            model, name = spec.name, spec.inputs[0].name
+            rows = x.reshape(4, *V2_SHAPES[model]).tolist()
+            for i in range(rounds):
+                if i % 2:
+                    r = client.post(f"/v1/models/{model}:predict", json={"instances": rows})
+                else:
+                    flat = np.asarray(rows, np.float32)
+                    body = {
+                        "inputs": [
+                            {
+                                "name": name,
+                                "datatype": "FP32",
+                                "shape": list(flat.shape),
+                                "data": flat.reshape(-1).tolist(),
+                            }
+                        ]
+                    }
+                    r = client.post(f"/v2/models/{model}/infer", json=body)
+                counts[str(r.status_code)] = counts.get(str(r.status_code), 0) + 1
+            bad = client.post(f"/v1/models/{model}:predict", json={"instances": [[1.0, 2.0]]})
+            counts[str(bad.status_code)] = counts.get(str(bad.status_code), 0) + 1
+    return counts
