@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from conftest import REPO, concrete, tool
+from monitoring_testkit import REPO, concrete, tool
 
 from tandem.monitoring.dashboard import DASHBOARD_FILE, PANELS, dashboard, render
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import concrete, send_traffic, tool
+from monitoring_testkit import concrete, send_traffic, tool
 
 from tandem.monitoring.dashboard import PANELS
 from tandem.stack.process import free_port, wait_for

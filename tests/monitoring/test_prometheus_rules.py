@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import tool
+from monitoring_testkit import tool
 
 from tandem.configgen import write_configs
 from tandem.manifest import Manifest, Objectives

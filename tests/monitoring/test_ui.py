@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import API_KEY
+from monitoring_testkit import API_KEY
 
 from gateway import errors
 from gateway.errors import BackendUnavailable

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, send_traffic, tool
+from monitoring_testkit import REPO, send_traffic, tool
 
 pytestmark = pytest.mark.integration
 NONE = "\N{EN DASH}"  # what the page shows for a figure it does not have yet
