@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tandem.errors import TandemError
-from tandem.manifest import load_manifest
+from tandem.manifest import Manifest, load_manifest
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tandem model serving.")
 # Wide enough for the report when stdout is a pipe (CI logs), where rich assumes 80.
@@ -177,8 +177,19 @@ def rollout(
     models: Annotated[list[str], typer.Argument(help="Models whose new version goes live.")],
     manifest: ManifestOpt = Path("models.yaml"),
     out: OutOpt = Path("build"),
+    k8s: Annotated[
+        bool, typer.Option("--k8s", help="Roll out on Kubernetes: print (or --apply) the steps.")
+    ] = False,
+    overlay: Annotated[str, typer.Option(help="--k8s: the overlay deployed.")] = "gpu",
+    tree: Annotated[Path, typer.Option(help="--k8s: the deployed kustomize tree.")] = Path("k8s"),
+    model_repository: Annotated[
+        str | None,
+        typer.Option(help="--k8s: URI of the model repository (default: the tree's)."),
+    ] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="--k8s: run the steps.")] = False,
 ) -> None:
-    """Export the manifest's version of MODELS and put it live on the running stack."""
+    """Export the manifest's version of MODELS and put it live on the running stack (or,
+    with --k8s, on the cluster in three phases that fail no request)."""
     from tandem.export import export_models
     from tandem.stack.rollout import rollout as go_live
 
@@ -186,6 +197,9 @@ def rollout(
         m = load_manifest(manifest)
         with console.status("exporting...") as status:
             export_models(m, models, out, progress=lambda msg: status.update(msg))
+        if k8s:
+            _rollout_k8s(m, models, out, overlay, tree, model_repository, apply)
+            return
         with console.status("rolling out..."):
             results = go_live(m, out, models)
     except TandemError as exc:
@@ -193,6 +207,77 @@ def rollout(
     for r in results:
         retired = f", retired {r.retired_versions}" if r.retired_versions else ""
         console.print(f"{r.model}: live versions {r.live_versions}{retired}")
+
+
+k8s_app = typer.Typer(no_args_is_help=True, help="Kubernetes manifests from the manifest.")
+app.add_typer(k8s_app, name="k8s")
+
+
+@k8s_app.command("render")
+def k8s_render(
+    manifest: ManifestOpt = Path("models.yaml"),
+    overlay: Annotated[
+        list[str] | None,
+        typer.Option(help="Overlay to build: cpu, gpu or gpu-pvc (repeatable; default all)."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where the built YAML goes.")] = Path(
+        "build/k8s"
+    ),
+    tree: Annotated[Path, typer.Option(help="Where the kustomize tree goes.")] = Path("k8s"),
+    kserve: Annotated[
+        bool, typer.Option("--kserve", help="Also write KServe InferenceServices.")
+    ] = False,
+    model_repository: Annotated[
+        str | None,
+        typer.Option(
+            help="s3://, gs:// or file:// URI of the exported build/ directory "
+            "(default: the one the tree was rendered with)."
+        ),
+    ] = None,
+    build: Annotated[
+        Path, typer.Option(help="--kserve: the export's build directory (.mar files).")
+    ] = Path("build"),
+) -> None:
+    """Write the kustomize tree (base, components, overlays) from the manifest, then the
+    built YAML of each overlay (`kubectl kustomize`) under --out."""
+    from tandem.k8s.render import DEFAULT_MODEL_REPOSITORY, OVERLAYS, current_repository, render
+
+    repo = model_repository or current_repository(tree) or DEFAULT_MODEL_REPOSITORY
+    try:
+        m = load_manifest(manifest)
+        built = render(m, tree, out, overlay or list(OVERLAYS), repo)
+        if kserve:
+            from tandem.k8s.kserve import write_kserve
+
+            built.append(write_kserve(m, out, repo, build))
+    except TandemError as exc:
+        raise _fail(exc) from None
+    console.print(f"kustomize tree: {os.path.relpath(tree)}/")
+    for path in built:
+        console.print(os.path.relpath(path))
+
+
+def _rollout_k8s(
+    m: Manifest,
+    models: list[str],
+    out: Path,
+    overlay: str,
+    tree: Path,
+    model_repository: str | None,
+    apply: bool,
+) -> None:
+    from tandem.k8s import rollout as k8s_rollout
+    from tandem.k8s.render import DEFAULT_MODEL_REPOSITORY, current_repository
+
+    repo = model_repository or current_repository(tree) or DEFAULT_MODEL_REPOSITORY
+    p = k8s_rollout.plan(m, models, tree, out / "k8s" / "rollout", overlay, repo, out)
+    for name, (before, after) in p.versions.items():
+        console.print(f"{name}: versions {before} -> {after}", highlight=False)
+    for step in p.steps:
+        console.print(str(step), highlight=False, soft_wrap=True)
+    if apply:
+        k8s_rollout.apply(p.steps)
+        console.print("rolled out.")
 
 
 def main() -> None:

@@ -4,7 +4,8 @@
     ├── ManifestError           models.yaml is unreadable or invalid       (exit 2)
     ├── ExportError             a model cannot be exported as declared     (exit 2)
     │   └── ParityError         the artifact disagrees with its source     (exit 1)
-    └── StackError              a local backend failed to start or stop    (exit 1)
+    ├── StackError              a local backend failed to start or stop    (exit 1)
+    └── K8sError                a Kubernetes render, fetch or apply failed  (exit 1)
 
 Every message is one line that names the file, the model and the field where known, so a
 user can act on it without reading a traceback.
@@ -32,4 +33,8 @@ class ParityError(ExportError):
 
 
 class StackError(TandemError):
+    exit_code = 1
+
+
+class K8sError(TandemError):
     exit_code = 1

@@ -37,7 +37,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     config = write_fixtures(root / "models")
     server = ServerProcess(f"--model_config_file={config}", log_path=root / "server.log")
     try:
-        server.wait_available({"native": 2, "tf1": 1})
+        server.wait_available({"native": 2, "tf1": 1, "half_plus_two": 1, "half_plus_two_tf2": 1})
         yield Target(server.rest_url, server.grpc_target)
     finally:
         server.stop()

@@ -96,8 +96,8 @@ def test_predict_multi_input_and_bytes(predictions) -> None:
         ),
         (
             lambda r: setattr(r.model_spec, "signature_name", "nope"),
-            grpc.StatusCode.INVALID_ARGUMENT,
-            'Serving signature name: "nope" not found',
+            grpc.StatusCode.FAILED_PRECONDITION,  # RunPredict's wording and code
+            'Serving signature key "nope" not found.',
         ),
     ],
 )
@@ -109,11 +109,37 @@ def test_predict_errors(predictions, mutate, code, fragment) -> None:
     assert fragment in details
 
 
-def test_predict_wrong_shape_and_missing_input(predictions) -> None:
-    got, _ = _code(predictions.Predict, _predict_request(x=np.zeros((1, 4), dtype=np.float32)))
+def test_predict_shape_is_not_checked_against_the_signature(predictions) -> None:
+    # TF Serving feeds the tensor as sent; x: float[-1,3] takes [1,4] when the ops do.
+    response = predictions.Predict(
+        _predict_request(x=np.ones((1, 4), dtype=np.float32)), timeout=30
+    )
+    assert tf.make_ndarray(response.outputs["doubled"]).tolist() == [[2.0] * 4]
+
+
+def test_predict_shape_the_ops_reject(predictions) -> None:
+    # tf1's y = matmul(x, [[1], [2]]) cannot take x: [1,3]: the runtime's INVALID_ARGUMENT.
+    request = _predict_request("tf1", x=np.zeros((1, 3), dtype=np.float32))
+    got, details = _code(predictions.Predict, request)
     assert got == grpc.StatusCode.INVALID_ARGUMENT
-    got, _ = _code(predictions.Predict, _predict_request(y=np.zeros((1, 3), dtype=np.float32)))
+    assert "Matrix size-incompatible" in details
+
+
+def test_predict_missing_and_unknown_input(predictions) -> None:
+    got, details = _code(
+        predictions.Predict, _predict_request(y=np.zeros((1, 3), dtype=np.float32))
+    )
     assert got == grpc.StatusCode.INVALID_ARGUMENT
+    assert (
+        details
+        == "input tensor alias not found in signature: y. Inputs expected to be in the set {x}."
+    )
+    request = _predict_request(
+        x=np.zeros((1, 3), dtype=np.float32), y=np.zeros((1, 3), dtype=np.float32)
+    )
+    got, details = _code(predictions.Predict, request)
+    assert got == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith("input size does not match signature: 2!=1 len({x,y}) != len({x}).")
 
 
 def _examples(*rows: dict[str, float]) -> list[example_pb2.Example]:
@@ -153,7 +179,8 @@ def test_classify_wrong_method(predictions) -> None:
     request.input.example_list.examples.extend(_examples({"x1": 1.0}))
     code, details = _code(predictions.Classify, request)
     assert code == grpc.StatusCode.INVALID_ARGUMENT
-    assert "Expected classification signature method_name" in details
+    # No method-name check by default: the predict signature has no "inputs" input.
+    assert details.startswith("No classification inputs found in SignatureDef: ")
 
 
 def test_get_model_metadata(predictions) -> None:
@@ -190,3 +217,76 @@ def test_get_model_status_unknown(models) -> None:
     code, details = _code(models.GetModelStatus, request)
     assert code == grpc.StatusCode.NOT_FOUND
     assert "Could not find any versions of model nope" in details
+
+
+def test_get_model_status_ignores_labels(models) -> None:
+    # GetModelStatusWithModelSpec narrows only by model_spec.version.
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = "native"
+    request.model_spec.version_label = "nope"
+    response = models.GetModelStatus(request, timeout=30)
+    assert sorted(s.version for s in response.model_version_status) == [1, 2]
+
+
+def test_get_model_status_zero_padded_version(models) -> None:
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = "half_plus_two"
+    response = models.GetModelStatus(request, timeout=30)
+    assert [s.version for s in response.model_version_status] == [123]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ([], "GetModelMetadataRequest must specify at least one metadata_field"),
+        (["signature_def", "bogus"], "Metadata field bogus is not supported"),
+    ],
+)
+def test_get_model_metadata_field_errors(predictions, fields, message) -> None:
+    request = get_model_metadata_pb2.GetModelMetadataRequest()
+    request.model_spec.name = "native"
+    request.metadata_field.extend(fields)
+    code, details = _code(predictions.GetModelMetadata, request)
+    assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def test_predict_without_model_name(predictions) -> None:
+    code, details = _code(
+        predictions.Predict, _predict_request("", x=np.zeros((1, 3), dtype=np.float32))
+    )
+    assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, "ModelSpec has no name specified.")
+
+
+def test_classify_empty_input(predictions) -> None:
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = "tf1"
+    request.model_spec.signature_name = "classify_x"
+    code, details = _code(predictions.Classify, request)
+    assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, "Input is empty.")
+
+
+@pytest.mark.parametrize("model", ["half_plus_two", "half_plus_two_tf2"])
+@pytest.mark.parametrize("verb", ["Classify", "Regress"])
+def test_model_server_test_classify_regress(predictions, model: str, verb: str) -> None:
+    """``tensorflow_model_server_test.py`` testClassify[Tf2] / testRegress[Tf2]: x=2 -> 3.
+
+    The TF2 model's signatures all carry the predict method name; TF Serving serves them.
+    """
+    request = (
+        classification_pb2.ClassificationRequest()
+        if verb == "Classify"
+        else regression_pb2.RegressionRequest()
+    )
+    request.model_spec.name = model
+    request.model_spec.signature_name = f"{verb.lower()}_x_to_y"
+    example = request.input.example_list.examples.add()
+    example.features.feature["x"].float_list.value.extend([2.0])
+    response = getattr(predictions, verb)(request, timeout=30)
+    if verb == "Classify":
+        (result,) = response.result.classifications
+        assert [(c.label, c.score) for c in result.classes] == [("", 3.0)]
+    else:
+        assert [r.value for r in response.result.regressions] == [3.0]
+    assert response.model_spec.name == model
+    assert response.model_spec.signature_name == f"{verb.lower()}_x_to_y"
+    assert response.model_spec.version.value == 123

@@ -11,12 +11,22 @@ the official ``tensorflow/serving`` image (see README.md). Models:
 * ``tf1`` - a TF1 graph written with ``tf.compat.v1.saved_model.Builder``: ``serving_default``
   predict (x: float[-1,2] -> y = x0 + 2*x1), ``classify_x`` (classes/scores over features x1, x2)
   and ``regress_x`` (outputs = 2*x1 + x2).
+* ``half_plus_two`` and ``half_plus_two_tf2`` - equivalents of TF Serving's own test models
+  ``saved_model_half_plus_two_cpu`` (TF1 graph) and ``saved_model_half_plus_two_tf2_cpu``
+  (``tf.Module``), written by this file with the signatures that upstream's generator
+  (``servables/tensorflow/testdata/saved_model_half_plus_two.py``) declares: y = 0.5x + 2,
+  y2 = 0.5x + 3, y3 = 0.5x2 + 3, ``regress_x_to_y`` / ``regress_x_to_y2`` /
+  ``classify_x_to_y`` over tf.Examples, ``regress_x2_to_y3`` / ``classify_x2_to_y3`` on a
+  tensor (the TF1 graph has no ``classify_x2_to_y3``, as upstream's). Checked locally
+  against upstream's stored models: the same signature defs. Like upstream's they live
+  in the zero-padded version directory ``00000123/``.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import tensorflow as tf
 
@@ -113,6 +123,132 @@ def write_tf1(version_dir: Path) -> Path:
     return version_dir
 
 
+HALF_PLUS_TWO = "half_plus_two"
+HALF_PLUS_TWO_TF2 = "half_plus_two_tf2"
+HALF_PLUS_TWO_VERSION_DIR = "00000123"
+
+
+def _half_plus_two_features() -> dict[str, Any]:
+    v1 = tf.compat.v1
+    return {
+        "x": v1.io.FixedLenFeature([1], tf.float32),
+        "x2": v1.io.FixedLenFeature([1], tf.float32, default_value=[0.0]),
+    }
+
+
+def write_half_plus_two(version_dir: Path) -> Path:
+    """A TF1-graph ``half_plus_two`` with TF Serving's test-model signatures."""
+    v1 = tf.compat.v1
+    sig = v1.saved_model.signature_def_utils
+    graph = tf.Graph()
+    with graph.as_default(), v1.Session(graph=graph) as session:
+        a = v1.Variable(0.5, name="a")
+        b = v1.Variable(2.0, name="b")
+        c = v1.Variable(3.0, name="c")
+        serialized = v1.placeholder(tf.string, name="tf_example", shape=[None])
+        example = v1.io.parse_example(serialized, _half_plus_two_features())
+        x = tf.identity(example["x"], name="x")
+        y = tf.identity(a * x + b, name="y")
+        y2 = tf.identity(a * x + c, name="y2")
+        x2 = tf.identity(example["x2"], name="x2")
+        a2 = v1.Variable(0.5, name="a2")
+        c2 = v1.Variable(3.0, name="c2")
+        y3 = tf.identity(a2 * x2 + c2, name="y3")
+
+        def info(tensor: tf.Tensor) -> Any:
+            tensor_info = v1.saved_model.utils.build_tensor_info(tensor)
+            if tensor is serialized:  # unknown rank, as upstream's stored model declares it
+                tensor_info.tensor_shape.Clear()
+                tensor_info.tensor_shape.unknown_rank = True
+            return tensor_info
+
+        def regress(inputs: tf.Tensor, outputs: tf.Tensor) -> Any:
+            return sig.build_signature_def(
+                {"inputs": info(inputs)}, {"outputs": info(outputs)}, "tensorflow/serving/regress"
+            )
+
+        def classify(inputs: tf.Tensor, scores: tf.Tensor) -> Any:
+            return sig.build_signature_def(
+                {"inputs": info(inputs)}, {"scores": info(scores)}, "tensorflow/serving/classify"
+            )
+
+        session.run(v1.global_variables_initializer())
+        builder = v1.saved_model.Builder(str(version_dir))
+        builder.add_meta_graph_and_variables(
+            session,
+            [v1.saved_model.tag_constants.SERVING],
+            signature_def_map={
+                "regress_x_to_y": regress(serialized, y),
+                "regress_x_to_y2": regress(serialized, y2),
+                "regress_x2_to_y3": regress(x2, y3),
+                "classify_x_to_y": classify(serialized, y),
+                "serving_default": sig.build_signature_def(
+                    {"x": info(x)}, {"y": info(y)}, "tensorflow/serving/predict"
+                ),
+            },
+        )
+        builder.save()
+    return version_dir
+
+
+class _HalfPlusTwoTf2(tf.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = tf.Variable(0.5, name="a")
+        self.b = tf.Variable(2.0, name="b")
+        self.c = tf.Variable(3.0, name="c")
+
+    def _parse_x(self, serialized: tf.Tensor) -> tf.Tensor:
+        return tf.compat.v1.io.parse_example(serialized, _half_plus_two_features())["x"]
+
+    @tf.function(input_signature=[tf.TensorSpec([1], tf.float32)])
+    def predict(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"y": self.a * x + self.b}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def regress_xy(self, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"outputs": self.a * self._parse_x(serialized) + self.b}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def regress_xy2(self, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"outputs": self.a * self._parse_x(serialized) + self.c}
+
+    @tf.function(input_signature=[tf.TensorSpec([1], tf.float32, name="inputs")])
+    def regress_x2y3(self, x2: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"outputs": self.a * x2 + self.c}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def classify_xy(self, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"scores": self.a * self._parse_x(serialized) + self.b}
+
+    @tf.function(input_signature=[tf.TensorSpec([1], tf.float32, name="inputs")])
+    def classify_x2y3(self, x2: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"scores": self.a * x2 + self.c}
+
+
+def write_half_plus_two_tf2(version_dir: Path) -> Path:
+    """A TF2 ``tf.Module`` ``half_plus_two`` with TF Serving's test-model signatures.
+
+    As in upstream's, ``serving_default`` declares x: float[1] (one value) yet TF Serving
+    serves any number of them, and ``tf.saved_model.save`` sets the signatures' method
+    names to predict.
+    """
+    module = _HalfPlusTwoTf2()
+    tf.saved_model.save(
+        module,
+        str(version_dir),
+        signatures={
+            "serving_default": module.predict.get_concrete_function(),
+            "regress_x_to_y": module.regress_xy.get_concrete_function(),
+            "regress_x_to_y2": module.regress_xy2.get_concrete_function(),
+            "regress_x2_to_y3": module.regress_x2y3.get_concrete_function(),
+            "classify_x_to_y": module.classify_xy.get_concrete_function(),
+            "classify_x2_to_y3": module.classify_x2y3.get_concrete_function(),
+        },
+    )
+    return version_dir
+
+
 MODELS_CONFIG = """model_config_list {
   config {
     name: "native"
@@ -125,6 +261,16 @@ MODELS_CONFIG = """model_config_list {
   config {
     name: "tf1"
     base_path: "%(root)s/tf1"
+    model_platform: "tensorflow"
+  }
+  config {
+    name: "half_plus_two"
+    base_path: "%(root)s/half_plus_two"
+    model_platform: "tensorflow"
+  }
+  config {
+    name: "half_plus_two_tf2"
+    base_path: "%(root)s/half_plus_two_tf2"
     model_platform: "tensorflow"
   }
 }
@@ -141,6 +287,10 @@ def write_fixtures(root: Path, config_root: str | None = None) -> Path:
     for version in (1, 2):
         write_native(root / NATIVE / str(version), version)
     write_tf1(root / TF1 / "1")
+    write_half_plus_two(root / HALF_PLUS_TWO / HALF_PLUS_TWO_VERSION_DIR)
+    write_half_plus_two_tf2(root / HALF_PLUS_TWO_TF2 / HALF_PLUS_TWO_VERSION_DIR)
+    # Not a version: TF Serving ignores children whose names are not numbers.
+    (root / HALF_PLUS_TWO / "non_numerical_child").mkdir()
     config = root / "models.config"
     config.write_text(MODELS_CONFIG % {"root": config_root or str(root)})
     return config

@@ -9,6 +9,7 @@
     +-- Unavailable                 (UNAVAILABLE -> 503)
     +-- ResourceExhausted           (RESOURCE_EXHAUSTED -> 429)
     +-- Internal                    (INTERNAL -> 500)
+    +-- Unimplemented               (UNIMPLEMENTED -> 501)
     +-- ConfigError                 (INVALID_ARGUMENT; at start-up the process exits 2)
 
 REST turns an error into ``{"error": message}`` with ``http_status``; gRPC aborts with
@@ -78,6 +79,13 @@ class Internal(ServingError):
 
     http_status = HTTPStatus.INTERNAL_SERVER_ERROR
     grpc_code = grpc.StatusCode.INTERNAL
+
+
+class Unimplemented(ServingError):
+    """A value TF Serving does not convert, e.g. JSON into a ``DT_HALF`` input."""
+
+    http_status = HTTPStatus.NOT_IMPLEMENTED
+    grpc_code = grpc.StatusCode.UNIMPLEMENTED
 
 
 class ConfigError(ServingError):

@@ -33,9 +33,7 @@ T = TypeVar("T")
 
 
 def model_ref(spec: Any) -> ModelRef:
-    """A ``ModelSpec`` proto -> :class:`ModelRef`."""
-    if not spec.name:
-        raise InvalidArgument("Missing ModelSpec name")
+    """A ``ModelSpec`` proto -> :class:`ModelRef` (an empty name fails where it is used)."""
     which = spec.WhichOneof("version_choice")
     if which == "version":
         return ModelRef(spec.name, version=int(spec.version.value))
@@ -74,9 +72,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer): 
             ref = model_ref(request.model_spec)
             with self.dataplane.metrics.observe(ref.name, "Predict", "GRPC"):
                 async with self.dataplane.servable(ref) as servable:
-                    signature = servable.signature(request.model_spec.signature_name)
+                    signature = servable.predict_signature(request.model_spec.signature_name)
                     inputs = {k: codec.tensor_proto_to_array(v) for k, v in request.inputs.items()}
-                    codec.check_shapes(inputs, signature.inputs)
                     outputs = await self.dataplane.predict(
                         servable, signature, inputs, list(request.output_filter)
                     )
@@ -95,7 +92,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer): 
             ref = model_ref(request.model_spec)
             with self.dataplane.metrics.observe(ref.name, "Classify", "GRPC"):
                 async with self.dataplane.servable(ref) as servable:
-                    signature = servable.signature(request.model_spec.signature_name)
+                    signature = servable.classification_signature(request.model_spec.signature_name)
                     examples = codec.input_proto_to_examples(request.input)
                     rows = await self.dataplane.classify(servable, signature, examples)
                     response = classification_pb2.ClassificationResponse()
@@ -115,7 +112,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer): 
             ref = model_ref(request.model_spec)
             with self.dataplane.metrics.observe(ref.name, "Regress", "GRPC"):
                 async with self.dataplane.servable(ref) as servable:
-                    signature = servable.signature(request.model_spec.signature_name)
+                    signature = servable.regression_signature(request.model_spec.signature_name)
                     examples = codec.input_proto_to_examples(request.input)
                     values = await self.dataplane.regress(servable, signature, examples)
                     response = regression_pb2.RegressionResponse()
@@ -130,15 +127,19 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer): 
         """Signature defs of a model version (only the ``signature_def`` field exists)."""
 
         async def call() -> Any:
+            # ValidateGetModelMetadataRequest's checks and texts.
+            if not request.HasField("model_spec"):
+                raise InvalidArgument("Missing ModelSpec")
+            fields = list(request.metadata_field)
+            if not fields:
+                raise InvalidArgument(
+                    "GetModelMetadataRequest must specify at least one metadata_field"
+                )
+            for field in fields:
+                if field != "signature_def":
+                    raise InvalidArgument(f"Metadata field {field} is not supported")
             ref = model_ref(request.model_spec)
             with self.dataplane.metrics.observe(ref.name, "GetModelMetadata", "GRPC"):
-                fields = list(request.metadata_field)
-                if fields != ["signature_def"]:
-                    raise InvalidArgument(
-                        "Metadata field "
-                        + (fields[0] if fields and fields[0] != "signature_def" else "list")
-                        + ' is not supported (only "signature_def")'
-                    )
                 async with self.dataplane.servable(ref) as servable:
                     return wire.metadata_response(servable)
 

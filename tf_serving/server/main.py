@@ -86,7 +86,11 @@ async def serve(settings: ServerSettings, startup: Startup) -> int:
     from tf_serving.server.rest import create_app
 
     metrics = Metrics()
-    manager = ModelManager(metrics, enable_warmup=settings.enable_model_warmup)
+    manager = ModelManager(
+        metrics,
+        enable_warmup=settings.enable_model_warmup,
+        check_method_names=settings.enable_signature_method_name_check,
+    )
     batcher = Batcher(startup.batching, metrics) if startup.batching else None
     dataplane = DataPlane(manager, metrics, batcher, settings.inference_threads)
     try:
@@ -116,7 +120,11 @@ async def serve(settings: ServerSettings, startup: Startup) -> int:
         metrics_path = (
             startup.monitoring.prometheus_path if startup.monitoring.prometheus_enabled else None
         )
-        runner = web.AppRunner(create_app(dataplane, metrics_path), access_log=None)
+        # TF Serving's HTTP server does not decode Content-Encoding (auto_uncompress_input
+        # stays off): a gzip body is parsed as it is, so aiohttp must not inflate it either.
+        runner = web.AppRunner(
+            create_app(dataplane, metrics_path), access_log=None, auto_decompress=False
+        )
         await runner.setup()
         rest_host = settings.rest_api_host or settings.host
         try:

@@ -2,16 +2,18 @@
 
 ``ModelManager`` is driven by :meth:`apply_config` (start-up, config-file poll, gRPC reload)
 and by :meth:`poll` (every ``--file_system_poll_wait_seconds``). For each model it lists
-the numeric version directories, applies the version policy, loads new versions first
-(in a loader thread, warmup included), makes them routable, and only then unloads versions
-the policy no longer wants: an unloading version stops taking new requests and is
-released once its in-flight requests finish. So a new version never fails a request.
+the version directories (names read as TF Serving reads them: ``00000123/`` is version 123),
+applies the version policy, loads new versions first (in a loader thread, warmup included),
+makes them routable, and only then unloads versions the policy no longer wants: an
+unloading version stops taking new requests and is released once its in-flight requests
+finish. So a new version never fails a request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -64,21 +66,59 @@ class Model:
     removed: bool = False
 
 
-def list_versions(base_path: Path) -> list[int]:
-    """Numeric subdirectories of a model's base path (what TF Serving treats as versions)."""
+_INT64 = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_version(name: str) -> int | None:
+    """A version directory name -> its number, as TF Serving's ``absl::SimpleAtoi`` reads it.
+
+    Leading zeros (``00000123``), a sign and surrounding ASCII whitespace are allowed; any
+    other name, or a number outside int64, is not a version (None).
+    """
+    text = name.strip(" \t\n\v\f\r")
+    if not _INT64.fullmatch(text):
+        return None
+    value = int(text)
+    return value if -(2**63) <= value < 2**63 else None
+
+
+def list_versions(base_path: Path) -> dict[int, str]:
+    """Versions under a model's base path -> the child name each is loaded from.
+
+    Like TF Serving's file-system source, every child whose name parses as a version counts
+    (children that do not are ignored); of two names for one version (``1`` and ``001``)
+    the last in name order wins, with a warning.
+    """
     try:
-        entries = list(base_path.iterdir())
+        names = sorted(p.name for p in base_path.iterdir())
     except OSError:
-        return []
-    return sorted(int(p.name) for p in entries if p.name.isdigit() and p.is_dir())
+        return {}
+    found: dict[int, str] = {}
+    for name in names:
+        version = parse_version(name)
+        if version is None:
+            continue
+        if version in found:
+            log.warning(
+                "Duplicate version directories detected. Version %d will be loaded from %s, "
+                "%s will be ignored.",
+                version,
+                name,
+                found[version],
+            )
+        found[version] = name
+    return found
 
 
 class ModelManager:
     """Owns every loaded servable; shared by the REST and gRPC front ends."""
 
-    def __init__(self, metrics: Metrics, enable_warmup: bool = True) -> None:
+    def __init__(
+        self, metrics: Metrics, enable_warmup: bool = True, check_method_names: bool = False
+    ) -> None:
         self._metrics = metrics
         self._warmup = enable_warmup
+        self._check_method_names = check_method_names
         self._models: dict[str, Model] = {}
         self._lock = asyncio.Lock()  # one reconcile at a time
         # Loads run one at a time so they do not starve inference threads.
@@ -130,8 +170,8 @@ class ModelManager:
             await self._reconcile(model)
 
     async def _reconcile(self, model: Model) -> None:
-        on_disk = [] if model.removed else list_versions(model.spec.base_path)
-        aspired = model.spec.policy.select(on_disk)
+        on_disk = {} if model.removed else list_versions(model.spec.base_path)
+        aspired = model.spec.policy.select(list(on_disk))
         if not aspired and not model.removed and not model.versions:
             log.warning(
                 "No versions of model %s found under %s", model.spec.name, model.spec.base_path
@@ -141,7 +181,7 @@ class ModelManager:
             # publish a new version number to try again. A cleanly unloaded one may return.
             state = model.versions.get(version)
             if state is None or (state.state == "END" and state.error is None):
-                await self._load(model, version)
+                await self._load(model, version, on_disk[version])
         # Unload only after the new versions are serving.
         for state in list(model.versions.values()):
             if state.version not in aspired and state.state == "AVAILABLE":
@@ -150,10 +190,10 @@ class ModelManager:
             sum(v.state == "AVAILABLE" for v in model.versions.values())
         )
 
-    async def _load(self, model: Model, version: int) -> None:
+    async def _load(self, model: Model, version: int, child: str) -> None:
         state = VersionState(version=version, state="LOADING")
         model.versions[version] = state
-        path = model.spec.base_path / str(version)
+        path = model.spec.base_path / child
         name = model.spec.name
         log.info("Loading servable: {name: %s version: %d} from %s", name, version, path)
         loop = asyncio.get_running_loop()
@@ -175,7 +215,7 @@ class ModelManager:
             self._metrics.loads.labels(name, "ok").inc()
 
     def _load_sync(self, name: str, version: int, path: Path) -> Servable:
-        servable = Servable(name, version, path)
+        servable = Servable(name, version, path, self._check_method_names)
         if self._warmup:
             servable.warmup()
         return servable
@@ -207,6 +247,8 @@ class ModelManager:
     @asynccontextmanager
     async def acquire(self, ref: ModelRef) -> AsyncIterator[Servable]:
         """Pin an AVAILABLE version for the duration of one request."""
+        if not ref.name:
+            raise InvalidArgument("ModelSpec has no name specified.")
         version = self.resolve_version(ref)
         model = self._model(ref.name)
         state: VersionState | None = None
@@ -230,8 +272,12 @@ class ModelManager:
                 state.drained.clear()
 
     def status(self, ref: ModelRef) -> list[VersionState]:
-        """Version states for GetModelStatus, newest first."""
-        version = self.resolve_version(ref)
+        """Version states for GetModelStatus, newest first.
+
+        As ``GetModelStatusImpl`` does, a label is ignored: only an explicit version narrows
+        the answer (so ``/labels/anything`` lists every version).
+        """
+        version = ref.version
         model = self._models.get(ref.name)
         versions = model.versions if model else {}
         if version is not None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from tf_serving.server.codec import TensorSpec, dtype_name, tensor_proto_to_array
@@ -71,31 +71,97 @@ def read_signatures(path: Path) -> dict[str, Signature]:
             outputs={k: _spec(k, v) for k, v in sig.outputs.items()},
             proto=sig,
         )
+        # All of them, __saved_model_init_op included: TF Serving's metadata lists it too.
         for name, sig in meta.signature_def.items()
-        if not name.startswith("__")  # e.g. __saved_model_init_op is not servable
     }
 
 
 class Servable:
     """A SavedModel version loaded into the TF runtime; thread-safe calls."""
 
-    def __init__(self, model_name: str, version: int, path: Path) -> None:
+    def __init__(
+        self, model_name: str, version: int, path: Path, check_method_names: bool = False
+    ) -> None:
         self.model_name = model_name
+        # --enable_signature_method_name_check (off by default, as in TF Serving).
+        self.check_method_names = check_method_names
         self.version = version
         self.path = path
         self.signatures = read_signatures(path)
-        self._loaded = tf.saved_model.load(str(path), tags=["serve"])
-        self._functions = {name: self._loaded.signatures[name] for name in self.signatures}
+        self._session: SessionModel | None = None
+        self._functions: dict[str, Any] = {}
+        try:
+            loaded = tf.saved_model.load(str(path), tags=["serve"])
+        except Exception as exc:  # TF raises many types for graphs it cannot wrap
+            # Legacy TF1 graphs (e.g. placeholders whose empty shape meant "any shape",
+            # as in TF Serving's saved_model_half_plus_three) load only into a session,
+            # which is what TF Serving runs every SavedModel in.
+            log.info("Loading %s into a TF1 session (%s)", path, _tf_message(exc))
+            self._session = SessionModel(path)
+        else:
+            self._functions = {
+                name: loaded.signatures[name]
+                for name in self.signatures
+                if name in loaded.signatures
+            }
+            self._loaded = loaded
 
     def signature(self, name: str) -> Signature:
-        """Resolve a request's signature name ('' = ``serving_default``)."""
+        """Resolve a REST predict's signature name ('' = ``serving_default``).
+
+        The wording is ``HttpRestApiHandler::GetInfoMap``'s; gRPC Predict uses
+        :meth:`predict_signature`.
+        """
         key = name or DEFAULT_SIGNATURE
         try:
-            return self.signatures[key]
+            signature = self.signatures[key]
         except KeyError:
             raise InvalidArgument(
                 f'Serving signature name: "{key}" not found in signature def'
             ) from None
+        self._verify_predict(signature)
+        return signature
+
+    def predict_signature(self, name: str) -> Signature:
+        """Resolve a gRPC Predict's signature name, as ``RunPredict`` does."""
+        key = name or DEFAULT_SIGNATURE
+        try:
+            signature = self.signatures[key]
+        except KeyError:
+            raise FailedPrecondition(f'Serving signature key "{key}" not found.') from None
+        self._verify_predict(signature)
+        return signature
+
+    def _verify_predict(self, signature: Signature) -> None:
+        """``predict_util.cc``'s ``VerifySignature``, under the method-name check only."""
+        methods = (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD)
+        if self.check_method_names and signature.method_name not in methods:
+            raise Internal(
+                f"Expected prediction signature method_name to be one of {{{', '.join(methods)}}}"
+                f". Was: {signature.method_name}"
+            )
+
+    def classification_signature(self, name: str) -> Signature:
+        """``GetClassificationSignatureDef``: the named signature, which must classify."""
+        return self._method_signature(name, CLASSIFY_METHOD, "classification")
+
+    def regression_signature(self, name: str) -> Signature:
+        """``GetRegressionSignatureDef``: the named signature, which must regress."""
+        return self._method_signature(name, REGRESS_METHOD, "regression")
+
+    def _method_signature(self, name: str, method: str, what: str) -> Signature:
+        # TF Serving checks method names only under --enable_signature_method_name_check
+        # (off by default): TF2 exports mark every signature "predict" and still regress.
+        key = name or DEFAULT_SIGNATURE
+        signature = self.signatures.get(key)
+        if signature is None:
+            raise InvalidArgument(f"No signature was found with the name: {key}")
+        if self.check_method_names and signature.method_name != method:
+            raise InvalidArgument(
+                f"Expected {what} signature method_name to be {method}. "
+                f"Was: {signature.method_name}"
+            )
+        return signature
 
     def run(
         self,
@@ -104,17 +170,21 @@ class Servable:
         output_filter: Sequence[str] = (),
     ) -> dict[str, np.ndarray]:
         """Call a signature on named arrays; returns named output arrays."""
-        missing = sorted(set(signature.inputs) - set(inputs))
-        extra = sorted(set(inputs) - set(signature.inputs))
-        if missing or extra:
-            raise InvalidArgument(
-                f"Request inputs do not match signature '{signature.name}': missing "
-                f"{missing or 'none'}, unexpected {extra or 'none'}; expected "
-                f"{sorted(signature.inputs)}"
-            )
-        for name in output_filter:
-            if name not in signature.outputs:
-                raise InvalidArgument(f"output tensor alias not found in signature: {name}")
+        _check_inputs(signature, inputs)
+        _check_output_filter(signature, output_filter)
+        wanted = list(output_filter) or sorted(signature.outputs)
+        try:
+            if self._session is not None:
+                return self._session.run(signature, inputs, wanted)
+            return self._call_function(signature, inputs, set(wanted))
+        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
+            raise InvalidArgument(_tf_message(exc)) from None
+        except tf.errors.OpError as exc:
+            raise Internal(_tf_message(exc)) from None
+
+    def _call_function(
+        self, signature: Signature, inputs: Mapping[str, np.ndarray], wanted: set[str]
+    ) -> dict[str, np.ndarray]:
         feeds = {}
         for name, array in inputs.items():
             spec = signature.inputs[name]
@@ -122,67 +192,99 @@ class Servable:
                 feeds[name] = tf.constant(array, dtype=tf.dtypes.as_dtype(spec.numpy_dtype))
             except (TypeError, ValueError) as exc:
                 raise InvalidArgument(f"Input '{name}' cannot be converted: {exc}") from None
-        try:
-            result = self._functions[signature.name](**feeds)
-        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
-            raise InvalidArgument(_tf_message(exc)) from None
-        except tf.errors.OpError as exc:
-            raise Internal(_tf_message(exc)) from None
-        wanted = set(output_filter) or set(signature.outputs)
+        function = self._functions.get(signature.name)
+        if function is None:
+            raise FailedPrecondition(f"Signature {signature.name} cannot be run")
+        result = function(**feeds)
         return {k: np.asarray(v.numpy()) for k, v in result.items() if k in wanted}
 
     def classify(
         self, signature: Signature, examples: list[bytes]
     ) -> list[list[tuple[str, float]]]:
-        """Run a classification signature on serialized ``tf.Example`` s."""
-        if signature.method_name != CLASSIFY_METHOD:
+        """Run a classification signature on serialized ``tf.Example`` s.
+
+        Checks and texts follow ``classifier.cc`` (``PreProcessClassification`` and
+        ``PostProcessClassificationResult``).
+        """
+        if len(signature.inputs) != 1:
+            raise InvalidArgument("Expected one input Tensor.")
+        if len(signature.outputs) not in (1, 2):
             raise InvalidArgument(
-                f"Expected classification signature method_name to be {CLASSIFY_METHOD}. "
-                f"Was: {signature.method_name}"
+                f"Expected one or two output Tensors, found {len(signature.outputs)}"
             )
-        out = self.run(signature, self._example_feed(signature, examples))
-        classes, scores = out.get("classes"), out.get("scores")
-        if classes is None and scores is None:
-            raise Internal("Expected classification signature outputs to contain classes or scores")
+        if "inputs" not in signature.inputs:
+            raise InvalidArgument(
+                f"No classification inputs found in SignatureDef: {signature.proto}"
+            )
+        wanted = [k for k in ("classes", "scores") if k in signature.outputs]
+        if not wanted:
+            raise InvalidArgument(
+                'Expected classification signature outputs to contain at least one of "classes"'
+                f' or "scores". Signature was: {signature.proto}'
+            )
+        out = self.run(signature, _example_feed(examples), wanted)
         n = len(examples)
+        classes, scores = out.get("classes"), out.get("scores")
+        for name, array, dtype in (
+            ("classes", classes, "DT_STRING"),
+            ("scores", scores, "DT_FLOAT"),
+        ):
+            if array is None:
+                continue
+            if array.ndim != 2:
+                raise InvalidArgument(
+                    f"Expected Tensor shape: [batch_size num_classes] but got {_shape(array)}"
+                )
+            if _dtype_name(array) != dtype:
+                raise InvalidArgument(
+                    f"Expected {name} Tensor of {dtype}. Got: {_dtype_name(array)}"
+                )
+            if array.shape[0] != n:
+                raise InvalidArgument(
+                    f"Expected {name} output batch size of {n}. Got: {array.shape[0]}"
+                )
+        if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
+            raise InvalidArgument(
+                "Tensors class and score should match in dim_size(1). Got "
+                f"{classes.shape[1]} vs. {scores.shape[1]}"
+            )
+        num_classes = (classes if classes is not None else scores).shape[1]  # type: ignore[union-attr]
         rows: list[list[tuple[str, float]]] = []
         for i in range(n):
-            labels = (
-                [c.decode() if isinstance(c, bytes) else str(c) for c in classes[i].reshape(-1)]
-                if classes is not None
-                else None
-            )
-            values = [float(s) for s in scores[i].reshape(-1)] if scores is not None else None
-            if labels is None:
-                labels = [""] * len(values or [])
-            if values is None:
-                values = [0.0] * len(labels)
-            rows.append(list(zip(labels, values, strict=True)))
+            row = []
+            for c in range(num_classes):
+                label = "" if classes is None else bytes(classes[i, c]).decode("utf-8", "replace")
+                score = 0.0 if scores is None else float(scores[i, c])
+                row.append((label, score))
+            rows.append(row)
         return rows
 
     def regress(self, signature: Signature, examples: list[bytes]) -> list[float]:
-        """Run a regression signature on serialized ``tf.Example`` s."""
-        if signature.method_name != REGRESS_METHOD:
-            raise InvalidArgument(
-                f"Expected regression signature method_name to be {REGRESS_METHOD}. "
-                f"Was: {signature.method_name}"
-            )
-        out = self.run(signature, self._example_feed(signature, examples))
-        if "outputs" not in out:
-            raise Internal("Expected regression signature to have an 'outputs' tensor")
-        values = out["outputs"].reshape(len(examples), -1)
-        if values.shape[1] != 1:
-            raise InvalidArgument("Expected one regression output per example")
-        return [float(v) for v in values[:, 0]]
-
-    @staticmethod
-    def _example_feed(signature: Signature, examples: list[bytes]) -> dict[str, np.ndarray]:
+        """Run a regression signature on serialized ``tf.Example`` s (``regressor.cc``)."""
         if len(signature.inputs) != 1:
-            raise InvalidArgument(f"Signature '{signature.name}' must have exactly one input")
-        (name,) = signature.inputs
-        feed = np.empty(len(examples), dtype=object)
-        feed[:] = examples
-        return {name: feed}
+            raise InvalidArgument("Expected one input Tensor.")
+        if len(signature.outputs) != 1:
+            raise InvalidArgument("Expected one output Tensor.")
+        if "inputs" not in signature.inputs:
+            raise InvalidArgument(f"No regression inputs found in SignatureDef: {signature.proto}")
+        if "outputs" not in signature.outputs:
+            raise InvalidArgument(f"No regression outputs found in SignatureDef: {signature.proto}")
+        n = len(examples)
+        values = self.run(signature, _example_feed(examples))["outputs"]
+        if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)):
+            raise InvalidArgument(
+                "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] "
+                f"but got {_shape(values)}"
+            )
+        if values.shape[0] != n:
+            raise InvalidArgument(
+                f"Input batch size did not match output batch size: {n} vs. {values.shape[0]}"
+            )
+        if _dtype_name(values) != "DT_FLOAT":
+            raise InvalidArgument(
+                f"Expected output Tensor of DT_FLOAT.  Got: {_dtype_name(values)}"
+            )
+        return [float(v) for v in values.reshape(-1)]
 
     def warmup(self) -> int:
         """Replay ``assets.extra/tf_serving_warmup_requests``; any failure fails the load."""
@@ -226,6 +328,89 @@ class Servable:
             self.regress(sig, input_proto_to_examples(request.input))
         else:
             raise InvalidArgument(f"Unsupported warmup log type: {kind}")
+
+
+class SessionModel:
+    """A SavedModel run as TF Serving runs it: a TF1 session fed and fetched by tensor name.
+
+    Its callables skip the Python client's feed-shape check, so, as in TF Serving, only
+    the graph's own ops judge a shape. Used for graphs ``tf.saved_model.load`` cannot wrap.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._graph = tf.Graph()
+        self._session = tf.compat.v1.Session(graph=self._graph)
+        tf.compat.v1.saved_model.loader.load(self._session, ["serve"], str(path))
+        self._callables: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+    def run(
+        self, signature: Signature, inputs: Mapping[str, np.ndarray], wanted: list[str]
+    ) -> dict[str, np.ndarray]:
+        names = sorted(inputs)
+        key = (signature.name, tuple(wanted))
+        call = self._callables.get(key)
+        if call is None:
+            # The public make_callable() routes feeds through Session.run's Python shape
+            # check; callables built from CallableOptions go straight to the C API.
+            options = config_pb2.CallableOptions(
+                feed=[signature.inputs[n].tensor_name for n in names],
+                fetch=[signature.outputs[a].tensor_name for a in wanted],
+            )
+            call = self._callables[key] = self._session._make_callable_from_options(options)
+        # Fed as sent, like TF Serving (examples are strings even where a legacy
+        # signature's TensorInfo claims another dtype).
+        values = [np.asarray(inputs[name]) for name in names]
+        return {alias: np.asarray(v) for alias, v in zip(wanted, call(*values), strict=True)}
+
+
+def _example_feed(examples: list[bytes]) -> dict[str, np.ndarray]:
+    """The one ``inputs`` tensor of a classify / regress signature: serialized examples."""
+    feed = np.empty(len(examples), dtype=object)
+    feed[:] = examples
+    return {"inputs": feed}
+
+
+def _shape(array: np.ndarray) -> str:
+    """``TensorShape::DebugString``, e.g. ``[2,3]``."""
+    return "[" + ",".join(str(d) for d in array.shape) + "]"
+
+
+def _dtype_name(array: np.ndarray) -> str:
+    """The ``DataType`` name of an output array, e.g. ``DT_FLOAT``."""
+    if array.dtype == object or array.dtype.kind in "SU":
+        return "DT_STRING"
+    return dtype_name(tf.dtypes.as_dtype(array.dtype).as_datatype_enum)
+
+
+def _check_inputs(signature: Signature, inputs: Mapping[str, np.ndarray]) -> None:
+    """``VerifyRequestInputsSize`` then ``GetInputValues``, with their wording."""
+    sent, wanted = set(inputs), set(signature.inputs)
+    if len(sent) != len(wanted):
+        raise InvalidArgument(
+            f"input size does not match signature: {len(sent)}!={len(wanted)} "
+            f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(wanted))}}}). "
+            f"Sent extra: {{{','.join(sorted(sent - wanted))}}}. "
+            f"Missing but required: {{{','.join(sorted(wanted - sent))}}}."
+        )
+    for alias in sorted(sent - wanted):
+        raise InvalidArgument(
+            f"input tensor alias not found in signature: {alias}. "
+            f"Inputs expected to be in the set {{{','.join(sorted(wanted))}}}."
+        )
+
+
+def _check_output_filter(signature: Signature, output_filter: Sequence[str]) -> None:
+    """``PreProcessPrediction``'s checks of ``output_filter``."""
+    seen: set[str] = set()
+    for alias in output_filter:
+        if alias not in signature.outputs:
+            raise InvalidArgument(
+                f"output tensor alias not found in signature: {alias} Outputs expected to be "
+                f"in the set {{{','.join(sorted(signature.outputs))}}}."
+            )
+        if alias in seen:
+            raise InvalidArgument(f"duplicate output tensor alias: {alias}")
+        seen.add(alias)
 
 
 def _records(path: Path) -> Iterator[bytes]:

@@ -46,6 +46,8 @@ class ServerSettings(BaseSettings):
     """Replay ``assets.extra/tf_serving_warmup_requests`` at load."""
     inference_threads: int = Field(4, ge=1)
     """Threads running non-batched TF calls."""
+    enable_signature_method_name_check: bool = False
+    """Refuse a signature whose ``method_name`` does not fit the API (TF Serving's flag)."""
 
     @model_validator(mode="after")
     def _needs_models(self) -> ServerSettings:
@@ -84,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--monitoring_config_file", type=Path)
     add("--file_system_poll_wait_seconds", type=float)
     add("--enable_model_warmup", type=_bool, nargs="?", const=True)
+    add("--enable_signature_method_name_check", type=_bool, nargs="?", const=True)
     add("--inference_threads", type=int, help="threads for non-batched TF calls (default 4)")
     add("--version", action="store_true", help="print the version and exit")
     return parser

@@ -42,9 +42,28 @@ def metadata_response(servable: Servable) -> Any:
     return response
 
 
-def to_json(message: Any) -> bytes:
-    """Render a response proto as TF Serving's REST API does."""
-    body = json_format.MessageToDict(
+def metadata_json(response: Any) -> bytes:
+    """A ``GetModelMetadataResponse`` as TF Serving's REST API writes it.
+
+    ``ToJsonString`` prints ``model_spec`` and the unpacked ``SignatureDefMap`` separately,
+    so the ``metadata`` map carries no ``"@type"`` key (the gRPC ``Any`` does).
+    """
+    sig_map = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(sig_map)
+    return orjson.dumps(
+        {
+            "model_spec": _to_dict(response.model_spec),
+            "metadata": {"signature_def": _to_dict(sig_map)},
+        }
+    )
+
+
+def _to_dict(message: Any) -> Any:
+    return json_format.MessageToDict(
         message, always_print_fields_with_no_presence=True, preserving_proto_field_name=True
     )
-    return orjson.dumps(body)
+
+
+def to_json(message: Any) -> bytes:
+    """Render a response proto as TF Serving's REST API does."""
+    return orjson.dumps(_to_dict(message))

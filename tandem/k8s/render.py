@@ -1,0 +1,977 @@
+"""The kustomize tree under `k8s/`, generated from the manifest.
+
+    k8s/base/                     namespace, service account, the three Deployments with their
+                                  Services, PodDisruptionBudgets, the gateway's HPA, network
+                                  policies; configMapGenerator over base/config/ (so a config
+                                  change rolls the pods)
+    k8s/components/models-pvc/    the model repository from a read-only PVC instead of the
+                                  fetch initContainer
+    k8s/overlays/cpu/             dev clusters: one replica each
+    k8s/overlays/gpu/             nvidia.com/gpu limits, GPU nodes, tolerations, -gpu images,
+                                  rolling updates that never need a spare GPU
+    k8s/overlays/gpu-pvc/         gpu + models-pvc
+
+Cluster layout (the containers' contract): the exported build at `/models`, configs at
+`/models/config/`, the ports of `CONTAINER_PORTS`, Services named after the Deployments. The
+config files are the same generators as `build/config/` (`tandem.configgen`), run for that
+layout: model paths under `/models`, backends reached by Service name, TorchServe bound to
+0.0.0.0 (management stays on 127.0.0.1). The manifest's `servers:` section describes the local
+stack and is not used here.
+
+TorchServe runs with token auth off in the cluster: 0.12 generates random, expiring keys per
+process and has no way to be given one, so replicas behind one Service cannot share a key
+with the gateway. NetworkPolicy lets only gateway pods reach its inference ports; its
+management API listens on the pod's loopback and is reached by nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from tandem import __version__
+from tandem.configgen import render_all
+from tandem.errors import K8sError
+from tandem.manifest import (
+    Device,
+    GatewayServer,
+    Manifest,
+    ModelSpec,
+    Servers,
+    TFServingServer,
+    TorchServeServer,
+)
+
+NAMESPACE = "tandem"
+TAG = __version__
+GPU_TAG = f"{TAG}-gpu"
+IMAGES = {
+    "gateway": "tandem/gateway",
+    "tf-serving": "tandem/tf-serving",
+    "torchserve": "tandem/torchserve",
+    "model-fetch": "tandem/model-fetch",
+}
+MODEL_ROOT = Path("/models")
+CONFIG_DIR = "/models/config"
+DEFAULT_MODEL_REPOSITORY = "s3://REPLACE-ME/tandem-build"
+"""Placeholder: the fetch fails with 'missing in the model repository' until it is set."""
+API_KEYS_SECRET = "tandem-gateway-api-keys"
+STORE_CREDENTIALS_SECRET = "tandem-model-store-credentials"
+STORE_CREDENTIALS_DIR = "/var/run/secrets/model-store"
+USER_ID = 10001
+DRAIN_S = 10
+"""preStop sleep: time for the endpoint removal to reach every kube-proxy and gateway."""
+
+CONTAINER_PORTS: dict[str, dict[str, int]] = {
+    "gateway": {"http": 8000},
+    "tf-serving": {"grpc": 8500, "http": 8501},
+    "torchserve": {"http": 8080, "grpc": 7070, "metrics": 8082},
+}
+TORCHSERVE_MANAGEMENT_PORT = 8081
+TORCHSERVE_GRPC_MANAGEMENT_PORT = 7071
+
+Overlay = Literal["cpu", "gpu"]
+OVERLAYS: tuple[str, ...] = ("cpu", "gpu", "gpu-pvc")
+
+
+# ---------------------------------------------------------------------------- cluster manifest
+
+
+def cluster_manifest(manifest: Manifest, *, routes: bool, device: Overlay) -> Manifest:
+    """The manifest as the cluster sees it: contract ports, and either the Service names the
+    gateway dials (`routes=True`) or the addresses the servers bind; each model's device is
+    forced to the overlay's kind (a GPU model keeps its count, a CPU model gets one GPU)."""
+    ts = manifest.data.servers.torchserve
+    servers = Servers(
+        tfserving=TFServingServer(
+            host="tf-serving" if routes else "0.0.0.0",
+            grpc_port=CONTAINER_PORTS["tf-serving"]["grpc"],
+            rest_port=CONTAINER_PORTS["tf-serving"]["http"],
+        ),
+        torchserve=TorchServeServer(
+            host="torchserve" if routes else "0.0.0.0",
+            inference_port=CONTAINER_PORTS["torchserve"]["http"],
+            management_port=TORCHSERVE_MANAGEMENT_PORT,
+            metrics_port=CONTAINER_PORTS["torchserve"]["metrics"],
+            grpc_inference_port=CONTAINER_PORTS["torchserve"]["grpc"],
+            grpc_management_port=TORCHSERVE_GRPC_MANAGEMENT_PORT,
+            token_expiration_min=ts.token_expiration_min,
+        ),
+        gateway=GatewayServer(host="0.0.0.0", port=CONTAINER_PORTS["gateway"]["http"]),
+    )
+    models = [m.model_copy(update={"device": _device(m, device)}) for m in manifest.data.models]
+    data = manifest.data.model_copy(update={"servers": servers, "models": models})
+    return dataclasses.replace(manifest, data=data)
+
+
+def _device(m: ModelSpec, kind: Overlay) -> Device:
+    if kind == "cpu":
+        return Device()
+    return Device(kind="gpu", count=max(1, m.device.count))
+
+
+def gpu_count(manifest: Manifest, framework: str) -> int:
+    """GPUs one backend pod gets in the gpu overlay: the most any of its models asks for, at
+    least one (models share the server process)."""
+    counts = [_device(m, "gpu").count for m in manifest.models if m.framework == framework]
+    return max(counts, default=0)
+
+
+def _tf(manifest: Manifest) -> list[ModelSpec]:
+    return [m for m in manifest.models if m.framework == "tensorflow"]
+
+
+def _torch(manifest: Manifest) -> list[ModelSpec]:
+    return [m for m in manifest.models if m.framework == "pytorch"]
+
+
+def _replicas(models: list[ModelSpec]) -> int:
+    return max((m.replicas for m in models), default=1)
+
+
+def model_paths(manifest: Manifest, framework: str) -> list[str]:
+    """What one backend's pods fetch, relative to the model repository root."""
+    from tandem.export.pytorch import mar_filename
+
+    paths = []
+    for m in manifest.models:
+        if m.framework != framework:
+            continue
+        for v in m.served_versions:
+            if framework == "tensorflow":
+                paths.append(f"tensorflow/{m.name}/{v}")
+            else:
+                paths.append(f"torchserve/model-store/{mar_filename(m.name, v)}")
+    return paths
+
+
+# ---------------------------------------------------------------------------- config files
+
+
+def config_files(manifest: Manifest, device: Overlay) -> dict[str, dict[str, str]]:
+    """ConfigMap name → file name → contents, for the cluster layout."""
+    bind = render_all(cluster_manifest(manifest, routes=False, device=device), MODEL_ROOT)
+    routed = render_all(cluster_manifest(manifest, routes=True, device=device), MODEL_ROOT)
+    routes = json.loads(routed["routes.json"])
+    # No key file in the cluster: see the module docstring.
+    routes["backends"]["torchserve"]["token_file"] = None
+    props = bind["config.properties"]
+    if "disable_token_authorization=false\n" not in props:
+        raise K8sError("config.properties: expected 'disable_token_authorization=false'")
+    props = props.replace(
+        "disable_token_authorization=false\n", "disable_token_authorization=true\n"
+    )
+    out: dict[str, dict[str, str]] = {
+        "gateway": {"routes.json": json.dumps(routes, indent=2, sort_keys=True) + "\n"}
+    }
+    if _tf(manifest):
+        out["tf-serving"] = {
+            name: bind[name]
+            for name in ("models.config", "batching_parameters.txt", "monitoring.config")
+        }
+    if _torch(manifest):
+        out["torchserve"] = {
+            "config.properties": props,
+            "log4j2.xml": bind["log4j2.xml"],
+            "ready.py": torchserve_ready_script(manifest),
+        }
+    return out
+
+
+def torchserve_ready_script(manifest: Manifest) -> str:
+    """The TorchServe readiness probe: every served version of every model has its minimum
+    workers READY in the management API (loopback, in the pod). `/ping` answers before any
+    worker can predict, and an httpGet probe cannot reach 127.0.0.1."""
+    want = {m.name: m.served_versions for m in _torch(manifest)}
+    return f'''"""Generated by `tandem k8s render`: TorchServe readiness (exit 0 = ready).
+
+Run in the TorchServe container, whose working directory holds key_file.json when token
+auth is on (it is off in the cluster; the key is used when present).
+"""
+
+import json
+import os
+import sys
+import urllib.request
+
+BASE = os.environ.get("TANDEM_TORCHSERVE_MANAGEMENT_URL", "http://127.0.0.1:{TORCHSERVE_MANAGEMENT_PORT}")
+WANT = {json.dumps(want, sort_keys=True)}
+
+
+def headers() -> dict:
+    try:
+        with open("key_file.json") as f:
+            return {{"Authorization": "Bearer " + json.load(f)["management"]["key"]}}
+    except (OSError, ValueError, KeyError):
+        return {{}}
+
+
+def main() -> int:
+    auth = headers()
+    for name, versions in sorted(WANT.items()):
+        request = urllib.request.Request(f"{{BASE}}/models/{{name}}/all", headers=auth)
+        try:
+            with urllib.request.urlopen(request, timeout=3) as r:
+                described = json.load(r)
+        except (OSError, ValueError) as exc:
+            print(f"{{name}}: {{exc}}")
+            return 1
+        by_version = {{str(d.get("modelVersion")): d for d in described}}
+        for v in versions:
+            d = by_version.get(str(v))
+            if d is None:
+                print(f"{{name}} v{{v}}: not registered")
+                return 1
+            ready = sum(w.get("status") == "READY" for w in d.get("workers", []))
+            if ready < max(1, int(d.get("minWorkers", 1))):
+                print(f"{{name}} v{{v}}: {{ready}} READY workers of {{d.get('minWorkers')}}")
+                return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
+# ---------------------------------------------------------------------------- resources
+
+
+def _labels(name: str, tier: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": name, "tandem.io/tier": tier}
+
+
+def _selector(name: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": name}
+
+
+def _meta(name: str, tier: str) -> dict[str, Any]:
+    return {"name": name, "labels": _labels(name, tier)}
+
+
+def _container_security() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": USER_ID,
+        "runAsGroup": USER_ID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _pod_security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": USER_ID,
+        "runAsGroup": USER_ID,
+        "fsGroup": USER_ID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _image(component: str) -> str:
+    return f"{IMAGES[component]}:{TAG}"
+
+
+def _ports(component: str) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "containerPort": port, "protocol": "TCP"}
+        for name, port in CONTAINER_PORTS[component].items()
+    ]
+
+
+def _resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[str, Any]:
+    return {
+        "requests": {"cpu": cpu, "memory": memory, "ephemeral-storage": "256Mi"},
+        "limits": {"cpu": cpu_limit, "memory": memory_limit, "ephemeral-storage": "1Gi"},
+    }
+
+
+def _prestop(seconds: int) -> dict[str, Any]:
+    # An exec sleep rather than lifecycle.sleep: that action is beta only from 1.30.
+    return {"preStop": {"exec": {"command": ["sleep", str(seconds)]}}}
+
+
+def _spread(name: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": _selector(name)},
+            "matchLabelKeys": ["pod-template-hash"],
+        }
+        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+    ]
+
+
+def _config_volume(configmap: str) -> dict[str, Any]:
+    return {"name": "config", "configMap": {"name": configmap}}
+
+
+def _deployment(
+    name: str,
+    tier: str,
+    replicas: int | None,
+    containers: list[dict[str, Any]],
+    volumes: list[dict[str, Any]],
+    grace_s: int,
+    init: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "serviceAccountName": "tandem",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": _pod_security(),
+        "terminationGracePeriodSeconds": grace_s,
+        "topologySpreadConstraints": _spread(name),
+    }
+    if init:
+        spec["initContainers"] = init
+    spec["containers"] = containers
+    spec["volumes"] = volumes
+    deployment: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(name, tier),
+        "spec": {
+            "replicas": replicas,
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": _selector(name)},
+            # CPU default: surge one pod, never drop below the replica count.
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+            },
+            "template": {"metadata": {"labels": _labels(name, tier)}, "spec": spec},
+        },
+    }
+    if replicas is None:
+        # Scaled by an HPA: a replica count here would reset its scale on every apply.
+        del deployment["spec"]["replicas"]
+    return deployment
+
+
+def _service(name: str, tier: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(name, tier),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": _selector(name),
+            "ports": [
+                {"name": port_name, "port": port, "targetPort": port_name, "protocol": "TCP"}
+                for port_name, port in CONTAINER_PORTS[name].items()
+            ],
+        },
+    }
+
+
+def _pdb(name: str, tier: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(name, tier),
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": _selector(name)},
+            # A pod that never became ready may be evicted; it serves nothing anyway.
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+        },
+    }
+
+
+def _fetch_container(paths: list[str]) -> dict[str, Any]:
+    return {
+        "name": "model-fetch",
+        "image": _image("model-fetch"),
+        "imagePullPolicy": "Always",
+        "args": ["fetch", "$(TANDEM_MODEL_REPOSITORY)", str(MODEL_ROOT), *paths],
+        "env": [
+            {
+                "name": "TANDEM_MODEL_REPOSITORY",
+                "valueFrom": {
+                    "configMapKeyRef": {
+                        "name": "model-repository",
+                        "key": "TANDEM_MODEL_REPOSITORY",
+                    }
+                },
+            },
+            {"name": "HOME", "value": "/tmp"},
+            # Credentials as a file, not env: botocore reads this file when it exists and
+            # otherwise falls back to workload identity (IRSA); the Secret is optional.
+            {"name": "AWS_SHARED_CREDENTIALS_FILE", "value": f"{STORE_CREDENTIALS_DIR}/aws"},
+        ],
+        "resources": _resources("100m", "256Mi", "1", "1Gi"),
+        "securityContext": _container_security(),
+        "volumeMounts": [
+            {"name": "models", "mountPath": str(MODEL_ROOT)},
+            {"name": "store-credentials", "mountPath": STORE_CREDENTIALS_DIR, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+
+
+def _store_credentials_volume() -> dict[str, Any]:
+    return {
+        "name": "store-credentials",
+        "secret": {"secretName": STORE_CREDENTIALS_SECRET, "optional": True, "defaultMode": 0o440},
+    }
+
+
+def _models_volume() -> dict[str, Any]:
+    return {"name": "models", "emptyDir": {"sizeLimit": "20Gi"}}
+
+
+def _tmp_volume(name: str = "tmp") -> dict[str, Any]:
+    return {"name": name, "emptyDir": {"sizeLimit": "1Gi"}}
+
+
+def _drain_s(models: list[ModelSpec]) -> int:
+    """preStop: the endpoint update, then the longest request a model may still be running
+    (TF Serving ignores SIGTERM, TorchServe has no graceful shutdown)."""
+    longest = max((-(-m.timeout_ms // 1000) for m in models), default=0)
+    return DRAIN_S + longest
+
+
+def gateway_resources(manifest: Manifest) -> list[dict[str, Any]]:
+    env = {
+        "TANDEM_GATEWAY_ENVIRONMENT": "production",
+        "TANDEM_GATEWAY_HOST": "0.0.0.0",
+        "TANDEM_GATEWAY_PORT": str(CONTAINER_PORTS["gateway"]["http"]),
+        "TANDEM_GATEWAY_ROUTES_FILE": f"{CONFIG_DIR}/routes.json",
+        "TANDEM_GATEWAY_API_KEYS_FILE": "/var/run/secrets/tandem/api-keys",
+    }
+    container = {
+        "name": "gateway",
+        "image": _image("gateway"),
+        "imagePullPolicy": "Always",
+        "ports": _ports("gateway"),
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "resources": _resources("250m", "256Mi", "1", "512Mi"),
+        "securityContext": _container_security(),
+        "startupProbe": {
+            "httpGet": {"path": "/healthz", "port": "http"},
+            "periodSeconds": 2,
+            "failureThreshold": 30,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": "http"},
+            "periodSeconds": 5,
+            "timeoutSeconds": 3,
+            "failureThreshold": 2,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": "http"},
+            "periodSeconds": 10,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+        },
+        "lifecycle": _prestop(DRAIN_S),
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "api-keys", "mountPath": "/var/run/secrets/tandem", "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    volumes = [
+        _config_volume("gateway-routes"),
+        {
+            "name": "api-keys",
+            "secret": {
+                "secretName": API_KEYS_SECRET,
+                "items": [{"key": "api-keys", "path": "api-keys"}],
+                "defaultMode": 0o440,
+            },
+        },
+        _tmp_volume(),
+    ]
+    longest = max(m.timeout_ms for m in manifest.models)
+    deployment = _deployment(
+        "gateway", "gateway", None, [container], volumes, grace_s=DRAIN_S + longest // 1000 + 10
+    )
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _meta("gateway", "gateway"),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "gateway"},
+            "minReplicas": 2,
+            "maxReplicas": 10,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 70},
+                    },
+                }
+            ],
+        },
+    }
+    return [deployment, _service("gateway", "gateway"), hpa, _pdb("gateway", "gateway")]
+
+
+def tf_serving_resources(manifest: Manifest) -> list[dict[str, Any]]:
+    models = _tf(manifest)
+    if not models:
+        return []
+    # TF Serving opens its ports only once every model in models.config is AVAILABLE
+    # (ServerCore waits for the initial config), so one model's status speaks for all.
+    status = {"httpGet": {"path": f"/v1/models/{models[0].name}", "port": "http"}}
+    container = {
+        "name": "tf-serving",
+        "image": _image("tf-serving"),
+        "imagePullPolicy": "Always",
+        "ports": _ports("tf-serving"),
+        "resources": _resources("1", "1Gi", "2", "4Gi"),
+        "securityContext": _container_security(),
+        "startupProbe": {**status, "periodSeconds": 5, "failureThreshold": 120},
+        "readinessProbe": {
+            **status,
+            "periodSeconds": 5,
+            "timeoutSeconds": 3,
+            "failureThreshold": 2,
+        },
+        "livenessProbe": {
+            "tcpSocket": {"port": "grpc"},
+            "periodSeconds": 10,
+            "timeoutSeconds": 3,
+            "failureThreshold": 6,
+        },
+        "lifecycle": _prestop(_drain_s(models)),
+        "volumeMounts": [
+            {
+                "name": "models",
+                "mountPath": str(MODEL_ROOT / "tensorflow"),
+                "subPath": "tensorflow",
+                "readOnly": True,
+            },
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    volumes = [
+        _models_volume(),
+        _config_volume("tf-serving-config"),
+        _store_credentials_volume(),
+        _tmp_volume(),
+    ]
+    deployment = _deployment(
+        "tf-serving",
+        "backend",
+        _replicas(models),
+        [container],
+        volumes,
+        grace_s=_drain_s(models) + 15,
+        init=[_fetch_container(model_paths(manifest, "tensorflow"))],
+    )
+    return [deployment, _service("tf-serving", "backend"), _pdb("tf-serving", "backend")]
+
+
+def torchserve_resources(manifest: Manifest) -> list[dict[str, Any]]:
+    models = _torch(manifest)
+    if not models:
+        return []
+    logs = str(MODEL_ROOT / "torchserve" / "logs")
+    env = {
+        # TorchServe reads TS_CONFIG_FILE before its command line: the image's CMD may vary.
+        "TS_CONFIG_FILE": f"{CONFIG_DIR}/config.properties",
+        "LOG_LOCATION": logs,
+        "METRICS_LOCATION": logs,
+        "HOME": "/tmp",
+    }
+    ready = {"exec": {"command": ["python", f"{CONFIG_DIR}/ready.py"]}}
+    container = {
+        "name": "torchserve",
+        "image": _image("torchserve"),
+        "imagePullPolicy": "Always",
+        "ports": _ports("torchserve"),
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "workingDir": "/tmp",
+        "resources": _resources("1", "2Gi", "2", "4Gi"),
+        "securityContext": _container_security(),
+        "startupProbe": {**ready, "periodSeconds": 5, "timeoutSeconds": 4, "failureThreshold": 120},
+        "readinessProbe": {**ready, "periodSeconds": 5, "timeoutSeconds": 4, "failureThreshold": 2},
+        "livenessProbe": {
+            "httpGet": {"path": "/ping", "port": "http"},
+            "periodSeconds": 10,
+            "timeoutSeconds": 3,
+            "failureThreshold": 6,
+        },
+        "lifecycle": _prestop(_drain_s(models)),
+        "volumeMounts": [
+            {
+                "name": "models",
+                "mountPath": str(MODEL_ROOT / "torchserve" / "model-store"),
+                "subPath": "torchserve/model-store",
+                "readOnly": True,
+            },
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "ts-tmp", "mountPath": str(MODEL_ROOT / "torchserve" / "tmp")},
+            {"name": "ts-logs", "mountPath": logs},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    volumes = [
+        _models_volume(),
+        _config_volume("torchserve-config"),
+        _store_credentials_volume(),
+        _tmp_volume("ts-tmp"),
+        _tmp_volume("ts-logs"),
+        _tmp_volume(),
+    ]
+    deployment = _deployment(
+        "torchserve",
+        "backend",
+        _replicas(models),
+        [container],
+        volumes,
+        grace_s=_drain_s(models) + 15,
+        init=[_fetch_container(model_paths(manifest, "pytorch"))],
+    )
+    return [deployment, _service("torchserve", "backend"), _pdb("torchserve", "backend")]
+
+
+def network_policies(manifest: Manifest) -> list[dict[str, Any]]:
+    def policy(name: str, tier: str, target: str, ingress: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": _meta(name, tier),
+            "spec": {
+                "podSelector": {"matchLabels": _selector(target)} if target else {},
+                "policyTypes": ["Ingress"],
+                "ingress": ingress,
+            },
+        }
+
+    def ports(component: str, names: list[str]) -> list[dict[str, Any]]:
+        return [{"protocol": "TCP", "port": CONTAINER_PORTS[component][n]} for n in names]
+
+    from_gateway = [{"podSelector": {"matchLabels": _selector("gateway")}}]
+    # Prometheus anywhere in the cluster, by its usual label, may scrape the metrics ports.
+    from_prometheus = [
+        {
+            "namespaceSelector": {},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        }
+    ]
+    out = [
+        policy("default-deny-ingress", "shared", "", []),
+        policy("gateway-ingress", "gateway", "gateway", [{"ports": ports("gateway", ["http"])}]),
+    ]
+    if _tf(manifest):
+        out.append(
+            policy(
+                "tf-serving-ingress",
+                "backend",
+                "tf-serving",
+                [
+                    {"from": from_gateway, "ports": ports("tf-serving", ["grpc", "http"])},
+                    {"from": from_prometheus, "ports": ports("tf-serving", ["http"])},
+                ],
+            )
+        )
+    if _torch(manifest):
+        out.append(
+            policy(
+                "torchserve-ingress",
+                "backend",
+                "torchserve",
+                [
+                    {"from": from_gateway, "ports": ports("torchserve", ["http", "grpc"])},
+                    {"from": from_prometheus, "ports": ports("torchserve", ["metrics"])},
+                ],
+            )
+        )
+    return out
+
+
+def shared_resources() -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": NAMESPACE,
+                "labels": {
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": "latest",
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "tandem", "labels": {"tandem.io/tier": "shared"}},
+            "automountServiceAccountToken": False,
+        },
+    ]
+
+
+# ---------------------------------------------------------------------------- overlays
+
+
+def _gpu_patch(name: str, container: str, gpus: int, replicas: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            # Never needs a spare GPU: one old pod goes, then its replacement comes; the
+            # other replicas (>= 2) keep serving, and the PDB bounds voluntary evictions.
+            "replicas": replicas,
+            "strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+            "template": {
+                "spec": {
+                    "affinity": {
+                        "nodeAffinity": {
+                            "requiredDuringSchedulingIgnoredDuringExecution": {
+                                "nodeSelectorTerms": [
+                                    {
+                                        "matchExpressions": [
+                                            {
+                                                "key": "nvidia.com/gpu.present",
+                                                "operator": "In",
+                                                "values": ["true"],
+                                            }
+                                        ]
+                                    }
+                                ]
+                            }
+                        }
+                    },
+                    "tolerations": [
+                        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+                    ],
+                    "containers": [
+                        {
+                            "name": container,
+                            "resources": {
+                                "requests": {"nvidia.com/gpu": gpus},
+                                "limits": {"nvidia.com/gpu": gpus},
+                            },
+                        }
+                    ],
+                }
+            },
+        },
+    }
+
+
+def _replicas_patch(kind: str, name: str, field: str, value: int) -> dict[str, Any]:
+    api = "apps/v1" if kind == "Deployment" else "autoscaling/v2"
+    return {"apiVersion": api, "kind": kind, "metadata": {"name": name}, "spec": {field: value}}
+
+
+def _kustomization(body: dict[str, Any], kind: str = "Kustomization") -> dict[str, Any]:
+    api = "v1beta1" if kind == "Kustomization" else "v1alpha1"
+    return {"apiVersion": f"kustomize.config.k8s.io/{api}", "kind": kind, **body}
+
+
+def _generator(name: str, tier: str, files: list[str], behavior: str = "") -> dict[str, Any]:
+    g: dict[str, Any] = {"name": name}
+    if behavior:
+        g["behavior"] = behavior
+    g["files"] = files
+    g["options"] = {"labels": {"tandem.io/tier": tier}}
+    return g
+
+
+@dataclass(frozen=True)
+class Tree:
+    """Relative path → file contents of the whole kustomize tree."""
+
+    files: dict[str, str]
+
+    def write(self, dest: Path) -> list[Path]:
+        written = []
+        for rel, text in sorted(self.files.items()):
+            path = dest / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+        return written
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (embedded patches) as literal blocks, readable in review."""
+
+
+def _str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def _dump(*docs: dict[str, Any]) -> str:
+    head = "# Generated by `tandem k8s render` from models.yaml; edit the manifest, not this.\n"
+    return head + "---\n".join(
+        yaml.dump(d, Dumper=_Dumper, sort_keys=False, width=100) for d in docs
+    )
+
+
+def render_tree(manifest: Manifest, model_repository: str = DEFAULT_MODEL_REPOSITORY) -> Tree:
+    """Every file of the kustomize tree for `manifest` (pure: same input, same bytes)."""
+    files: dict[str, str] = {}
+    base: dict[str, Any] = {"namespace": NAMESPACE}
+    base["labels"] = [{"pairs": {"app.kubernetes.io/part-of": "tandem"}}]
+    resources = ["shared.yaml", "gateway.yaml"]
+    files["base/shared.yaml"] = _dump(*shared_resources())
+    files["base/gateway.yaml"] = _dump(*gateway_resources(manifest))
+    generators = []
+    configs = config_files(manifest, "cpu")
+    for component, tier, configmap in (
+        ("gateway", "gateway", "gateway-routes"),
+        ("tf-serving", "backend", "tf-serving-config"),
+        ("torchserve", "backend", "torchserve-config"),
+    ):
+        if component not in configs:
+            continue
+        if component != "gateway":
+            resources.append(f"{component}.yaml")
+            builder = tf_serving_resources if component == "tf-serving" else torchserve_resources
+            files[f"base/{component}.yaml"] = _dump(*builder(manifest))
+        names = []
+        for fname, text in configs[component].items():
+            files[f"base/config/{component}/{fname}"] = text
+            names.append(f"config/{component}/{fname}")
+        generators.append(_generator(configmap, tier, names))
+    resources.append("network-policies.yaml")
+    files["base/network-policies.yaml"] = _dump(*network_policies(manifest))
+    generators.append(
+        {
+            "name": "model-repository",
+            "literals": [f"TANDEM_MODEL_REPOSITORY={model_repository}"],
+            "options": {"labels": {"tandem.io/tier": "backend"}},
+        }
+    )
+    base["resources"] = resources
+    base["configMapGenerator"] = generators
+    files["base/kustomization.yaml"] = _dump(_kustomization(base))
+
+    backends = [
+        (name, fw)
+        for name, fw in (("tf-serving", "tensorflow"), ("torchserve", "pytorch"))
+        if any(m.framework == fw for m in manifest.models)
+    ]
+
+    # cpu: one replica of everything, for dev clusters.
+    cpu_patches = [_replicas_patch("Deployment", n, "replicas", 1) for n, _ in backends]
+    cpu_patches.append(_replicas_patch("HorizontalPodAutoscaler", "gateway", "minReplicas", 1))
+    files["overlays/cpu/patches.yaml"] = _dump(*cpu_patches)
+    files["overlays/cpu/kustomization.yaml"] = _dump(
+        _kustomization({"resources": ["../../base"], "patches": [{"path": "patches.yaml"}]})
+    )
+
+    # gpu: GPU limits from the manifest's devices, -gpu images, TorchServe told its GPUs.
+    gpu: dict[str, Any] = {"resources": ["../../base"]}
+    gpu_patches = [
+        _gpu_patch(name, name, gpu_count(manifest, fw), max(2, _replicas(_by(manifest, fw))))
+        for name, fw in backends
+    ]
+    if _torch(manifest):
+        props = config_files(manifest, "gpu")["torchserve"]["config.properties"]
+        files["overlays/gpu/config/torchserve/config.properties"] = props
+        gpu["configMapGenerator"] = [
+            _generator(
+                "torchserve-config",
+                "backend",
+                ["config/torchserve/config.properties"],
+                behavior="merge",
+            )
+        ]
+    gpu["images"] = [{"name": IMAGES[n], "newTag": GPU_TAG} for n, _ in backends]
+    gpu["patches"] = [{"path": "patches.yaml"}]
+    files["overlays/gpu/patches.yaml"] = _dump(*gpu_patches)
+    files["overlays/gpu/kustomization.yaml"] = _dump(_kustomization(gpu))
+
+    # models-pvc: a read-only PVC replaces the fetch initContainer and its emptyDir.
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "tandem-models", "labels": {"tandem.io/tier": "backend"}},
+        "spec": {"accessModes": ["ReadOnlyMany"], "resources": {"requests": {"storage": "20Gi"}}},
+    }
+    files["components/models-pvc/pvc.yaml"] = _dump(pvc)
+    ops = [
+        {"op": "remove", "path": "/spec/template/spec/initContainers"},
+        {
+            "op": "replace",
+            "path": "/spec/template/spec/volumes/0",
+            "value": {
+                "name": "models",
+                "persistentVolumeClaim": {"claimName": "tandem-models", "readOnly": True},
+            },
+        },
+    ]
+    pvc_component = {
+        "resources": ["pvc.yaml"],
+        "patches": [
+            {"target": {"kind": "Deployment", "name": name}, "patch": yaml.safe_dump(ops)}
+            for name, _ in backends
+        ],
+    }
+    files["components/models-pvc/kustomization.yaml"] = _dump(
+        _kustomization(pvc_component, kind="Component")
+    )
+    files["overlays/gpu-pvc/kustomization.yaml"] = _dump(
+        _kustomization({"resources": ["../gpu"], "components": ["../../components/models-pvc"]})
+    )
+    return Tree(files)
+
+
+def _by(manifest: Manifest, framework: str) -> list[ModelSpec]:
+    return [m for m in manifest.models if m.framework == framework]
+
+
+def current_repository(tree: Path) -> str | None:
+    """The model repository URI an existing tree was rendered with (None: no tree yet), so a
+    re-render without `--model-repository` keeps it."""
+    path = tree / "base" / "kustomization.yaml"
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    for gen in doc.get("configMapGenerator", []) if isinstance(doc, dict) else []:
+        for literal in gen.get("literals", []):
+            key, _, value = str(literal).partition("=")
+            if key == "TANDEM_MODEL_REPOSITORY" and value:
+                return value
+    return None
+
+
+def render(
+    manifest: Manifest,
+    tree_dir: Path,
+    out: Path,
+    overlays: list[str],
+    model_repository: str = DEFAULT_MODEL_REPOSITORY,
+) -> list[Path]:
+    """`tandem k8s render`: write the kustomize tree into `tree_dir`, then each overlay's
+    built YAML (`kubectl kustomize`) to `out/<overlay>.yaml`. Returns the built files."""
+    from tandem.k8s.kubectl import kustomize
+
+    unknown = sorted(set(overlays) - set(OVERLAYS))
+    if unknown:
+        raise K8sError(f"unknown overlay {unknown[0]!r} (known: {', '.join(OVERLAYS)})")
+    render_tree(manifest, model_repository).write(tree_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    built = []
+    for overlay in overlays:
+        path = out / f"{overlay}.yaml"
+        path.write_text(kustomize(tree_dir / "overlays" / overlay), encoding="utf-8")
+        built.append(path)
+    return built
