@@ -21,10 +21,11 @@ API_KEY = "monitoring-test-key-0123456789"
 
 
 def tool(name: str) -> str:
-    """Path of a Debian-packaged tool the test needs (skipped, with the package, if absent)."""
+    """Path of a Debian-packaged tool the test needs. A missing one fails the test, naming the
+    package (`.ci/run` installs them): CI must not pass without having run the check."""
     exe = shutil.which(name)
     if exe is None:
-        pytest.skip(f"{name} is not installed (Debian package: {_PACKAGES[name]})")
+        pytest.fail(f"{name} is not installed: apt-get install -y {_PACKAGES[name]}")
     return exe
 
 
