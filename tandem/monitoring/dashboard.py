@@ -190,14 +190,19 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         "GPU utilisation (TorchServe)",
         "percent",
-        (Query("avg by (Level, instance) (GPUUtilization)", "{{instance}}"),),
+        (Query("max by (DeviceId, instance) (GPUUtilization)", "{{instance}} GPU {{DeviceId}}"),),
         "TorchServe's system metric; TF Serving reports no GPU figures.",
         gpu=True,
     ),
     Panel(
         "GPU memory used (TorchServe)",
         "percent",
-        (Query("avg by (Level, instance) (GPUMemoryUtilization)", "{{instance}}"),),
+        (
+            Query(
+                "max by (DeviceId, instance) (GPUMemoryUtilization)",
+                "{{instance}} GPU {{DeviceId}}",
+            ),
+        ),
         "TorchServe's system metric.",
         gpu=True,
     ),
