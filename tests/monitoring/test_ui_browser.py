@@ -7,36 +7,16 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from monitoring_testkit import REPO, send_traffic, tool
+from monitoring_testkit import REPO, send_traffic
 
 pytestmark = pytest.mark.integration
 NONE = "\N{EN DASH}"  # what the page shows for a figure it does not have yet
 
 SCREENSHOT = Path(os.environ.get("TANDEM_SCREENSHOT", REPO / "build" / "screenshots" / "ui.png"))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = tool("chromium")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(arg)
-    options.add_argument("--window-size=1400,900")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(tool("chromedriver")))
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 _ROWS_JS = """
@@ -72,6 +52,7 @@ def _until(check: Any, timeout: float, what: str) -> None:
 
 def test_status_page_in_chromium(live_stack, browser) -> None:
     models = [m.name for m in live_stack.manifest.models]
+    browser.get_log("browser")  # drop what earlier pages logged
     browser.get(f"{live_stack.gateway_url}/ui")
     _until(lambda: len(_rows(browser)) == len(models), 15, "a row per model")
     rows = _rows(browser)
