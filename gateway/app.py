@@ -26,6 +26,7 @@ from gateway.schemas import v2 as v2_schemas
 from gateway.security.keys import KeyStore
 from gateway.security.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
+from gateway.tracing import tracing_from_env
 
 #: Request bodies documented by reference (the handlers read raw bytes, not these models).
 _BODY_MODELS: tuple[type[BaseModel], ...] = (
@@ -56,12 +57,15 @@ def create_app(
         else build_backends(table, settings)
     )
     metrics = GatewayMetrics()
-    dataplane = DataPlane(table, resilient, settings, metrics)
+    tracing = tracing_from_env()
+    dataplane = DataPlane(table, resilient, settings, metrics, tracing=tracing)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         await dataplane.aclose()
+        if tracing is not None:
+            tracing.shutdown()
 
     app = FastAPI(
         title="Tandem gateway",
@@ -70,6 +74,7 @@ def create_app(
         "TorchServe.",
         lifespan=lifespan,
     )
+    app.state.tracing = tracing
     app.state.gateway = AppState(
         settings=settings,
         dataplane=dataplane,
@@ -90,6 +95,7 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         metrics=metrics,
         access_log=settings.access_log,
+        tracing=tracing,
     )
     _document_raw_bodies(app)
     return app

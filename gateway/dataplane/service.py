@@ -23,6 +23,7 @@ from gateway.errors import GatewayError, ModelNotReady, UnsupportedSignature
 from gateway.metrics import GatewayMetrics
 from gateway.route_table import RouteTable
 from gateway.settings import GatewaySettings
+from gateway.tracing import Tracing
 
 log = logging.getLogger("gateway.dataplane")
 
@@ -56,8 +57,10 @@ class DataPlane:
         metrics: GatewayMetrics,
         *,
         rng: random.Random | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.table = table
+        self._tracing = tracing
         self.backends = dict(backends)
         self._settings = settings
         self._metrics = metrics
@@ -133,7 +136,12 @@ class DataPlane:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            return await backend.infer(call)
+            if self._tracing is None:
+                return await backend.infer(call)
+            attributes = {"tandem.model": target.model, "tandem.version": target.version}
+            attributes["tandem.backend"] = backend.name
+            with self._tracing.start_span("upstream infer", server=False, attributes=attributes):
+                return await backend.infer(call)
         except GatewayError as exc:
             outcome = str(int(exc.status))
             raise
