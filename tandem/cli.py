@@ -32,6 +32,17 @@ def _fail(exc: TandemError) -> typer.Exit:
     return typer.Exit(code=exc.exit_code)
 
 
+def _write_configs(manifest: Manifest, out: Path) -> tuple[Manifest, list[Path]]:
+    """Resolve every model's inputs/outputs (from the export records where current) and
+    write the server configs and routes for them: the CLI's job, not the exporter's."""
+    from tandem.configgen import write_configs
+    from tandem.export import resolve_manifest
+    from tandem.layout import Layout
+
+    resolved = resolve_manifest(manifest, out)
+    return resolved, write_configs(resolved, Layout(out.resolve()).config, out.resolve())
+
+
 @app.command()
 def export(
     models: Annotated[
@@ -50,6 +61,8 @@ def export(
             results = export_models(
                 m, models or [], out, force=force, progress=lambda msg: status.update(msg)
             )
+            status.update("writing configs")
+            _write_configs(m, out)
     except TandemError as exc:
         raise _fail(exc) from None
     table = Table(title="tandem export", title_justify="left")
@@ -78,15 +91,32 @@ def export(
 
 @app.command()
 def configs(manifest: ManifestOpt = Path("models.yaml"), out: OutOpt = Path("build")) -> None:
-    """Regenerate the server configs and routes from the manifest alone."""
-    from tandem.configgen import write_configs
-
+    """Regenerate the server configs and routes from the manifest (and, for file sources
+    without declared inputs/outputs, their export records or the artifacts themselves)."""
     try:
-        m = load_manifest(manifest)
+        _, written = _write_configs(load_manifest(manifest), out)
     except TandemError as exc:
         raise _fail(exc) from None
-    for path in write_configs(m, out / "config", out):
+    for path in written:
         console.print(os.path.relpath(path))
+
+
+@app.command()
+def inspect(
+    path: Annotated[Path, typer.Argument(help="SavedModel directory, .pt2 or TorchScript file.")],
+    signature: Annotated[
+        str, typer.Option(help="SavedModel signature to read.")
+    ] = "serving_default",
+) -> None:
+    """Print the manifest entry Tandem would use for an existing model file, to paste under
+    `models:` (names, dtypes and shapes read from the artifact's own signature)."""
+    from tandem.export import inspect_snippet
+
+    try:
+        snippet = inspect_snippet(path, signature)
+    except TandemError as exc:
+        raise _fail(exc) from None
+    typer.echo(snippet, nl=False)
 
 
 @app.command()
@@ -112,6 +142,7 @@ def up(
         m = load_manifest(manifest)
         with console.status("exporting...") as status:
             export_models(m, [], out, progress=lambda msg: status.update(msg))
+            m, _ = _write_configs(m, out)
         stack = Stack(
             m,
             out,
@@ -197,6 +228,7 @@ def rollout(
         m = load_manifest(manifest)
         with console.status("exporting...") as status:
             export_models(m, models, out, progress=lambda msg: status.update(msg))
+            m, _ = _write_configs(m, out)
         if k8s:
             _rollout_k8s(m, models, out, overlay, tree, model_repository, apply)
             return
@@ -244,7 +276,10 @@ def k8s_render(
 
     repo = model_repository or current_repository(tree) or DEFAULT_MODEL_REPOSITORY
     try:
-        m = load_manifest(manifest)
+        from tandem.export import resolve_manifest
+
+        # A file source without declared inputs/outputs: from its export record in --build.
+        m = resolve_manifest(load_manifest(manifest), build)
         built = render(m, tree, out, overlay or list(OVERLAYS), repo)
         if kserve:
             from tandem.k8s.kserve import write_kserve

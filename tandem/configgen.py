@@ -16,16 +16,16 @@ configs can be diffed, reviewed and golden-tested. `write_configs` writes them a
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tandem.layout import Layout
 from tandem.manifest import Manifest, ModelSpec
 from tandem.monitoring.prometheus import RULES_FILE, alert_rules, scrape_config
 
 PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
-TORCHSERVE_KEY_FILE = "key_file.json"
-"""TorchServe writes its token file into its working directory, `<out>/torchserve/`."""
 
 
 def _q(text: str) -> str:
@@ -43,7 +43,7 @@ def _torch_models(manifest: Manifest) -> list[ModelSpec]:
 def tf_models_config(manifest: Manifest, out: Path) -> str:
     lines = ["model_config_list {"]
     for m in _tf_models(manifest):
-        base = out / "tensorflow" / m.name
+        base = Layout(out).tensorflow_base(m.name)
         lines += ["  config {", f"    name: {_q(m.name)}", f"    base_path: {_q(str(base))}"]
         lines.append('    model_platform: "tensorflow"')
         p = m.version_policy
@@ -108,16 +108,15 @@ def torchserve_batching(m: ModelSpec) -> TorchServeBatching:
 
 
 def torchserve_properties(manifest: Manifest, out: Path) -> str:
-    from tandem.export.pytorch import mar_filename
-
     ts = manifest.data.servers.torchserve
+    layout = Layout(out)
     models: dict[str, Any] = {}
     load: list[str] = []
     for m in _torch_models(manifest):
         versions: dict[str, Any] = {}
         batching = torchserve_batching(m)
         for v in m.served_versions:
-            mar = mar_filename(m.name, v)
+            mar = layout.mar(m.name, v).name
             load.append(mar)
             versions[str(v)] = {
                 "defaultVersion": v == max(m.served_versions),
@@ -139,7 +138,7 @@ def torchserve_properties(manifest: Manifest, out: Path) -> str:
         "grpc_inference_port": str(ts.grpc_inference_port),
         "grpc_management_address": "127.0.0.1",
         "grpc_management_port": str(ts.grpc_management_port),
-        "model_store": str(out / "torchserve" / "model-store"),
+        "model_store": str(layout.model_store),
         "load_models": ",".join(load) if load else "",
         "models": json.dumps(models, sort_keys=True, separators=(",", ":")),
         "number_of_gpu": str(gpus),
@@ -212,7 +211,7 @@ def routes(manifest: Manifest, out: Path) -> str:
             "kind": "torchserve",
             "grpc_target": f"{s.torchserve.host}:{s.torchserve.grpc_inference_port}",
             "rest_url": f"http://{s.torchserve.host}:{s.torchserve.inference_port}",
-            "token_file": str(out / "torchserve" / TORCHSERVE_KEY_FILE),
+            "token_file": str(Layout(out).torchserve_key_file),
         },
     }
     models = {}
@@ -225,7 +224,7 @@ def routes(manifest: Manifest, out: Path) -> str:
             "versions": m.served_versions,
             "default_version": max(m.served_versions),
             "labels": dict(sorted(m.labels.items())),
-            "signature_name": "serving_default" if tf else None,
+            "signature_name": m.signature if tf else None,
             "inputs": [t.model_dump() for t in m.inputs],
             "outputs": [t.model_dump() for t in m.outputs],
             "max_batch_size": m.batching.max_batch_size,
@@ -251,11 +250,20 @@ def render_all(manifest: Manifest, out: Path) -> dict[str, str]:
 
 
 def write_configs(manifest: Manifest, dest: Path, out: Path) -> list[Path]:
-    """Write every config into `dest`; paths inside them point under `out`."""
+    """Write every config into `dest`; paths inside them point under `out`.
+
+    `manifest` must be resolved (`tandem.export.resolve_manifest`): the routes carry every
+    model's inputs and outputs. Each file is replaced atomically.
+    """
+    missing = [m.name for m in manifest.models if not m.has_io]
+    if missing:
+        raise ValueError(f"write_configs needs resolved inputs/outputs; missing for {missing}")
     dest.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in render_all(manifest, out).items():
         path = dest / name
-        path.write_text(text, encoding="utf-8")
+        tmp = path.with_name(f".{name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
         written.append(path)
     return written

@@ -3,7 +3,7 @@
     TandemError                 base; carries the process exit code
     ├── ManifestError           models.yaml is unreadable or invalid       (exit 2)
     ├── ExportError             a model cannot be exported as declared     (exit 2)
-    │   └── ParityError         the artifact disagrees with its source     (exit 1)
+    │   └── ParityError         the artifact disagrees with its source     (exit 2)
     ├── StackError              a local backend failed to start or stop    (exit 1)
     └── K8sError                a Kubernetes render, fetch or apply failed  (exit 1)
 
@@ -29,7 +29,7 @@ class ExportError(TandemError):
 
 
 class ParityError(ExportError):
-    exit_code = 1
+    exit_code = 2
 
 
 class StackError(TandemError):

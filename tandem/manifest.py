@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -35,6 +36,7 @@ TorchFormat = Literal["torchscript", "export", "eager"]
 
 _NAME_RE = r"^[A-Za-z][A-Za-z0-9_\-]{0,62}$"
 _ENTRY_POINT_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_ITEM_RE = re.compile(r"^\[(?P<index>\d+)\]\.(?P<fields>[\w.]+): ")
 
 
 class _Strict(BaseModel):
@@ -42,7 +44,11 @@ class _Strict(BaseModel):
 
 
 class TensorSpec(_Strict):
-    """One named input or output tensor; -1 marks the batch (or any free) dimension."""
+    """One named input or output tensor; -1 marks the batch (or any free) dimension.
+
+    The first dimension is the batch: -1, or a fixed size where an existing artifact's
+    signature fixes it (TF Serving's TF2 half_plus_two takes `x` of shape [1]).
+    """
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-./]*$")]
     dtype: DType
@@ -53,15 +59,18 @@ class TensorSpec(_Strict):
     def _check_shape(cls, shape: list[int]) -> list[int]:
         if not shape:
             raise ValueError("shape must list at least the batch dimension, e.g. [-1]")
-        if shape[0] != -1:
-            raise ValueError("the first dimension is the batch and must be -1")
         if any(d == 0 or d < -1 for d in shape):
             raise ValueError("dimensions are positive sizes or -1")
         return shape
 
+    @property
+    def fixed_batch(self) -> int | None:
+        """The batch size the signature fixes, or None when the batch is free."""
+        return self.shape[0] if self.shape[0] > 0 else None
+
     def concrete_shape(self, batch: int) -> tuple[int, ...]:
-        """The shape with the batch set to `batch`; other free dimensions become 1."""
-        return (batch, *[d if d > 0 else 1 for d in self.shape[1:]])
+        """The shape with a free batch set to `batch`; other free dimensions become 1."""
+        return (self.fixed_batch or batch, *[d if d > 0 else 1 for d in self.shape[1:]])
 
 
 class Batching(_Strict):
@@ -132,7 +141,11 @@ class ModelSpec(_Strict):
     """`module:function` returning a trained model (or `(model, metrics)`), or a path to a
     SavedModel directory, a TorchScript file, a `.pt2` program or a state_dict file."""
     format: TorchFormat | None = None
-    """PyTorch only: how the model is packaged for TorchServe."""
+    """PyTorch only: how the model is packaged for TorchServe. For a file source it defaults
+    to the file's own kind (`.pt2` → export, TorchScript → torchscript, state_dict → eager)."""
+    signature: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-./]*$")] = "serving_default"
+    """TensorFlow only: the SavedModel signature that serves predict (and is read for the
+    inputs and outputs of an existing SavedModel)."""
     model_class: str | None = None
     """PyTorch `module:Class` to rebuild a model from a state_dict (eager format)."""
     version: Annotated[int, Field(ge=1)] = 1
@@ -140,8 +153,9 @@ class ModelSpec(_Strict):
     labels: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]*$")], int] = Field(
         default_factory=dict
     )
-    inputs: Annotated[list[TensorSpec], Field(min_length=1)]
-    outputs: Annotated[list[TensorSpec], Field(min_length=1)]
+    inputs: list[TensorSpec] = Field(default_factory=list, validate_default=True)
+    """Optional for a file source: read from its signature when left out (`tandem inspect`)."""
+    outputs: list[TensorSpec] = Field(default_factory=list, validate_default=True)
     batching: Batching = Field(default_factory=Batching)
     workers: Annotated[int, Field(ge=1, le=64)] = 1
     max_workers: Annotated[int, Field(ge=1, le=64)] | None = None
@@ -152,12 +166,32 @@ class ModelSpec(_Strict):
     min_accuracy: Annotated[float, Field(ge=0, le=1)] | None = None
     objectives: Objectives = Field(default_factory=Objectives)
 
+    @field_validator("inputs", "outputs")
+    @classmethod
+    def _check_tensors(cls, specs: list[TensorSpec], info: ValidationInfo) -> list[TensorSpec]:
+        source = info.data.get("source")
+        from_code = isinstance(source, str) and _ENTRY_POINT_RE.match(source) is not None
+        if from_code and not specs:
+            raise ValueError(
+                f"Field required for a model built by code ({source}); only a file "
+                "source's own signature can stand in for it"
+            )
+        for i, spec in enumerate(specs):
+            if from_code and spec.fixed_batch is not None:
+                raise ValueError(
+                    f"[{i}].shape: the first dimension is the batch and must be -1 for a model "
+                    "that Tandem exports from code"
+                )
+        return specs
+
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
-        if self.framework == "pytorch" and self.format is None:
+        if self.framework == "pytorch" and self.format is None and self.is_entry_point:
             raise ValueError("format: required for pytorch (torchscript | export | eager)")
         if self.framework == "tensorflow" and self.format is not None:
             raise ValueError("format: only for pytorch models")
+        if self.framework == "pytorch" and self.signature != "serving_default":
+            raise ValueError("signature: only for tensorflow models")
         if self.model_class is not None and not _ENTRY_POINT_RE.match(self.model_class):
             raise ValueError("model_class: expected 'package.module:ClassName'")
         if self.framework == "tensorflow" and self.model_class is not None:
@@ -181,6 +215,11 @@ class ModelSpec(_Strict):
     @property
     def is_entry_point(self) -> bool:
         return bool(_ENTRY_POINT_RE.match(self.source))
+
+    @property
+    def has_io(self) -> bool:
+        """False for a file source whose inputs or outputs are still to be read from it."""
+        return bool(self.inputs) and bool(self.outputs)
 
     @property
     def served_versions(self) -> list[int]:
@@ -280,7 +319,8 @@ class Manifest:
 
     def where(self, model: ModelSpec, field_name: str | None = None) -> str:
         """`file:line: model 'x'` prefix for errors about one model (or one of its fields)."""
-        idx = self.models.index(model)
+        # By name: a resolved copy of a spec (inputs read from its file) is the same model.
+        idx = next(i for i, m in enumerate(self.models) if m.name == model.name)
         path: LinePath = ("models", idx) if field_name is None else ("models", idx, field_name)
         line = _line_for(self.lines, path)
         loc = f"{self.path.name}:{line}" if line else self.path.name
@@ -341,6 +381,12 @@ def _describe(exc: ValidationError, raw: Any, name: str, lines: Mapping[LinePath
     err = exc.errors()[0]
     # pydantic puts union/literal tags into loc; drop the ones that are not data keys.
     loc = [p for p in err["loc"] if isinstance(p, int) or not str(p).startswith("function-")]
+    msg = err["msg"].removeprefix("Value error, ")
+    # A list validator points at one item by starting its message with `[i].field: `.
+    deeper = _ITEM_RE.match(msg)
+    if deeper:
+        loc = [*loc, int(deeper["index"]), *deeper["fields"].split(".")]
+        msg = msg[deeper.end() :]
     line = _line_for(lines, loc)
     where = f"{name}:{line}" if line else name
     model = ""
@@ -351,7 +397,6 @@ def _describe(exc: ValidationError, raw: Any, name: str, lines: Mapping[LinePath
             model_name = None
         model = f" model {model_name!r}:" if model_name else f" models[{loc[1]}]:"
         loc = loc[2:]
-    msg = err["msg"].removeprefix("Value error, ")
     field_txt = f" {_format_loc(loc)}:" if loc else ""
     more = len(exc.errors()) - 1
     tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""

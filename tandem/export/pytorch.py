@@ -8,6 +8,7 @@ unpacked archive, against the source model.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import shutil
@@ -22,18 +23,13 @@ import numpy.typing as npt
 
 from tandem.errors import ExportError
 from tandem.export.result import ParityCheck
-from tandem.export.samples import max_abs_diff, sample_inputs
+from tandem.export.samples import max_abs_diff, request_bodies, sample_inputs
 from tandem.manifest import ModelSpec
 
 HANDLER_DIR = Path(__file__).resolve().parents[2] / "torchserve"
 SERIALIZED = {"torchscript": "model.pt", "export": "model.pt2", "eager": "state_dict.pt"}
 TRACE_BATCH, CHECK_BATCH = 2, 3  # checked at a batch size the trace never saw
 TORCHSCRIPT_DEPRECATION = r"`torch\.jit\.\w+` is deprecated"
-
-
-def mar_filename(name: str, version: int) -> str:
-    """`<name>.mar` for version 1; later versions get their own file beside it."""
-    return f"{name}.mar" if version == 1 else f"{name}.v{version}.mar"
 
 
 def _run(model: Any, arrays: list[npt.NDArray[Any]]) -> list[npt.NDArray[Any]]:
@@ -80,12 +76,28 @@ def _check_against_spec(model: Any, spec: ModelSpec, where: str) -> None:
             )
 
 
-def _serialize(model: Any, spec: ModelSpec, work: Path) -> tuple[Path, Path | None, str | None]:
+def _ships_as_is(spec: ModelSpec, source: Path | None) -> bool:
+    """A .pt2 served as `export`, or a TorchScript file served as `torchscript`: the user's
+    file goes into the archive unchanged."""
+    if source is None or not source.is_file():
+        return False
+    if spec.format == "export":
+        return source.suffix == ".pt2"
+    return spec.format == "torchscript" and spec.model_class is None and source.suffix != ".pt2"
+
+
+def _serialize(
+    model: Any, spec: ModelSpec, work: Path, source: Path | None = None
+) -> tuple[Path, Path | None, str | None]:
     """Write the model file(s); returns (serialized file, model source file, class name)."""
     import torch
 
     assert spec.format is not None
     target = work / SERIALIZED[spec.format]
+    if _ships_as_is(spec, source):
+        assert source is not None
+        shutil.copyfile(source, target)
+        return target, None, None
     example = tuple(torch.from_numpy(a) for a in sample_inputs(spec.inputs, TRACE_BATCH))
     if spec.format == "torchscript":
         # torch 2.13 deprecates TorchScript in favour of torch.export; the manifest asked for
@@ -180,7 +192,6 @@ def _handler_parity(
     from ts.context import Context, RequestProcessor
 
     from torchserve.handler import TandemHandler
-    from torchserve.tandem_codec import V2_DATATYPES
 
     with tempfile.TemporaryDirectory(prefix="tandem-mar-") as tmp:
         with zipfile.ZipFile(mar) as zf:
@@ -189,27 +200,7 @@ def _handler_parity(
         ctx = Context(spec.name, tmp, manifest, spec.batching.max_batch_size, None, "tandem")
         handler = TandemHandler()
         handler.initialize(ctx)
-        names = [s.name for s in spec.inputs]
-        if len(names) == 1:
-            v1 = {"instances": samples[0].tolist()}
-        else:
-            v1 = {
-                "instances": [
-                    dict(zip(names, row, strict=True))
-                    for row in zip(*[a.tolist() for a in samples], strict=True)
-                ]
-            }
-        v2 = {
-            "inputs": [
-                {
-                    "name": s.name,
-                    "datatype": V2_DATATYPES[s.dtype],
-                    "shape": list(a.shape),
-                    "data": a.reshape(-1).tolist(),
-                }
-                for s, a in zip(spec.inputs, samples, strict=True)
-            ]
-        }
+        v1, v2 = request_bodies(spec.inputs, samples)
         requests = [{"body": json.dumps(v1).encode()}, {"body": json.dumps(v2).encode()}]
         ctx.request_processor = [RequestProcessor({}) for _ in requests]
         answers = [json.loads(a) for a in handler.handle(requests, ctx)]
@@ -241,13 +232,23 @@ def _handler_parity(
 
 
 def export_pytorch(
-    spec: ModelSpec, model: Any, work: Path, dest: Path, where: str, seed: int = 0
+    spec: ModelSpec,
+    model: Any,
+    work: Path,
+    dest: Path,
+    where: str,
+    seed: int = 0,
+    *,
+    shipped: Path | None = None,
 ) -> list[ParityCheck]:
-    """Serialize in `spec.format`, archive to `dest` (.mar), and check parity twice."""
+    """Serialize in `spec.format` (a user's .pt2 or TorchScript file, `shipped`, goes in as
+    it is), archive to `dest` (.mar), and check parity twice."""
     if hasattr(model, "eval"):
-        model.eval()
+        # A loaded .pt2 program's module refuses eval(): it was exported in eval mode.
+        with contextlib.suppress(NotImplementedError):
+            model.eval()
     _check_against_spec(model, spec, where)
-    serialized, model_file, cls_name = _serialize(model, spec, work)
+    serialized, model_file, cls_name = _serialize(model, spec, work, shipped)
     (work / "tandem_spec.json").write_text(
         json.dumps(_io_json(spec, serialized, model_file, cls_name), indent=2, sort_keys=True)
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tandem.manifest import ModelSpec
+
 
 @dataclass(frozen=True)
 class ParityCheck:
@@ -34,6 +36,8 @@ class ExportResult:
     metrics: dict[str, float] = field(default_factory=dict)
     skipped: bool = False
     """True when an up-to-date artifact was already there and nothing was written."""
+    spec: ModelSpec | None = None
+    """The spec it was exported from, inputs and outputs resolved from a file source."""
 
     @property
     def parity_ok(self) -> bool:

@@ -21,7 +21,7 @@ class LoadedSource:
     """Set when the source was a file or directory rather than an entry point."""
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     first = text[0] if text else type(exc).__name__
     return f"{type(exc).__name__}: {first}"[:300]
@@ -45,14 +45,14 @@ def load_source(manifest: Manifest, spec: ModelSpec) -> LoadedSource:
             fn = import_object(spec.source, manifest.root)
         except (ImportError, AttributeError) as exc:
             raise ExportError(
-                f"{where}: source {spec.source!r} does not import: {_one_line(exc)}"
+                f"{where}: source {spec.source!r} does not import: {one_line(exc)}"
             ) from exc
         if not callable(fn):
             raise ExportError(f"{where}: source {spec.source!r} is not callable")
         try:
             result = fn()
         except Exception as exc:
-            raise ExportError(f"{where}: source {spec.source!r} failed: {_one_line(exc)}") from exc
+            raise ExportError(f"{where}: source {spec.source!r} failed: {one_line(exc)}") from exc
         if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict):
             return LoadedSource(
                 model=result[0], metrics={k: float(v) for k, v in result[1].items()}
@@ -68,20 +68,16 @@ def load_source(manifest: Manifest, spec: ModelSpec) -> LoadedSource:
     except ExportError:
         raise
     except Exception as exc:
-        raise ExportError(f"{where}: cannot open {spec.source!r}: {_one_line(exc)}") from exc
+        raise ExportError(f"{where}: cannot open {spec.source!r}: {one_line(exc)}") from exc
 
 
 def _open_tensorflow(path: Path) -> Any:
-    if path.suffix == ".keras":
-        import keras
+    # A SavedModel directory never gets here: it is copied as it is (tandem.export.savedmodel).
+    if path.suffix != ".keras":
+        raise ExportError(f"{path.name} is not a SavedModel directory or a .keras file")
+    import keras
 
-        return keras.models.load_model(path)
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(path))
-    if "serving_default" not in loaded.signatures:
-        raise ExportError(f"{path}: SavedModel has no serving_default signature")
-    return loaded.signatures["serving_default"]
+    return keras.models.load_model(path)
 
 
 def _open_pytorch(path: Path, spec: ModelSpec, manifest: Manifest) -> Any:

@@ -17,13 +17,11 @@ import numpy.typing as npt
 from tandem.errors import ExportError
 from tandem.export.result import ParityCheck
 from tandem.export.samples import max_abs_diff, sample_inputs
-from tandem.manifest import ModelSpec, TensorSpec
+from tandem.layout import WARMUP_FILE
+from tandem.manifest import ModelSpec
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
-SIGNATURE = "serving_default"
 
 
 def _tf_dtype(tf: Any, dtype: str) -> Any:
@@ -132,7 +130,7 @@ def export_tensorflow(
             f"{first}"
         ) from exc
     module.serve = serve
-    tf.saved_model.save(module, str(dest), signatures={SIGNATURE: concrete})
+    tf.saved_model.save(module, str(dest), signatures={spec.signature: concrete})
 
     batch = min(4, spec.batching.max_batch_size) if spec.batching.enabled else 4
     samples = sample_inputs(spec.inputs, batch=max(batch, 2), seed=seed)
@@ -147,7 +145,7 @@ def _parity(
 
     expected = [np.asarray(t) for t in _call(model, spec, [tf.constant(a) for a in samples])]
     loaded = tf.saved_model.load(str(dest))
-    fn = loaded.signatures[SIGNATURE]
+    fn = loaded.signatures[spec.signature]
     got = fn(**{s.name: tf.constant(a) for s, a in zip(spec.inputs, samples, strict=True)})
     diffs = {
         o.name: max_abs_diff(np.asarray(got[o.name]), e)
@@ -166,7 +164,7 @@ def write_warmup(spec: ModelSpec, dest: Path, batches: list[list[npt.NDArray[Any
     with tf.io.TFRecordWriter(str(path)) as writer:
         for arrays in batches:
             request = predict_pb2.PredictRequest(
-                model_spec=model_pb2.ModelSpec(name=spec.name, signature_name=SIGNATURE)
+                model_spec=model_pb2.ModelSpec(name=spec.name, signature_name=spec.signature)
             )
             for s, a in zip(spec.inputs, arrays, strict=True):
                 request.inputs[s.name].CopyFrom(tf.make_tensor_proto(a))
@@ -175,20 +173,3 @@ def write_warmup(spec: ModelSpec, dest: Path, batches: list[list[npt.NDArray[Any
             )
             writer.write(log.SerializeToString())
     return path
-
-
-def read_signature(path: Path) -> dict[str, list[TensorSpec]]:
-    """The serving_default signature of a SavedModel as manifest-style specs (for checks)."""
-    import tensorflow as tf
-
-    fn = tf.saved_model.load(str(path)).signatures[SIGNATURE]
-
-    def spec_of(name: str, t: Any) -> TensorSpec:
-        dtype = "string" if t.dtype == tf.string else t.dtype.name
-        return TensorSpec(name=name, dtype=dtype, shape=_dims(t.shape))  # type: ignore[arg-type]
-
-    _, kwargs = fn.structured_input_signature
-    return {
-        "inputs": [spec_of(k, v) for k, v in sorted(kwargs.items())],
-        "outputs": [spec_of(k, v) for k, v in sorted(fn.structured_outputs.items())],
-    }

@@ -80,7 +80,7 @@ def inference_service(m: ModelSpec, repository: str) -> dict[str, Any]:
 def torchserve_properties(m: ModelSpec) -> str:
     """config.properties for one model on KServe's TorchServe runtime (its model store is
     the storage initializer's /mnt/models/model-store)."""
-    from tandem.export.pytorch import mar_filename
+    from tandem.layout import mar_filename
 
     batching = torchserve_batching(m)
     versions = {
@@ -167,7 +167,7 @@ def write_kserve(manifest: Manifest, out: Path, repository: str, build: Path) ->
     `.mar` files from `build` where they exist): push that directory to `<repository>/kserve/`."""
     import shutil
 
-    from tandem.export.pytorch import mar_filename
+    from tandem.layout import mar_filename
 
     out.mkdir(parents=True, exist_ok=True)
     for m in manifest.models:

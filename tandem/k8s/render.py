@@ -137,7 +137,7 @@ def _replicas(models: list[ModelSpec]) -> int:
 
 def model_paths(manifest: Manifest, framework: str) -> list[str]:
     """What one backend's pods fetch, relative to the model repository root."""
-    from tandem.export.pytorch import mar_filename
+    from tandem.layout import mar_filename
 
     paths = []
     for m in manifest.models:

@@ -18,40 +18,17 @@ import shutil
 import subprocess
 import sys
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from tandem.configgen import TORCHSERVE_KEY_FILE
 from tandem.errors import StackError
+from tandem.layout import TORCHSERVE_KEY_FILE
+from tandem.layout import Layout as Layout  # re-exported: the stack's modules import it here
 from tandem.manifest import Manifest
 from tandem.stack.process import port_free, spawn, stop_tree, tail, wait_for
 
 HTTP_TIMEOUT = httpx.Timeout(3.0)
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where a stack built into `out` keeps its files."""
-
-    out: Path
-
-    @property
-    def config(self) -> Path:
-        return self.out / "config"
-
-    @property
-    def run(self) -> Path:
-        return self.out / "run"
-
-    @property
-    def logs(self) -> Path:
-        return self.out / "logs"
-
-    @property
-    def torchserve_home(self) -> Path:
-        return self.out / "torchserve"
 
 
 class Service(ABC):
@@ -183,7 +160,7 @@ class TorchServe(Service):
             "--ts-config",
             str(self.layout.config / "config.properties"),
             "--model-store",
-            str(self.layout.torchserve_home / "model-store"),
+            str(self.layout.model_store),
         ]
         if self.insecure:
             cmd.append("--disable-token-auth")

@@ -19,7 +19,7 @@ import httpx
 
 from tandem.configgen import torchserve_batching
 from tandem.errors import StackError
-from tandem.export.pytorch import mar_filename
+from tandem.layout import mar_filename
 from tandem.manifest import Manifest, ModelSpec
 from tandem.stack.backends import Layout, TFServing, TorchServe
 

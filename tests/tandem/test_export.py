@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tandem.export import export_models
+from tandem.configgen import write_configs
+from tandem.export import export_models, resolve_manifest
 from tandem.manifest import load_manifest
 
 pytestmark = pytest.mark.integration
@@ -42,15 +43,16 @@ def test_accuracy_and_parity_recorded(demo_build: Path, name: str) -> None:
 def test_savedmodel_signature_matches_manifest(
     demo_build: Path, repo_root: Path, name: str
 ) -> None:
-    from tandem.export.tensorflow import read_signature
+    from tandem.export.savedmodel import read_signature
 
     spec = load_manifest(repo_root / "models.yaml").model(name)
     version_dir = demo_build / "tensorflow" / name / "1"
     assert (version_dir / "saved_model.pb").is_file()
     sig = read_signature(version_dir)
+    assert sig.method == "tensorflow/serving/predict"
     key = lambda t: t.name  # noqa: E731
-    assert sorted(sig["inputs"], key=key) == sorted(spec.inputs, key=key)
-    assert sorted(sig["outputs"], key=key) == sorted(spec.outputs, key=key)
+    assert sorted(sig.inputs, key=key) == sorted(spec.inputs, key=key)
+    assert sorted(sig.outputs, key=key) == sorted(spec.outputs, key=key)
 
 
 @pytest.mark.parametrize("name", TF_MODELS)
@@ -178,7 +180,10 @@ def test_new_version_is_added_and_old_one_untouched(tmp_path: Path, repo_root: P
     digests = (_digest(v1_tf), _digest(v1_mar))
 
     path.write_text(NEW_VERSION.format(v=2))
-    results = export_models(load_manifest(path), out=out)
+    manifest = load_manifest(path)
+    results = export_models(manifest, out=out)
+    assert not (out / "config").exists(), "the exporter writes no configs; the CLI does"
+    write_configs(resolve_manifest(manifest, out), out / "config", out)
     assert [r.version for r in results] == [2, 2]
     assert (out / "tensorflow" / "tf_m" / "2" / "saved_model.pb").is_file()
     assert (out / "torchserve" / "model-store" / "torch_m.v2.mar").is_file()

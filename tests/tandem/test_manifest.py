@@ -116,6 +116,16 @@ BROKEN = [
         ["models.yaml:2", "name", "pattern"],
     ),
     (
+        "code-source-without-outputs",
+        manifest(GOOD_MODEL.split("    outputs:")[0]),
+        ["models.yaml:2", "model 'm'", "outputs: Field required for a model built by code"],
+    ),
+    (
+        "signature-on-pytorch",
+        manifest(GOOD_MODEL + "    signature: predict\n"),
+        ["model 'm'", "signature: only for tensorflow"],
+    ),
+    (
         "bad-port",
         manifest(head="servers:\n  tfserving: {rest_port: 70000}\n"),
         ["models.yaml:2", "servers.tfserving.rest_port"],
@@ -172,3 +182,32 @@ def test_demo_manifest_is_valid(repo_root) -> None:
     formats = {s.format for s in m.models if s.framework == "pytorch"}
     assert frameworks == {"tensorflow", "pytorch"}
     assert formats == {"torchscript", "export", "eager"}
+
+
+FILE_SOURCES = """\
+models:
+  - name: hp2
+    framework: tensorflow
+    source: saved_models/half_plus_two
+  - name: hp2_tf2
+    framework: tensorflow
+    source: saved_models/half_plus_two_tf2
+    signature: serving_default
+    inputs: [{name: x, dtype: float32, shape: [1]}]
+  - name: program
+    framework: pytorch
+    source: program.pt2
+"""
+
+
+def test_file_sources_leave_io_and_format_to_the_artifact(write_manifest) -> None:
+    """inputs/outputs (and a file's PyTorch format) are read from the artifact at export;
+    a signature may fix the batch (TF Serving's TF2 half_plus_two takes x of shape [1])."""
+    m = load_manifest(write_manifest(FILE_SOURCES))
+    hp2, tf2, program = m.models
+    assert (hp2.inputs, hp2.outputs, hp2.has_io) == ([], [], False)
+    assert tf2.inputs[0].fixed_batch == 1
+    assert tf2.inputs[0].concrete_shape(batch=4) == (1,)
+    assert not tf2.has_io
+    assert program.format is None
+    assert hp2.signature == "serving_default"
