@@ -11,13 +11,12 @@ from typing import Any
 
 import yaml
 
+from tandem.layout import Layout
 from tandem.manifest import Manifest
 
 PROMETHEUS_PATH = "/monitoring/prometheus/metrics"  # TF Serving's, as in monitoring.config
 RULES_FILE = "tandem.rules.yml"
 SCRAPE_INTERVAL = "5s"
-GATEWAY_KEY_FILE = Path("run") / "api_key"
-"""The development API key `tandem up` writes; Prometheus presents it to /metrics."""
 
 _ANY = ("0.0.0.0", "::", "")
 
@@ -41,7 +40,8 @@ def scrape_config(manifest: Manifest, out: Path) -> str:
             "metrics_path": "/metrics",
             "authorization": {
                 "type": "Bearer",
-                "credentials_file": str(out / GATEWAY_KEY_FILE),
+                # The development key `tandem up` writes; Prometheus presents it to /metrics.
+                "credentials_file": str(Layout(out).gateway_api_key),
             },
             "static_configs": [{"targets": [f"{_local(s.gateway.host)}:{s.gateway.port}"]}],
         }

@@ -42,13 +42,13 @@ class Prometheus(Service):
         return [("127.0.0.1", self.port)]
 
     def prepare(self) -> None:
-        (self.layout.out / "prometheus" / "data").mkdir(parents=True, exist_ok=True)
+        self.layout.prometheus_data.mkdir(parents=True, exist_ok=True)
 
     def command(self) -> list[str]:
         return [
             prometheus_binary(),
             f"--config.file={self.layout.config / 'prometheus.yml'}",
-            f"--storage.tsdb.path={self.layout.out / 'prometheus' / 'data'}",
+            f"--storage.tsdb.path={self.layout.prometheus_data}",
             "--storage.tsdb.retention.time=2d",
             f"--web.listen-address=127.0.0.1:{self.port}",
             "--log.level=warn",
