@@ -34,7 +34,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: protos
-	$(VENV)/bin/mypy tandem torchserve tf_serving gateway examples bench
+	$(VENV)/bin/mypy wire tandem torchserve tf_serving gateway examples bench
 
 test: lint typecheck k8s-tools
 	$(PY) -m pytest -ra

@@ -43,10 +43,10 @@ import numpy as np
 import orjson
 
 from gateway.backends._http import HttpClient
-from gateway.codecs import v2
 from gateway.errors import GatewayError
 from gateway.route_table import RouteTable, load_route_table
 from gateway.settings import is_loopback
+from wire import v2
 
 KEY = "bench-key-0123456789abcdef"
 T = TypeVar("T")

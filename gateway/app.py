@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
+from starlette.types import ASGIApp
 
 from gateway import __version__
 from gateway.backends.base import Backend
@@ -26,7 +27,7 @@ from gateway.schemas import v2 as v2_schemas
 from gateway.security.keys import KeyStore
 from gateway.security.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
-from gateway.tracing import tracing_from_env
+from gateway.tracing import Tracing, tracing_from_env
 
 #: Request bodies documented by reference (the handlers read raw bytes, not these models).
 _BODY_MODELS: tuple[type[BaseModel], ...] = (
@@ -88,17 +89,31 @@ def create_app(
     app.include_router(v2.health)
     app.include_router(v2.router)
     app.include_router(ui.router)
-    # Added first, so it runs inside GatewayMiddleware.
-    app.add_middleware(HotPath, routes=hot_routes(app, {**v1.HOT_HANDLERS, **v2.HOT_HANDLERS}))
-    app.add_middleware(
-        GatewayMiddleware,
-        max_body_bytes=settings.max_body_bytes,
-        metrics=metrics,
-        access_log=settings.access_log,
-        tracing=tracing,
-    )
+    _front_door(app, settings, metrics, tracing)
     _document_raw_bodies(app)
     return app
+
+
+def _front_door(
+    app: FastAPI, settings: GatewaySettings, metrics: GatewayMetrics, tracing: Tracing | None
+) -> None:
+    """One front door: every request first meets :class:`GatewayMiddleware` (request id, body
+    limit, content coding, access log), then the lean inference path; what that does not
+    serve goes on into Starlette's own stack (its error, body-limit and telemetry layers,
+    then FastAPI's routing). Inference never pays for those layers."""
+    routes = hot_routes(app, {**v1.HOT_HANDLERS, **v2.HOT_HANDLERS})
+    build_stack = app.build_middleware_stack
+
+    def build() -> ASGIApp:
+        return GatewayMiddleware(
+            HotPath(build_stack(), routes=routes),
+            max_body_bytes=settings.max_body_bytes,
+            metrics=metrics,
+            access_log=settings.access_log,
+            tracing=tracing,
+        )
+
+    app.build_middleware_stack = build  # type: ignore[method-assign]
 
 
 def _document_raw_bodies(app: FastAPI) -> None:

@@ -1,8 +1,9 @@
 """FastAPI dependencies as ``Annotated`` aliases (the only place routers get state from).
 
 Every dependency is ``async``: FastAPI runs a plain ``def`` dependency in a worker thread,
-which costs more than the dependency itself. :func:`authenticate_request` is the same check
-as the :data:`CallerDep` dependency for the lean inference path (``gateway.routers.hot``).
+which costs more than the dependency itself. :func:`authenticate_request` is the one
+authentication rule, run by the lean inference path (``gateway.routers.hot``) and by the
+:data:`CallerDep` dependency of every other route.
 """
 
 from __future__ import annotations
@@ -69,11 +70,15 @@ def check_key(state: AppState, presented: str | None) -> str:
 
 async def authenticate(
     state: StateDep,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_api_key)],
+    request: Request,
+    _bearer_scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _key_scheme: Annotated[str | None, Depends(_api_key)],
 ) -> str:
-    """The caller id for a valid key (401 otherwise), after its rate limit (429)."""
-    return check_key(state, bearer.credentials if bearer is not None else api_key)
+    """The caller id for a valid key (401 otherwise), after its rate limit (429).
+
+    The two security dependencies declare the schemes in the OpenAPI document; the key itself
+    is read once, by :func:`authenticate_request`, the rule the lean inference path runs."""
+    return await authenticate_request(state, request)
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -86,8 +91,8 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 async def authenticate_request(state: AppState, request: Request) -> str:
-    """:func:`authenticate` without dependency resolution: the same headers read by the same
-    rules, then the same check (called by the lean inference path)."""
+    """The one authentication rule: ``Authorization: Bearer <key>``, else ``X-API-Key``, then
+    :func:`check_key`. Run by the lean inference path and by :func:`authenticate`."""
     headers = request.headers
     token = bearer_token(headers.get("authorization"))
     presented = token if token is not None else headers.get("x-api-key")

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+from wire import WireError
+
 
 class GatewayError(Exception):
     """Base of every error the gateway answers with; ``status`` is its HTTP status."""
@@ -131,3 +133,8 @@ class CircuitOpen(ServiceUnavailable):
 
 class UpstreamTimeout(GatewayError):
     status = HTTPStatus.GATEWAY_TIMEOUT
+
+
+def from_wire(exc: WireError) -> BadRequest:
+    """The 400 for a body or tensor that the wire contract refused (raise it ``from exc``)."""
+    return InvalidTensor(exc.message) if exc.tensor is not None else BadRequest(exc.message)

@@ -4,6 +4,9 @@
   response, kept in ``request.state.request_id`` and in the log context;
 * body limit: 413 from ``Content-Length`` before anything is read, and while streaming when
   there is none (the error is raised from ``receive`` and rendered by the error handler);
+* ``Content-Encoding: gzip`` / ``deflate`` request bodies are decoded here, once, with the
+  body limit applied to the decoded size too (a compression bomb gets 413, decoding stops at
+  the limit); any other encoding is 415, a body that is not what it claims 400;
 * in-flight gauge and one structured access-log line per request.
 """
 
@@ -13,10 +16,11 @@ import logging
 import re
 import time
 import uuid
+import zlib
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import PayloadTooLarge
+from gateway.errors import BadRequest, GatewayError, PayloadTooLarge, UnsupportedMediaType
 from gateway.logs import request_id_var
 from gateway.metrics import GatewayMetrics
 from gateway.routers.errors import error_response_parts
@@ -24,6 +28,8 @@ from gateway.tracing import Tracing
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 access_log = logging.getLogger("gateway.access")
+#: Content-Encoding → zlib window bits (deflate is zlib-wrapped, RFC 9110; raw is retried).
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
 class GatewayMiddleware:
@@ -51,6 +57,7 @@ class GatewayMiddleware:
         started = time.perf_counter()
         request_id = None
         length: int | None = None
+        encoding: str | None = None
         for key, value in scope["headers"]:
             if key == b"x-request-id":
                 text = value.decode("latin-1")
@@ -61,6 +68,8 @@ class GatewayMiddleware:
                     length = int(value)
                 except ValueError:
                     length = None
+            elif key == b"content-encoding":
+                encoding = value.decode("latin-1").strip().lower()
         if request_id is None:
             request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
@@ -79,6 +88,12 @@ class GatewayMiddleware:
             if length is not None and length > self.max_body_bytes:
                 await self._reject(send_with_id, length)
                 return
+            if encoding and encoding != "identity":
+                try:
+                    receive = await self._decoded(scope, receive, encoding)
+                except GatewayError as exc:
+                    await self._send_error(send_with_id, exc)
+                    return
             limit = self.max_body_bytes
             received = 0
 
@@ -125,12 +140,56 @@ class GatewayMiddleware:
             finally:
                 span.set_attribute("http.response.status_code", status[0])
 
+    async def _decoded(self, scope: Scope, receive: Receive, encoding: str) -> Receive:
+        """Read and decode a compressed body; a ``receive`` that replays the decoded body."""
+        codings = [c.strip() for c in encoding.split(",") if c.strip()]
+        unknown = [c for c in codings if c not in _WBITS and c != "identity"]
+        if unknown:
+            raise UnsupportedMediaType(
+                f"Content-Encoding {', '.join(unknown)!s} is not supported: send gzip, "
+                "deflate or identity"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise BadRequest("client disconnected while sending the body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise PayloadTooLarge(f"request body exceeds the {self.max_body_bytes}-byte limit")
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        for coding in reversed(codings):  # the last coding applied is undone first
+            if coding != "identity":
+                body = _inflate(body, coding, self.max_body_bytes)
+        scope["headers"] = [
+            (k, v) for k, v in scope["headers"] if k not in (b"content-encoding", b"content-length")
+        ] + [(b"content-length", str(len(body)).encode())]
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()  # after the body: wait for the disconnect
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return replay
+
     async def _reject(self, send: Send, length: int) -> None:
-        status, headers, body = error_response_parts(
+        await self._send_error(
+            send,
             PayloadTooLarge(
                 f"request body of {length} bytes exceeds the {self.max_body_bytes}-byte limit"
-            )
+            ),
         )
+
+    async def _send_error(self, send: Send, error: GatewayError) -> None:
+        status, headers, body = error_response_parts(error)
         raw_headers: list[tuple[bytes, bytes]] = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
@@ -139,3 +198,24 @@ class GatewayMiddleware:
         ]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _inflate(data: bytes, coding: str, limit: int) -> bytes:
+    """Decode one content coding, stopping (413) as soon as the output passes ``limit``."""
+    wbits = _WBITS[coding]
+    for attempt in (wbits, -zlib.MAX_WBITS) if coding == "deflate" else (wbits,):
+        inflater = zlib.decompressobj(attempt)
+        try:
+            out = inflater.decompress(data, limit + 1)
+        except zlib.error as exc:
+            if attempt != -zlib.MAX_WBITS and coding == "deflate":
+                continue  # not zlib-wrapped: some clients send raw deflate
+            raise BadRequest(f"request body is not valid {coding} data: {exc}") from exc
+        if len(out) > limit:
+            raise PayloadTooLarge(f"decoded request body exceeds the {limit}-byte limit")
+        if not inflater.eof:
+            raise BadRequest(f"request body is truncated {coding} data")
+        if inflater.unused_data and coding != "deflate":
+            raise BadRequest(f"request body has data after the {coding} stream")
+        return out
+    raise BadRequest(f"request body is not valid {coding} data")  # pragma: no cover

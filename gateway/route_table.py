@@ -13,33 +13,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-DTypeName = Literal[
-    "float16",
-    "float32",
-    "float64",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "bool",
-    "string",
-]
+from wire.dtypes import DTypeName
+from wire.spec import TensorSpec
+
+__all__ = ["BackendRoute", "DTypeName", "ModelRoute", "RouteTable", "TensorSpec"]
 
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class TensorSpec(_Lenient):
-    """One input or output of a model: name, numpy-style dtype and shape (-1 = any)."""
-
-    name: str
-    dtype: DTypeName
-    shape: tuple[int, ...]
 
 
 class BackendRoute(_Lenient):

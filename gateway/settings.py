@@ -35,8 +35,6 @@ class GatewaySettings(BaseSettings):
     """Bind address; a non-loopback bind requires auth."""
     port: int = Field(default=8000, ge=0, le=65535)
     """Bind port."""
-    workers: int = Field(default=1, ge=1)
-    """uvicorn worker processes."""
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """API keys, comma-separated; an entry ``sha256:<hex>`` is an already-hashed key."""
     api_keys_file: Path | None = None

@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.route_table import BackendRoute, ModelRoute, RouteTable
 from tandem.layout import Layout
 from tandem.manifest import Manifest, ModelSpec
 from tandem.monitoring.prometheus import RULES_FILE, alert_rules, scrape_config
+from wire.spec import TensorSpec
 
 PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 
@@ -200,37 +202,40 @@ def torchserve_log4j(out: Path) -> str:
 
 
 def routes(manifest: Manifest, out: Path) -> str:
+    """The gateway's route file, built from its one definition (``gateway.route_table``)."""
     s = manifest.data.servers
     backends = {
-        "tfserving": {
-            "kind": "tfserving",
-            "grpc_target": f"{s.tfserving.host}:{s.tfserving.grpc_port}",
-            "rest_url": f"http://{s.tfserving.host}:{s.tfserving.rest_port}",
-        },
-        "torchserve": {
-            "kind": "torchserve",
-            "grpc_target": f"{s.torchserve.host}:{s.torchserve.grpc_inference_port}",
-            "rest_url": f"http://{s.torchserve.host}:{s.torchserve.inference_port}",
-            "token_file": str(Layout(out).torchserve_key_file),
-        },
+        "tfserving": BackendRoute(
+            kind="tfserving",
+            grpc_target=f"{s.tfserving.host}:{s.tfserving.grpc_port}",
+            rest_url=f"http://{s.tfserving.host}:{s.tfserving.rest_port}",
+        ),
+        "torchserve": BackendRoute(
+            kind="torchserve",
+            grpc_target=f"{s.torchserve.host}:{s.torchserve.grpc_inference_port}",
+            rest_url=f"http://{s.torchserve.host}:{s.torchserve.inference_port}",
+            token_file=Layout(out).torchserve_key_file,
+        ),
     }
     models = {}
     for m in manifest.models:
         tf = m.framework == "tensorflow"
-        models[m.name] = {
-            "framework": m.framework,
-            "backend": "tfserving" if tf else "torchserve",
-            "upstream_name": m.name,
-            "versions": m.served_versions,
-            "default_version": max(m.served_versions),
-            "labels": dict(sorted(m.labels.items())),
-            "signature_name": m.signature if tf else None,
-            "inputs": [t.model_dump() for t in m.inputs],
-            "outputs": [t.model_dump() for t in m.outputs],
-            "max_batch_size": m.batching.max_batch_size,
-            "timeout_ms": m.timeout_ms,
-        }
-    doc = {"schema_version": 1, "backends": backends, "models": models}
+        models[m.name] = ModelRoute(
+            framework=m.framework,
+            backend="tfserving" if tf else "torchserve",
+            upstream_name=m.name,
+            versions=tuple(m.served_versions),
+            default_version=max(m.served_versions),
+            labels=dict(sorted(m.labels.items())),
+            signature_name=m.signature if tf else None,
+            inputs=tuple(TensorSpec.from_json(t.model_dump()) for t in m.inputs),
+            outputs=tuple(TensorSpec.from_json(t.model_dump()) for t in m.outputs),
+            max_batch_size=m.batching.max_batch_size,
+            timeout_ms=m.timeout_ms,
+        )
+    table = RouteTable(schema_version=1, backends=backends, models=models)
+    # Only the fields set above: the file stays as it was (the golden file pins it).
+    doc = table.model_dump(mode="json", exclude_unset=True)
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 

@@ -6,6 +6,11 @@ the context (`gpu_id`), falling back to the CPU. A batch from TorchServe is a li
 valid ones run through the model in one forward pass, invalid ones are answered with a 400 of
 their own, so one bad request never fails its neighbours.
 
+Every wire format comes from the `wire` package, shipped inside the `.mar` beside this file:
+`wire.endpoint` reads TF Serving v1 (row, columnar) and OIP v2 (JSON and binary extension)
+and answers each in its own shape; the gateway asks for raw little-endian v2 outputs.
+TorchServe requires this module to define exactly one class.
+
 Importing this module has no side effects: torch work starts in `initialize`.
 """
 
@@ -21,14 +26,15 @@ from typing import Any
 
 import numpy as np
 
-try:  # inside the repository
-    from . import tandem_codec as codec
-except ImportError:  # inside a .mar, where this file is a top-level module
-    import tandem_codec as codec  # type: ignore[no-redef,import-not-found]
+from wire import WireError, v2
+from wire.arrays import loads
+from wire.dtypes import NAME_TO_NUMPY
+from wire.endpoint import Decoded, decode_request, encode_response
+from wire.spec import SPEC_FILE, ModelIO
 
 logger = logging.getLogger(__name__)
 
-HEADER_LENGTH_KEY = "inference-header-content-length"
+HEADER_LENGTH_KEY = v2.HEADER_LENGTH.lower()
 
 
 class TandemHandler:
@@ -36,7 +42,7 @@ class TandemHandler:
 
     def __init__(self) -> None:
         self.initialized = False
-        self.io: codec.ModelIO | None = None
+        self.io: ModelIO | None = None
         self.model: Any = None
         self.device: Any = None
         self.version = "1"
@@ -53,7 +59,7 @@ class TandemHandler:
             self.device = torch.device(f"cuda:{int(gpu_id)}")
         else:
             self.device = torch.device("cpu")
-        self.io = codec.ModelIO.from_json(json.loads((model_dir / codec.SPEC_FILE).read_text()))
+        self.io = ModelIO.from_json(json.loads((model_dir / SPEC_FILE).read_text()))
         manifest = getattr(context, "manifest", None) or {}
         self.version = str(manifest.get("model", {}).get("modelVersion") or self.io.version)
         self.model = load_model(model_dir, self.io, self.device)
@@ -68,33 +74,31 @@ class TandemHandler:
         if not data:
             return []
         decoded = self.preprocess(data, context)
-        good = [d for d in decoded if isinstance(d, codec.Decoded)]
+        good = [d for d in decoded if isinstance(d, Decoded)]
         # One line per batch in TorchServe's model log: shows batching at work.
         logger.info("tandem batch: %d request(s), %d row(s)", len(data), sum(d.batch for d in good))
         results = self.inference(good) if good else []
         return self.postprocess(decoded, results, context)
 
-    def preprocess(
-        self, data: list[dict[str, Any]], context: Any
-    ) -> list[codec.Decoded | codec.BadRequest]:
+    def preprocess(self, data: list[dict[str, Any]], context: Any) -> list[Decoded | WireError]:
         """Decode and validate each request on its own; a bad one becomes its error."""
         assert self.io is not None
-        out: list[codec.Decoded | codec.BadRequest] = []
+        out: list[Decoded | WireError] = []
         for idx, request in enumerate(data):
             try:
                 body = request.get("body", request.get("data"))
                 if body is None and request:
-                    raise codec.BadRequest(
+                    raise WireError(
                         "request body must be JSON (Content-Type: application/json); "
                         f"got form fields {sorted(request)[:5]}"
                     )
-                doc, binary = codec.parse_body(body, _header_length(request, context, idx))
-                out.append(codec.decode_request(doc, self.io, binary))
-            except codec.BadRequest as exc:
+                doc, tail = parse_body(body, _header_length(request, context, idx))
+                out.append(decode_request(doc, self.io, tail))
+            except WireError as exc:
                 out.append(exc)
         return out
 
-    def inference(self, batch: list[codec.Decoded]) -> list[list[np.ndarray[Any, Any]]]:
+    def inference(self, batch: list[Decoded]) -> list[list[np.ndarray[Any, Any]]]:
         """One forward pass over every valid request when their shapes allow stacking."""
         import torch
 
@@ -110,14 +114,17 @@ class TandemHandler:
                     else group[0].arrays[i]
                     for i in range(n_inputs)
                 ]
-                tensors = [torch.as_tensor(a).to(self.device) for a in stacked]
+                # Inputs may be views into the request body at any address, and CPU kernels
+                # pick their summation order by alignment: a copy into torch's own (aligned)
+                # memory keeps an answer independent of how its request was framed.
+                tensors = [torch.tensor(a, device=self.device) for a in stacked]
                 outputs = self._outputs(self.model(*tensors))
-                results.extend(codec.split_outputs(outputs, [d.batch for d in group]))
+                results.extend(split_outputs(outputs, [d.batch for d in group]))
         return results
 
     def postprocess(
         self,
-        decoded: list[codec.Decoded | codec.BadRequest],
+        decoded: list[Decoded | WireError],
         results: list[list[np.ndarray[Any, Any]]],
         context: Any,
     ) -> list[bytes]:
@@ -125,11 +132,14 @@ class TandemHandler:
         answers: list[bytes] = []
         it = iter(results)
         for idx, item in enumerate(decoded):
-            if isinstance(item, codec.BadRequest):
-                _set_status(context, 400, str(item), idx)
-                answers.append(codec.encode_error(str(item)))
-            else:
-                answers.append(codec.encode_response(item, next(it), self.io, self.version))
+            if isinstance(item, WireError):
+                _set_status(context, 400, item.message, idx)
+                answers.append(encode_error(item.message))
+                continue
+            body, header_length = encode_response(item, next(it), self.io, self.version)
+            if header_length is not None:
+                _set_header(context, idx, v2.HEADER_LENGTH, str(header_length))
+            answers.append(body)
         return answers
 
     def _outputs(self, raw: Any) -> list[np.ndarray[Any, Any]]:
@@ -149,11 +159,11 @@ class TandemHandler:
         arrays = []
         for spec, t in zip(self.io.outputs, items, strict=True):
             arr = t.detach().to("cpu").numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
-            arrays.append(arr.astype(codec.NUMPY_DTYPES[spec.dtype], copy=False))
+            arrays.append(arr.astype(NAME_TO_NUMPY[spec.dtype], copy=False))
         return arrays
 
 
-def load_model(model_dir: Path, io: codec.ModelIO, device: Any) -> Any:
+def load_model(model_dir: Path, io: ModelIO, device: Any) -> Any:
     """Rebuild the model from the archive in the format it was exported in."""
     import torch
 
@@ -208,14 +218,52 @@ def _header_length(request: dict[str, Any], context: Any, idx: int) -> int | Non
             raw = None
     if raw is None:
         return None
-    if isinstance(raw, bytes | bytearray):
-        raw = raw.decode("ascii", "replace")
-    try:
-        return int(str(raw).strip())
-    except ValueError as exc:
-        raise codec.BadRequest(f"Inference-Header-Content-Length {raw!r} is not a number") from exc
+    return v2.parse_header_length(raw if isinstance(raw, bytes | bytearray) else str(raw))
 
 
 def _set_status(context: Any, code: int, message: str, idx: int) -> None:
     if context is not None and getattr(context, "request_processor", None):
         context.set_response_status(code=code, phrase=message[:200], idx=idx)
+
+
+def _set_header(context: Any, idx: int, key: str, value: str) -> None:
+    if context is not None and getattr(context, "request_processor", None):
+        context.set_response_header(idx, key, value)
+
+
+# --------------------------------------------------------------------------- codec glue
+
+
+def parse_body(body: Any, header_length: int | None = None) -> tuple[Any, memoryview | None]:
+    """The JSON document of a request and, for the v2 binary extension, the raw tail.
+
+    TorchServe hands over bytes, or already-parsed JSON when the content type was
+    application/json; both are accepted.
+    """
+    if header_length is not None:
+        if not isinstance(body, bytes | bytearray):
+            raise WireError("Inference-Header-Content-Length was given but the body is not raw")
+        return v2.split_binary(bytes(body), header_length)
+    if isinstance(body, bytes | bytearray | str):
+        if not body:
+            raise WireError("empty request body: expected a JSON object")
+        try:
+            return loads(body), None
+        except WireError as exc:
+            raise WireError(f"request body is not valid JSON: {exc.message}") from exc
+    if body is None:
+        raise WireError("empty request body: expected a JSON object")
+    return body, None
+
+
+def encode_error(message: str) -> bytes:
+    return json.dumps({"error": message}, separators=(",", ":")).encode()
+
+
+def split_outputs(
+    outputs: list[np.ndarray[Any, Any]], sizes: list[int]
+) -> list[list[np.ndarray[Any, Any]]]:
+    """Cut batched outputs back into one list per request (views, no copies)."""
+    bounds = np.cumsum(sizes)[:-1].tolist()
+    per_output = [np.split(o, bounds) for o in outputs]
+    return [list(parts) for parts in zip(*per_output, strict=True)]

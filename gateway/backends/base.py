@@ -1,9 +1,14 @@
-"""The adapter interface every backend implements, and the values that cross it."""
+"""The adapter interface every backend implements, and the values that cross it.
+
+:class:`Backend` is four calls (``infer``, ``metadata``, ``ready``, ``aclose``). TF Serving's
+``:classify``/``:regress`` are a capability, :class:`SupportsExamples`, that only the TF
+adapter has; the dataplane asks for it instead of every adapter carrying a refusal.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -20,6 +25,9 @@ class InferCall:
     output_names: tuple[str, ...] | None
     request_id: str
     timeout_s: float
+    v2_body: tuple[bytes, int] | None = None
+    """The client's v2 binary-extension body and header length, for a v2-speaking backend to
+    forward without re-encoding (``inputs`` were decoded from it and validated)."""
 
 
 @dataclass(slots=True)
@@ -51,6 +59,18 @@ class ModelMetadata:
 ExampleMethod = Literal["classify", "regress"]
 
 
+@dataclass(slots=True)
+class ExampleCall:
+    """One ``:classify``/``:regress`` call: the public JSON body, forwarded as it is."""
+
+    route: ModelRoute
+    version: int
+    method: ExampleMethod
+    body: dict[str, Any]
+    request_id: str
+    timeout_s: float
+
+
 class Backend(Protocol):
     """A serving system the gateway forwards to.
 
@@ -73,21 +93,17 @@ class Backend(Protocol):
         """Whether the model version answers on this backend now."""
         ...
 
-    async def example_method(
-        self,
-        route: ModelRoute,
-        version: int,
-        method: ExampleMethod,
-        body: dict[str, Any],
-        request_id: str,
-        timeout_s: float,
-    ) -> dict[str, Any]:
-        """Run a TF Serving ``:classify``/``:regress`` body; backends without it raise
-        :class:`gateway.errors.UnsupportedSignature`."""
-        ...
-
     async def aclose(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class SupportsExamples(Protocol):
+    """A backend that runs TF Serving ``:classify``/``:regress`` (tf.Example inputs)."""
+
+    async def examples(self, call: ExampleCall) -> dict[str, Any]:
+        """Run one ``:classify``/``:regress`` body and return the server's JSON answer."""
         ...
 
 

@@ -13,7 +13,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from gateway.backends.base import Backend, ExampleMethod, InferCall, InferResult, ModelMetadata
+from gateway.backends.base import (
+    Backend,
+    ExampleCall,
+    InferCall,
+    InferResult,
+    ModelMetadata,
+    SupportsExamples,
+)
 from gateway.errors import (
     BackendUnavailable,
     CircuitOpen,
@@ -132,18 +139,15 @@ class ResilientBackend:
             self.breaker.record_success()
         return ok
 
-    async def example_method(
-        self,
-        route: ModelRoute,
-        version: int,
-        method: ExampleMethod,
-        body: dict[str, Any],
-        request_id: str,
-        timeout_s: float,
-    ) -> dict[str, Any]:
-        return await self._guard(
-            lambda: self.inner.example_method(route, version, method, body, request_id, timeout_s)
-        )
+    @property
+    def supports_examples(self) -> bool:
+        """Whether the wrapped adapter has the :class:`SupportsExamples` capability."""
+        return isinstance(self.inner, SupportsExamples)
+
+    async def examples(self, call: ExampleCall) -> dict[str, Any]:
+        inner = self.inner
+        assert isinstance(inner, SupportsExamples), "check supports_examples first"
+        return await self._guard(lambda: inner.examples(call))
 
     async def aclose(self) -> None:
         await self.inner.aclose()

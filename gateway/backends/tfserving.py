@@ -25,51 +25,35 @@ from gateway._pb import (
 from gateway.backends import _grpc
 from gateway.backends._http import HttpClient, error_for_status
 from gateway.backends.base import (
-    ExampleMethod,
+    ExampleCall,
     InferCall,
     InferResult,
     ModelMetadata,
     Signature,
 )
-from gateway.codecs.arrays import array_to_json, json_to_array
-from gateway.codecs.dtypes import TF_ENUM_VALUES, TF_TO_NAME
 from gateway.codecs.tensor_proto import array_to_tensor_proto, tensor_proto_to_array
 from gateway.errors import UpstreamError
 from gateway.route_table import BackendRoute, ModelRoute, TensorSpec
+from wire.arrays import array_to_json, json_to_array
+from wire.dtypes import TF_ENUM_VALUES, TF_TO_NAME
 
 _AVAILABLE = 30
 _PLATFORM = "tensorflow_serving"
 _DUMPS = orjson.OPT_SERIALIZE_NUMPY
 
 
-class TFServingBackend:
-    """Adapter for one TF Serving server (gRPC when it has a target, else REST)."""
+class _GrpcTransport:
+    """``PredictionService``/``ModelService`` over one grpc.aio channel (``tensor_content``)."""
 
-    def __init__(
-        self,
-        name: str,
-        config: BackendRoute,
-        *,
-        prefer_grpc: bool = True,
-        rest_below_bytes: int = 0,
-    ) -> None:
+    def __init__(self, name: str, target: str) -> None:
         self.name = name
-        self._use_grpc = bool(prefer_grpc and config.grpc_target)
-        # Small inferences go over REST when there is one (see GatewaySettings).
-        self._rest_below = rest_below_bytes if config.rest_url else 0
-        self._target = config.grpc_target
+        self._target = target
         self._channel: Any = None
         self._predict_stub: Any = None
         self._models_stub: Any = None
-        if not self._use_grpc and not config.rest_url:
-            raise ValueError(f"backend {name!r} has neither grpc_target nor rest_url")
-        self._http = HttpClient(name, config.rest_url) if config.rest_url else None
-
-    # -- helpers ---------------------------------------------------------------------------
 
     def _open(self) -> None:
         # Channels are opened on first use, inside the serving event loop.
-        assert self._target is not None
         self._channel = _grpc.open_channel(self._target)
         self._predict_stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models_stub = model_service_pb2_grpc.ModelServiceStub(self._channel)
@@ -94,22 +78,7 @@ class TFServingBackend:
             spec.signature_name = route.signature_name or "serving_default"
         return spec
 
-    def _rest(self) -> HttpClient:
-        if self._http is None:
-            raise UpstreamError(f"{self.name}: no rest_url configured for this call")
-        return self._http
-
-    @staticmethod
-    def _path(route: ModelRoute, version: int) -> str:
-        return f"/v1/models/{route.upstream_name}/versions/{version}"
-
-    # -- interface -------------------------------------------------------------------------
-
     async def infer(self, call: InferCall) -> InferResult:
-        if not self._use_grpc or (
-            self._rest_below and sum(a.nbytes for a in call.inputs.values()) < self._rest_below
-        ):
-            return await self._infer_rest(call)
         request = predict_pb2.PredictRequest(model_spec=self._spec(call.route, call.version))
         for name, array in call.inputs.items():
             request.inputs[name].CopyFrom(array_to_tensor_proto(array))
@@ -128,39 +97,7 @@ class TFServingBackend:
         version = response.model_spec.version.value if response.HasField("model_spec") else 0
         return InferResult(_in_route_order(call.route, outputs), int(version) or call.version)
 
-    async def _infer_rest(self, call: InferCall) -> InferResult:
-        payload = {
-            "signature_name": call.route.signature_name or "serving_default",
-            "inputs": {k: array_to_json(v) for k, v in call.inputs.items()},
-        }
-        if call.output_names:
-            payload["output_filter"] = list(call.output_names)
-        status, body = await self._rest().request(
-            "POST",
-            self._path(call.route, call.version) + ":predict",
-            body=orjson.dumps(payload, option=_DUMPS),
-            headers={"Content-Type": "application/json", "X-Request-ID": call.request_id},
-            timeout_s=call.timeout_s,
-            what="predict",
-        )
-        if status != 200:
-            raise error_for_status(status, body, self.name, "predict")
-        try:
-            outputs = orjson.loads(body)["outputs"]
-            specs = {o.name: o.dtype for o in call.route.outputs}
-            if not isinstance(outputs, dict):
-                wanted = list(call.output_names or specs)
-                if len(wanted) != 1:
-                    raise ValueError("single unnamed output for a multi-output model")
-                outputs = {wanted[0]: outputs}
-            arrays = {k: json_to_array(k, v, specs.get(k, "float32")) for k, v in outputs.items()}
-        except (KeyError, ValueError, TypeError) as exc:
-            raise UpstreamError(f"{self.name}: unreadable predict response: {exc}") from exc
-        return InferResult(_in_route_order(call.route, arrays), call.version)
-
     async def metadata(self, route: ModelRoute, version: int, timeout_s: float) -> ModelMetadata:
-        if not self._use_grpc:
-            return await self._metadata_rest(route, version, timeout_s)
         request = get_model_metadata_pb2.GetModelMetadataRequest(
             model_spec=self._spec(route, version, signature=False),
             metadata_field=["signature_def"],
@@ -184,10 +121,69 @@ class TFServingBackend:
         }
         return ModelMetadata(_PLATFORM, route.signature_name or "serving_default", signatures)
 
-    async def _metadata_rest(
-        self, route: ModelRoute, version: int, timeout_s: float
-    ) -> ModelMetadata:
-        status, body = await self._rest().request(
+    async def ready(self, route: ModelRoute, version: int, timeout_s: float) -> bool:
+        request = get_model_status_pb2.GetModelStatusRequest(
+            model_spec=self._spec(route, version, signature=False)
+        )
+        try:
+            response = await self._models.GetModelStatus(request, timeout=timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            error = _grpc.translate(exc, self.name, "status")
+            if isinstance(error, UpstreamError):
+                raise error from exc
+            return False
+        return any(
+            s.version == version and s.state == _AVAILABLE for s in response.model_version_status
+        )
+
+    async def aclose(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+
+
+class _RestTransport:
+    """TF Serving's REST API over the gateway's keep-alive HTTP/1.1 client."""
+
+    def __init__(self, name: str, url: str) -> None:
+        self.name = name
+        self._http = HttpClient(name, url)
+
+    @staticmethod
+    def _path(route: ModelRoute, version: int) -> str:
+        return f"/v1/models/{route.upstream_name}/versions/{version}"
+
+    async def infer(self, call: InferCall) -> InferResult:
+        payload = {
+            "signature_name": call.route.signature_name or "serving_default",
+            "inputs": {k: array_to_json(v) for k, v in call.inputs.items()},
+        }
+        if call.output_names:
+            payload["output_filter"] = list(call.output_names)
+        status, body = await self._http.request(
+            "POST",
+            self._path(call.route, call.version) + ":predict",
+            body=orjson.dumps(payload, option=_DUMPS),
+            headers={"Content-Type": "application/json", "X-Request-ID": call.request_id},
+            timeout_s=call.timeout_s,
+            what="predict",
+        )
+        if status != 200:
+            raise error_for_status(status, body, self.name, "predict")
+        try:
+            outputs = orjson.loads(body)["outputs"]
+            specs = {o.name: o.dtype for o in call.route.outputs}
+            if not isinstance(outputs, dict):
+                wanted = list(call.output_names or specs)
+                if len(wanted) != 1:
+                    raise ValueError("single unnamed output for a multi-output model")
+                outputs = {wanted[0]: outputs}
+            arrays = {k: json_to_array(k, v, specs.get(k, "float32")) for k, v in outputs.items()}
+        except (KeyError, ValueError, TypeError) as exc:
+            raise UpstreamError(f"{self.name}: unreadable predict response: {exc}") from exc
+        return InferResult(_in_route_order(call.route, arrays), call.version)
+
+    async def metadata(self, route: ModelRoute, version: int, timeout_s: float) -> ModelMetadata:
+        status, body = await self._http.request(
             "GET", self._path(route, version) + "/metadata", timeout_s=timeout_s, what="metadata"
         )
         if status != 200:
@@ -208,68 +204,96 @@ class TFServingBackend:
         return ModelMetadata(_PLATFORM, route.signature_name or "serving_default", signatures)
 
     async def ready(self, route: ModelRoute, version: int, timeout_s: float) -> bool:
-        if not self._use_grpc:
-            status, body = await self._rest().request(
-                "GET", self._path(route, version), timeout_s=timeout_s, what="status"
-            )
-            if status != 200:
-                return False
-            try:
-                states = orjson.loads(body)["model_version_status"]
-                return any(
-                    str(s.get("version")) == str(version) and s.get("state") == "AVAILABLE"
-                    for s in states
-                )
-            except (KeyError, TypeError, ValueError):
-                return False
-        request = get_model_status_pb2.GetModelStatusRequest(
-            model_spec=self._spec(route, version, signature=False)
-        )
-        try:
-            response = await self._models.GetModelStatus(request, timeout=timeout_s)
-        except grpc.aio.AioRpcError as exc:
-            error = _grpc.translate(exc, self.name, "status")
-            if isinstance(error, UpstreamError):
-                raise error from exc
-            return False
-        return any(
-            s.version == version and s.state == _AVAILABLE for s in response.model_version_status
-        )
-
-    async def example_method(
-        self,
-        route: ModelRoute,
-        version: int,
-        method: ExampleMethod,
-        body: dict[str, Any],
-        request_id: str,
-        timeout_s: float,
-    ) -> dict[str, Any]:
-        # tf.Example inputs are forwarded verbatim over REST: the gateway keeps no Example
-        # protos, and TF Serving's REST API accepts exactly the public JSON body.
-        status, raw = await self._rest().request(
-            "POST",
-            self._path(route, version) + f":{method}",
-            body=orjson.dumps(body),
-            headers={"Content-Type": "application/json", "X-Request-ID": request_id},
-            timeout_s=timeout_s,
-            what=method,
+        status, body = await self._http.request(
+            "GET", self._path(route, version), timeout_s=timeout_s, what="status"
         )
         if status != 200:
-            raise error_for_status(status, raw, self.name, method)
+            return False
+        try:
+            states = orjson.loads(body)["model_version_status"]
+            return any(
+                str(s.get("version")) == str(version) and s.get("state") == "AVAILABLE"
+                for s in states
+            )
+        except (KeyError, TypeError, ValueError):
+            return False
+
+    async def examples(self, call: ExampleCall) -> dict[str, Any]:
+        # tf.Example inputs are forwarded verbatim: the gateway keeps no Example protos, and
+        # TF Serving's REST API accepts exactly the public JSON body.
+        status, raw = await self._http.request(
+            "POST",
+            self._path(call.route, call.version) + f":{call.method}",
+            body=orjson.dumps(call.body),
+            headers={"Content-Type": "application/json", "X-Request-ID": call.request_id},
+            timeout_s=call.timeout_s,
+            what=call.method,
+        )
+        if status != 200:
+            raise error_for_status(status, raw, self.name, call.method)
         try:
             parsed = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise UpstreamError(f"{self.name}: unreadable {method} response") from exc
+            raise UpstreamError(f"{self.name}: unreadable {call.method} response") from exc
         if not isinstance(parsed, dict):
-            raise UpstreamError(f"{self.name}: unreadable {method} response")
+            raise UpstreamError(f"{self.name}: unreadable {call.method} response")
         return parsed
 
     async def aclose(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-        if self._http is not None:
-            await self._http.aclose()
+        await self._http.aclose()
+
+
+class TFServingBackend:
+    """Adapter for one TF Serving server; has the :class:`SupportsExamples` capability.
+
+    The transports are chosen once: gRPC when preferred and the server has a target, else
+    REST, for metadata, readiness and inferences; inferences whose tensors are smaller than
+    ``rest_below_bytes`` take REST when there is one; ``:classify``/``:regress`` always REST.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        config: BackendRoute,
+        *,
+        prefer_grpc: bool = True,
+        rest_below_bytes: int = 0,
+    ) -> None:
+        self.name = name
+        rest = _RestTransport(name, config.rest_url) if config.rest_url else None
+        grpc_transport = (
+            _GrpcTransport(name, config.grpc_target) if prefer_grpc and config.grpc_target else None
+        )
+        main = grpc_transport or rest
+        if main is None:
+            raise ValueError(f"backend {name!r} has neither grpc_target nor rest_url")
+        self._main: _GrpcTransport | _RestTransport = main
+        self._rest = rest
+        # Small inferences go over REST when there is one (see GatewaySettings).
+        self._small = rest if grpc_transport is not None and rest_below_bytes else None
+        self._rest_below = rest_below_bytes
+
+    async def infer(self, call: InferCall) -> InferResult:
+        small = self._small
+        if small is not None and sum(a.nbytes for a in call.inputs.values()) < self._rest_below:
+            return await small.infer(call)
+        return await self._main.infer(call)
+
+    async def metadata(self, route: ModelRoute, version: int, timeout_s: float) -> ModelMetadata:
+        return await self._main.metadata(route, version, timeout_s)
+
+    async def ready(self, route: ModelRoute, version: int, timeout_s: float) -> bool:
+        return await self._main.ready(route, version, timeout_s)
+
+    async def examples(self, call: ExampleCall) -> dict[str, Any]:
+        if self._rest is None:
+            raise UpstreamError(f"{self.name}: no rest_url configured for :{call.method}")
+        return await self._rest.examples(call)
+
+    async def aclose(self) -> None:
+        await self._main.aclose()
+        if self._rest is not None and self._rest is not self._main:
+            await self._rest.aclose()
 
 
 def _in_route_order(route: ModelRoute, outputs: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,10 @@
 Requests go to the project's generic handler as OIP v2 (binary tensor extension for numeric
 tensors unless disabled): over gRPC the body is the ``"body"`` input entry with the header
 length in ``"inference-header-content-length"``; over REST it is the request body with the
-``Inference-Header-Content-Length`` header. The handler always answers v2 JSON. Bodies
+``Inference-Header-Content-Length`` header. A client's own v2 binary request is forwarded as
+it came (the dataplane validated it from its header); otherwise the inputs are encoded once.
+The handler answers in the binary extension (raw little-endian tensors) when asked, which
+the gateway always does unless ``torchserve_binary`` is off. Bodies
 smaller than ``rest_below_bytes`` take REST when the server has a REST URL (the same bytes,
 for less gateway CPU than a grpc.aio call).
 
@@ -28,23 +31,22 @@ from gateway._pb import torchserve_modules
 from gateway.backends import _grpc
 from gateway.backends._http import HttpClient, error_for_status
 from gateway.backends.base import (
-    ExampleMethod,
     InferCall,
     InferResult,
     ModelMetadata,
     route_metadata,
 )
-from gateway.codecs.dtypes import NAME_TO_NUMPY
-from gateway.codecs.v2 import decode_infer_response, encode_infer_request
 from gateway.errors import (
-    GatewayError,
     ServiceUnavailable,
-    UnsupportedSignature,
     UpstreamError,
     UpstreamRejected,
     UpstreamTimeout,
 )
 from gateway.route_table import BackendRoute, ModelRoute
+from wire import WireError
+from wire.arrays import loads
+from wire.dtypes import NAME_TO_NUMPY
+from wire.v2 import decode_infer_response, encode_infer_request, split_response
 
 _PLATFORM = "pytorch_torchserve"
 
@@ -115,30 +117,36 @@ class TorchServeBackend:
         return self._stub_obj
 
     async def infer(self, call: InferCall) -> InferResult:
-        body, header_length = encode_infer_request(
-            call.inputs,
-            output_names=call.output_names,
-            binary=self._binary,
-            request_id=call.request_id,
-        )
+        header_length: int | None
+        if call.v2_body is not None and self._binary:
+            body, header_length = call.v2_body  # the client's binary request, as it came
+        else:
+            body, header_length = encode_infer_request(
+                call.inputs,
+                output_names=call.output_names,
+                binary=self._binary,
+                binary_output=self._binary,
+                request_id=call.request_id,
+            )
         raw = await self._predict(
             call.route, call.version, body, header_length, call.request_id, call.timeout_s
         )
         try:
-            parsed = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
+            header, tail = split_response(raw) if self._binary else (loads(raw), None)
+        except WireError as exc:
             raise UpstreamError(f"{self.name}: prediction is not JSON") from exc
-        if isinstance(parsed, dict) and "error" in parsed and "outputs" not in parsed:
-            raise UpstreamRejected(f"{self.name}: {parsed['error']}")
+        if isinstance(header, dict) and "error" in header and "outputs" not in header:
+            raise UpstreamRejected(f"{self.name}: {header['error']}")
         try:
-            outputs, version = decode_infer_response(parsed)
-        except (ValueError, GatewayError) as exc:
-            raise UpstreamError(f"{self.name}: unreadable prediction: {exc}") from exc
+            response = decode_infer_response(header, tail)
+        except WireError as exc:
+            raise UpstreamError(f"{self.name}: unreadable prediction: {exc.message}") from exc
         try:
+            version = response.model_version
             answered = int(version) if version is not None else call.version
         except ValueError:
             answered = call.version
-        return InferResult(outputs, answered)
+        return InferResult(response.outputs, answered)
 
     async def _predict(
         self,
@@ -248,20 +256,6 @@ class TorchServeBackend:
         except (ServiceUnavailable, UpstreamTimeout, UpstreamError):
             return False
         return True
-
-    async def example_method(
-        self,
-        route: ModelRoute,
-        version: int,
-        method: ExampleMethod,
-        body: dict[str, Any],
-        request_id: str,
-        timeout_s: float,
-    ) -> dict[str, Any]:
-        raise UnsupportedSignature(
-            f"model {route.upstream_name!r} is a PyTorch model; :{method} needs a TensorFlow "
-            "signature with that method"
-        )
 
     async def aclose(self) -> None:
         if self._channel is not None:

@@ -1,1 +1,2 @@
-"""Pure encoders/decoders between wire formats and numpy arrays (no I/O, no framework)."""
+"""TensorFlow ``TensorProto`` ↔ numpy (it needs the generated protos, so it lives here; every
+JSON and binary format is defined once in the :mod:`wire` package)."""

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from gateway._pb import tensor_pb2
-from gateway.codecs.dtypes import NAME_TO_NUMPY, NAME_TO_TF, TF_TO_NAME, name_of
+from wire.dtypes import NAME_TO_NUMPY, NAME_TO_TF, TF_TO_NAME, name_of
 
 _VAL_FIELD = {
     "float32": "float_val",

@@ -15,15 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from gateway.backends.base import ExampleMethod, InferCall, InferResult, ModelMetadata
+from gateway.backends.base import ExampleCall, ExampleMethod, InferCall, InferResult, ModelMetadata
 from gateway.backends.resilience import ResilientBackend
 from gateway.dataplane.routing import Target, resolve
-from gateway.dataplane.validation import validate_inputs
-from gateway.errors import GatewayError, ModelNotReady, UnsupportedSignature
+from gateway.errors import GatewayError, ModelNotReady, UnsupportedSignature, from_wire
 from gateway.metrics import GatewayMetrics
 from gateway.route_table import RouteTable
 from gateway.settings import GatewaySettings
 from gateway.tracing import Tracing
+from wire import WireError
+from wire.spec import check_outputs, validate_inputs
 
 log = logging.getLogger("gateway.dataplane")
 
@@ -104,9 +105,12 @@ class DataPlane:
 
     def validate(self, target: Target, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Check the inputs against the route's input spec (400 with the expected spec)."""
-        return validate_inputs(
-            target.route.inputs, inputs, max_batch_size=target.route.max_batch_size
-        )
+        try:
+            return validate_inputs(
+                target.route.inputs, inputs, max_batch_size=target.route.max_batch_size
+            )
+        except WireError as exc:
+            raise from_wire(exc) from exc
 
     async def infer(
         self,
@@ -115,14 +119,26 @@ class DataPlane:
         *,
         output_names: tuple[str, ...] | None,
         request_id: str,
+        signature_name: str | None = None,
+        v2_body: tuple[bytes, int] | None = None,
     ) -> InferResult:
-        """Validate, call the backend, start the shadow copy; returns the backend's result."""
+        """Check signature and inputs, call the backend, start the shadow copy; returns the
+        backend's result with exactly the requested outputs (all of them when none are named).
+
+        ``v2_body`` is the client's v2 binary body that ``inputs`` were decoded from: a
+        v2-speaking backend forwards it as it came."""
+        expected_signature = target.route.signature_name or "serving_default"
+        if signature_name not in (None, "", expected_signature):
+            raise UnsupportedSignature(
+                f"model {target.model!r} serves signature {expected_signature!r}, "
+                f"not {signature_name!r}"
+            )
         checked = self.validate(target, inputs)
         if output_names:
-            known = {o.name for o in target.route.outputs}
-            for name in output_names:
-                if name not in known:
-                    raise UnsupportedSignature(f"unknown output {name!r}; outputs: {sorted(known)}")
+            try:
+                check_outputs(target.route.outputs, output_names)
+            except WireError as exc:
+                raise UnsupportedSignature(exc.message) from exc
         call = InferCall(
             route=target.route,
             version=target.version,
@@ -130,6 +146,7 @@ class DataPlane:
             output_names=output_names,
             request_id=request_id,
             timeout_s=self._timeout_s(target),
+            v2_body=v2_body,
         )
         backend = self.backend_of(target)
         self._maybe_shadow(target, call)
@@ -137,11 +154,17 @@ class DataPlane:
         outcome = "ok"
         try:
             if self._tracing is None:
-                return await backend.infer(call)
-            attributes = {"tandem.model": target.model, "tandem.version": target.version}
-            attributes["tandem.backend"] = backend.name
-            with self._tracing.start_span("upstream infer", server=False, attributes=attributes):
-                return await backend.infer(call)
+                result = await backend.infer(call)
+            else:
+                attributes = {"tandem.model": target.model, "tandem.version": target.version}
+                attributes["tandem.backend"] = backend.name
+                with self._tracing.start_span(
+                    "upstream infer", server=False, attributes=attributes
+                ):
+                    result = await backend.infer(call)
+            if output_names:
+                result.outputs = {n: result.outputs[n] for n in output_names if n in result.outputs}
+            return result
         except GatewayError as exc:
             outcome = str(int(exc.status))
             raise
@@ -169,6 +192,7 @@ class DataPlane:
             output_names=call.output_names,
             request_id=f"{call.request_id}-shadow",
             timeout_s=call.timeout_s,
+            v2_body=call.v2_body,
         )
         task = asyncio.get_running_loop().create_task(self._shadow(target, copy))
         self._shadow_tasks.add(task)
@@ -196,8 +220,15 @@ class DataPlane:
             raise UnsupportedSignature(
                 f"signature {signature!r} of model {target.model!r} does not support :{method}"
             )
-        return await self.backend_of(target).example_method(
-            target.route, target.version, method, body, request_id, self._timeout_s(target)
+        backend = self.backend_of(target)
+        if not backend.supports_examples:
+            raise UnsupportedSignature(
+                f"model {target.model!r} is served by {backend.name!r}, which has no :{method}"
+            )
+        return await backend.examples(
+            ExampleCall(
+                target.route, target.version, method, body, request_id, self._timeout_s(target)
+            )
         )
 
     # -- metadata and readiness ------------------------------------------------------------

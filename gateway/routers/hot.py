@@ -12,6 +12,7 @@ exception handler. Every other request, and any it does not recognise, goes on t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from re import Pattern
@@ -27,6 +28,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.deps import authenticate_request, get_request_id, get_state
 from gateway.errors import GatewayError
 from gateway.routers.errors import gateway_error_response
+
+log = logging.getLogger("gateway.hot")
 
 #: ``handler(state, request, request_id, **path_params)``, the core of a FastAPI endpoint.
 HotHandler = Callable[..., Awaitable[Response]]
@@ -67,7 +70,8 @@ def hot_routes(app: FastAPI, handlers: Mapping[str, HotHandler]) -> list[HotRout
 
 class HotPath:
     """See the module docstring. Sits inside :class:`gateway.middleware.GatewayMiddleware`
-    (request id, body limit, in-flight gauge, access log apply to both paths)."""
+    (request id, body limit, in-flight gauge, access log apply to both paths) and outside
+    Starlette's own middleware stack, which only the other routes go through."""
 
     def __init__(self, app: ASGIApp, *, routes: Sequence[HotRoute]) -> None:
         self.app = app
@@ -98,4 +102,8 @@ class HotPath:
             response = await route.handler(state, request, request_id, **params)
         except GatewayError as exc:
             response = gateway_error_response(exc)
+        except Exception:
+            # This path runs outside Starlette's error middleware: answer the same JSON 500.
+            log.exception("unhandled error on the lean inference path")
+            response = gateway_error_response(GatewayError("internal server error"))
         await response(scope, receive, send)

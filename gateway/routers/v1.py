@@ -8,14 +8,14 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from gateway.backends.base import ModelMetadata
-from gateway.codecs import v1_json
-from gateway.codecs.dtypes import NAME_TO_TF, TF_ENUM_NAMES
 from gateway.dataplane.routing import Target
 from gateway.deps import AppState, DataPlaneDep, RequestIdDep, StateDep, authenticate
-from gateway.errors import BadRequest, UnsupportedSignature
+from gateway.errors import BadRequest, from_wire
 from gateway.routers._http import JSON, Observation, json_response, read_json
 from gateway.schemas import v1 as s
 from gateway.schemas.common import ERROR_RESPONSES
+from wire import WireError, v1
+from wire.dtypes import NAME_TO_TF, TF_ENUM_NAMES
 
 router = APIRouter(
     prefix="/v1/models",
@@ -194,17 +194,18 @@ async def serve_predict(
         target = obs.target = _target(state, request, model, version, label)
         body = await read_json(request)
         dtypes = {spec.name: spec.dtype for spec in target.route.inputs}
-        decoded = v1_json.decode_predict(body, dtypes)
-        expected_signature = target.route.signature_name or "serving_default"
-        if decoded.signature_name not in (None, "", expected_signature):
-            raise UnsupportedSignature(
-                f"model {model!r} serves signature {expected_signature!r}, "
-                f"not {decoded.signature_name!r}"
-            )
+        try:
+            decoded = v1.decode_predict(body, dtypes)
+        except WireError as exc:
+            raise from_wire(exc) from exc
         result = await state.dataplane.infer(
-            target, decoded.inputs, output_names=None, request_id=request_id
+            target,
+            decoded.inputs,
+            output_names=None,
+            request_id=request_id,
+            signature_name=decoded.signature_name,
         )
-        return Response(v1_json.encode_predict(result.outputs, decoded.layout), media_type=JSON)
+        return Response(v1.encode_predict(result.outputs, decoded.layout), media_type=JSON)
 
 
 @router.post(

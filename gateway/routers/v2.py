@@ -9,14 +9,16 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from gateway import __version__
-from gateway.codecs import v2 as codec
-from gateway.codecs.dtypes import NAME_TO_V2
 from gateway.dataplane.routing import Target
 from gateway.deps import AppState, RequestIdDep, StateDep, authenticate
-from gateway.errors import BadRequest, ModelNotReady
+from gateway.errors import ModelNotReady, from_wire
 from gateway.routers._http import JSON, Observation, check_json_content_type
 from gateway.schemas import v2 as s
 from gateway.schemas.common import ERROR_RESPONSES
+from wire import WireError
+from wire import v2 as codec
+from wire.arrays import loads
+from wire.dtypes import NAME_TO_V2
 
 HEADER_LENGTH = "inference-header-content-length"
 
@@ -158,31 +160,28 @@ async def serve_infer(
     with Observation(state.metrics, "v2", model) as obs:
         target = obs.target = _target(state, request, model, version)
         header_length = request.headers.get(HEADER_LENGTH)
-        if header_length is not None:
-            try:
-                length = int(header_length)
-            except ValueError:
-                raise BadRequest("Inference-Header-Content-Length must be an integer") from None
-            header, tail = codec.split_binary(await request.body(), length)
-            decoded = codec.decode_infer_request(header, tail)
-        else:
-            check_json_content_type(request)
-            try:
-                parsed = orjson.loads(await request.body())
-            except orjson.JSONDecodeError as exc:
-                raise BadRequest(f"body is not valid JSON: {exc}") from exc
-            decoded = codec.decode_infer_request(parsed)
+        v2_body: tuple[bytes, int] | None = None
+        try:
+            if header_length is not None:
+                length = codec.parse_header_length(header_length)
+                assert length is not None
+                raw = await request.body()
+                header, tail = codec.split_binary(raw, length)
+                decoded = codec.decode_infer_request(header, tail)
+                v2_body = (raw, length)
+            else:
+                check_json_content_type(request)
+                decoded = codec.decode_infer_request(loads(await request.body()))
+        except WireError as exc:
+            raise from_wire(exc) from exc
         wanted = tuple(o.name for o in decoded.outputs) if decoded.outputs else None
         result = await state.dataplane.infer(
-            target, decoded.inputs, output_names=wanted, request_id=request_id
+            target, decoded.inputs, output_names=wanted, request_id=request_id, v2_body=v2_body
         )
-        outputs = result.outputs
-        if wanted:
-            outputs = {name: outputs[name] for name in wanted if name in outputs}
         body, response_header_length = codec.encode_infer_response(
             model_name=target.model,
             model_version=str(result.version),
-            outputs=outputs,
+            outputs=result.outputs,
             request_id=decoded.id,
             requested=decoded.outputs,
             binary_output=decoded.binary_output,

@@ -27,6 +27,8 @@ from tandem.export.samples import max_abs_diff, request_bodies, sample_inputs
 from tandem.manifest import ModelSpec
 
 HANDLER_DIR = Path(__file__).resolve().parents[2] / "torchserve"
+WIRE_DIR = Path(__file__).resolve().parents[2] / "wire"
+"""The wire-contract package the handler imports; it ships inside every `.mar`."""
 SERIALIZED = {"torchscript": "model.pt", "export": "model.pt2", "eager": "state_dict.pt"}
 TRACE_BATCH, CHECK_BATCH = 2, 3  # checked at a batch size the trace never saw
 TORCHSCRIPT_DEPRECATION = r"`torch\.jit\.\w+` is deprecated"
@@ -132,7 +134,7 @@ def _reload(
     import torch
 
     from torchserve.handler import load_model
-    from torchserve.tandem_codec import ModelIO
+    from wire.spec import ModelIO
 
     io = ModelIO.from_json(_io_json(spec, serialized, model_file, cls_name))
     return load_model(serialized.parent, io, torch.device("cpu"))
@@ -161,7 +163,10 @@ def _archive(
 
     out_dir = work / "mar"
     out_dir.mkdir()
-    extra = [work / "tandem_spec.json", HANDLER_DIR / "tandem_codec.py"]
+    # The archiver copies a directory's contents: stage `wire/` one level down to keep it.
+    ship = work / "ship"
+    shutil.copytree(WIRE_DIR, ship / "wire", ignore=shutil.ignore_patterns("__pycache__"))
+    extra = [work / "tandem_spec.json", ship]
     config = ModelArchiverConfig(
         model_name=spec.name,
         handler=str(HANDLER_DIR / "handler.py"),
@@ -201,7 +206,7 @@ def _handler_parity(
         handler = TandemHandler()
         handler.initialize(ctx)
         v1, v2 = request_bodies(spec.inputs, samples)
-        requests = [{"body": json.dumps(v1).encode()}, {"body": json.dumps(v2).encode()}]
+        requests = [{"body": v1}, {"body": v2}]
         ctx.request_processor = [RequestProcessor({}) for _ in requests]
         answers = [json.loads(a) for a in handler.handle(requests, ctx)]
     out_names = [s.name for s in spec.outputs]

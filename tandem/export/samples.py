@@ -8,10 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tandem.manifest import TensorSpec
-from torchserve.tandem_codec import NUMPY_DTYPES as CODEC_DTYPES
-
-# The handler's table (numeric types) plus strings, which only TF models take.
-NUMPY_DTYPES: dict[str, Any] = {**CODEC_DTYPES, "string": np.object_}
+from wire.dtypes import NAME_TO_NUMPY as NUMPY_DTYPES
 
 
 def sample_inputs(specs: list[TensorSpec], batch: int, seed: int = 0) -> list[npt.NDArray[Any]]:
@@ -39,39 +36,22 @@ def max_abs_diff(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> float:
     return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)), initial=0.0))
 
 
-def _jsonable(a: npt.NDArray[Any]) -> Any:
-    if a.dtype == object:  # TF string tensors: plain JSON strings, same nesting
-        decode = np.frompyfunc(lambda b: b.decode() if isinstance(b, bytes) else str(b), 1, 1)
-        return decode(a).tolist()
-    return a.tolist()
-
-
-def request_bodies(
-    specs: list[TensorSpec], arrays: list[npt.NDArray[Any]]
-) -> tuple[dict[str, Any], dict[str, Any]]:
+def request_bodies(specs: list[TensorSpec], arrays: list[npt.NDArray[Any]]) -> tuple[bytes, bytes]:
     """The v1 (row format) and v2 JSON request bodies carrying `arrays` as `specs` name them.
 
-    The one place in tandem.export that writes wire bodies (for the handler parity check).
+    The one place in tandem.export that writes wire bodies (for the handler parity check);
+    the encoding itself is the wire package's.
     """
-    from torchserve.tandem_codec import V2_DATATYPES
+    from wire.arrays import array_to_json, dumps
+    from wire.v2 import encode_infer_request
 
     names = [s.name for s in specs]
     if len(names) == 1:
-        v1: dict[str, Any] = {"instances": _jsonable(arrays[0])}
+        v1: dict[str, Any] = {"instances": array_to_json(arrays[0])}
     else:
-        columns = [_jsonable(a) for a in arrays]
+        columns = [array_to_json(a) for a in arrays]
         v1 = {
             "instances": [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
         }
-    v2 = {
-        "inputs": [
-            {
-                "name": s.name,
-                "datatype": "BYTES" if s.dtype == "string" else V2_DATATYPES[s.dtype],
-                "shape": list(a.shape),
-                "data": _jsonable(a.reshape(-1)),
-            }
-            for s, a in zip(specs, arrays, strict=True)
-        ]
-    }
-    return v1, v2
+    v2, _ = encode_infer_request(dict(zip(names, arrays, strict=True)), binary=False)
+    return dumps(v1), v2

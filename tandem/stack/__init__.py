@@ -273,13 +273,13 @@ def _v1_body(m: ModelSpec, arrays: list[np.ndarray]) -> dict[str, object]:
 
 
 def _v2_body(m: ModelSpec, arrays: list[np.ndarray]) -> dict[str, object]:
-    from torchserve.tandem_codec import V2_DATATYPES
+    from wire.dtypes import NAME_TO_V2
 
     return {
         "inputs": [
             {
                 "name": s.name,
-                "datatype": V2_DATATYPES[s.dtype],
+                "datatype": NAME_TO_V2[s.dtype],
                 "shape": list(a.shape),
                 "data": _jsonable(a.reshape(-1)),
             }

@@ -141,10 +141,10 @@ class FakeBackend:
             await asyncio.sleep(self.delay_s)
         return self.ready_value
 
-    async def example_method(self, route, version, method, body, request_id, timeout_s):
-        if route.framework != "tensorflow":
+    async def examples(self, call):
+        if call.route.framework != "tensorflow":
             raise UnsupportedSignature("not a TensorFlow model")
-        return {"result": [[["0", 0.9], ["1", 0.1]] for _ in body["examples"]]}
+        return {"result": [[["0", 0.9], ["1", 0.1]] for _ in call.body["examples"]]}
 
     async def aclose(self) -> None:
         self.closed = True

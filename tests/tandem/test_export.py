@@ -105,7 +105,8 @@ def test_mar_contents(demo_build: Path, name: str, fmt: str) -> None:
         names = set(zf.namelist())
         manifest = json.loads(zf.read("MAR-INF/MANIFEST.json"))
         spec = json.loads(zf.read("tandem_spec.json"))
-    assert {"handler.py", "tandem_codec.py", "tandem_spec.json"} <= names
+    # The handler and the wire-contract package it imports (issue 7).
+    assert {"handler.py", "wire/__init__.py", "wire/v2.py", "tandem_spec.json"} <= names
     assert manifest["model"]["modelName"] == name
     assert manifest["model"]["modelVersion"] == "1"
     assert manifest["model"]["handler"] == "handler.py"

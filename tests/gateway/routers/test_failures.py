@@ -95,3 +95,25 @@ async def test_canary_settings_and_sticky_header(make_client, settings, fakes):
     versions = [c.version for c in fakes["tfserving"].calls]
     assert versions[:6] == versions[6:]
     assert set(versions) == {1, 2}
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/models/digits_mlp_tf:predict", "/v2/models/digits_mlp_torch/infer"]
+)
+async def test_unexpected_error_on_the_lean_path_is_a_json_500(client, fakes, path):
+    def boom(call):
+        raise RuntimeError("bug")
+
+    for fake in fakes.values():
+        fake.hook = boom
+    body = (
+        BODY
+        if path.startswith("/v1")
+        else {
+            "inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 64], "data": [0.1] * 64}]
+        }
+    )
+    response = await client.post(path, json=body)
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal server error"}
+    assert response.headers["x-request-id"]

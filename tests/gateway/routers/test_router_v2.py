@@ -6,7 +6,7 @@ import numpy as np
 import orjson
 import pytest
 
-from gateway.codecs import v2
+from wire import v2
 
 
 def infer_body(shape=(2, 64), datatype="FP32"):
@@ -101,3 +101,26 @@ async def test_metadata_and_ready(client, fakes):
     fakes["tfserving"].ready_value = False
     assert (await client.get("/v2/models/digits_mlp_tf/versions/1/ready")).status_code == 503
     assert (await client.get("/v2/health/ready")).status_code == 503
+
+
+async def test_binary_body_is_handed_on_as_it_came(client, fakes):
+    """A v2 binary request reaches the adapter with its original bytes (no re-encoding);
+    a JSON request has none to hand on."""
+    array = np.random.default_rng(3).random((2, 64)).astype(np.float32)
+    body, length = v2.encode_infer_request({"pixels": array}, binary=True)
+    assert length is not None
+    response = await client.post(
+        "/v2/models/digits_mlp_torch/infer",
+        content=body,
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Inference-Header-Content-Length": str(length),
+        },
+    )
+    assert response.status_code == 200, response.text
+    call = fakes["torchserve"].calls[-1]
+    assert call.v2_body == (body, length)
+    np.testing.assert_array_equal(call.inputs["pixels"], array)
+    response = await client.post("/v2/models/digits_mlp_torch/infer", json=infer_body())
+    assert response.status_code == 200
+    assert fakes["torchserve"].calls[-1].v2_body is None

@@ -1,4 +1,4 @@
-"""Table tests for the handler's pure codecs (no torch, no server)."""
+"""Table tests for the handler's request/response glue over ``wire`` (no torch, no server)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,10 @@ import struct
 import numpy as np
 import pytest
 
-from torchserve.tandem_codec import (
-    BadRequest,
-    ModelIO,
-    TensorSpec,
-    decode_request,
-    encode_response,
-    parse_body,
-    split_outputs,
-)
+from torchserve.handler import parse_body, split_outputs
+from wire import WireError as BadRequest
+from wire.endpoint import decode_request, encode_response
+from wire.spec import ModelIO, TensorSpec
 
 ONE = ModelIO(
     name="m",
@@ -86,7 +81,7 @@ BAD = [
         "wrong-shape",
         ONE,
         {"instances": [[1, 2, 3]]},
-        ["'x'", "expected shape [-1, 2]", "float32", "got [1, 3]"],
+        ["'x'", "expected shape [-1, 2]", "float32", "got shape [1, 3]"],
     ),
     ("ragged", ONE, {"instances": [[1, 2], [3]]}, ["'x'", "ragged"]),
     ("strings", ONE, {"instances": [["a", "b"]]}, ["'x'", "expected float32", "non-numeric"]),
@@ -96,14 +91,19 @@ BAD = [
         {"inputs": {"a": [[1, 2]], "b": [1.5]}},
         ["'b'", "expected int64", "float64"],
     ),
-    ("missing-input", TWO, {"inputs": {"a": [[1, 2]]}}, ["missing ['b']", "'b' int64 [-1]"]),
-    ("unknown-input", ONE, {"inputs": {"x": [[1, 2]], "z": [1]}}, ["unknown ['z']"]),
+    (
+        "missing-input",
+        TWO,
+        {"inputs": {"a": [[1, 2]]}},
+        ["missing input 'b'", "'b' int64 (INT64) [-1]"],
+    ),
+    ("unknown-input", ONE, {"inputs": {"x": [[1, 2]], "z": [1]}}, ["unknown input 'z'"]),
     ("batch-mismatch", TWO, {"inputs": {"a": [[1, 2], [3, 4]], "b": [1]}}, ["batch size"]),
     (
         "v2-wrong-datatype",
         ONE,
         {"inputs": [{"name": "x", "datatype": "INT64", "shape": [1, 2], "data": [1, 2]}]},
-        ["'x'", "expected datatype FP32", "INT64"],
+        ["'x'", "expected 'x' float32 (FP32)", "INT64"],
     ),
     (
         "v2-count-mismatch",
@@ -160,10 +160,10 @@ def test_parse_body_errors(body: object, header: int | None, fragment: str) -> N
 
 
 def test_parse_body_accepts_bytes_str_and_parsed_json() -> None:
-    assert parse_body(b'{"a": 1}') == ({"a": 1}, b"")
-    assert parse_body('{"a": 1}') == ({"a": 1}, b"")
-    assert parse_body(bytearray(b'{"a": 1}')) == ({"a": 1}, b"")
-    assert parse_body({"a": 1}) == ({"a": 1}, b"")
+    assert parse_body(b'{"a": 1}') == ({"a": 1}, None)
+    assert parse_body('{"a": 1}') == ({"a": 1}, None)
+    assert parse_body(bytearray(b'{"a": 1}')) == ({"a": 1}, None)
+    assert parse_body({"a": 1}) == ({"a": 1}, None)
 
 
 def _binary_request(values: np.ndarray, declared_size: int | None = None) -> tuple[bytes, int]:
@@ -211,11 +211,11 @@ def test_encode_each_protocol() -> None:
     p = np.array([[0.25, 0.75]], np.float32)
     k = np.array([1], np.int64)
     row = decode_request({"instances": [{"a": [1, 2], "b": 3}]}, TWO)
-    assert json.loads(encode_response(row, [p, k], TWO)) == {
+    assert json.loads(encode_response(row, [p, k], TWO)[0]) == {
         "predictions": [{"p": [0.25, 0.75], "k": 1}]
     }
     col = decode_request({"inputs": {"a": [[1, 2]], "b": [3]}}, TWO)
-    assert json.loads(encode_response(col, [p, k], TWO)) == {
+    assert json.loads(encode_response(col, [p, k], TWO)[0]) == {
         "outputs": {"p": [[0.25, 0.75]], "k": [1]}
     }
     v2 = decode_request(
@@ -229,7 +229,7 @@ def test_encode_each_protocol() -> None:
         },
         TWO,
     )
-    assert json.loads(encode_response(v2, [p, k], TWO, "3")) == {
+    assert json.loads(encode_response(v2, [p, k], TWO, "3")[0]) == {
         "model_name": "m2",
         "model_version": "3",
         "id": "r1",
@@ -240,14 +240,14 @@ def test_encode_each_protocol() -> None:
 def test_single_output_row_and_columnar_are_bare_values() -> None:
     y = np.array([0.5, 1.5], np.float32)
     row = decode_request({"instances": [[1, 2], [3, 4]]}, ONE)
-    assert json.loads(encode_response(row, [y], ONE)) == {"predictions": [0.5, 1.5]}
+    assert json.loads(encode_response(row, [y], ONE)[0]) == {"predictions": [0.5, 1.5]}
     col = decode_request({"inputs": [[1, 2], [3, 4]]}, ONE)
-    assert json.loads(encode_response(col, [y], ONE)) == {"outputs": [0.5, 1.5]}
+    assert json.loads(encode_response(col, [y], ONE)[0]) == {"outputs": [0.5, 1.5]}
 
 
 def test_nan_and_infinity_survive_encoding() -> None:
     row = decode_request({"instances": [[1, 2], [3, 4]]}, ONE)
-    out = encode_response(row, [np.array([np.nan, np.inf], np.float32)], ONE)
+    out, _ = encode_response(row, [np.array([np.nan, np.inf], np.float32)], ONE)
     assert out == b'{"predictions":[NaN,Infinity]}'
 
 
@@ -279,3 +279,31 @@ def test_binary_header_is_little_endian() -> None:
     body = header + struct.pack("<2f", 1.5, -2.0)
     doc, binary = parse_body(body, len(header))
     assert decode_request(doc, ONE, binary).arrays[0].tolist() == [[1.5, -2.0]]
+
+
+def test_v2_binary_output_for_the_gateway() -> None:
+    """The gateway asks for raw outputs: float32 travels as its own bytes, never as text."""
+    doc = {
+        "inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [1, 2]}],
+        "parameters": {"binary_data_output": True},
+    }
+    y = np.array([3.2102612e-8], np.float32)
+    body, length = encode_response(decode_request(doc, ONE), [y], ONE)
+    assert length is not None
+    header = json.loads(body[:length])
+    assert header["outputs"][0]["parameters"] == {"binary_data_size": 4}
+    assert body[length:] == y.tobytes()
+
+
+def test_handler_module_defines_one_class() -> None:
+    """TorchServe refuses a handler module that defines more than one class."""
+    import inspect
+
+    import torchserve.handler as module
+
+    defined = [
+        name
+        for name, obj in inspect.getmembers(module, inspect.isclass)
+        if obj.__module__ == module.__name__
+    ]
+    assert defined == ["TandemHandler"]

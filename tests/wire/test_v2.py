@@ -1,4 +1,4 @@
-"""Table tests of the OIP v2 JSON codec and binary tensor data extension."""
+"""Table tests of the OIP v2 JSON codec and binary tensor data extension (``wire.v2``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import numpy as np
 import orjson
 import pytest
 
-from gateway.codecs import v2
-from gateway.errors import BadRequest, InvalidTensor
+from wire import WireError, v2
+from wire.dtypes import V2_TO_NAME
+
+# What the gateway answers: a body error (400) or a tensor error (400 naming the tensor).
+BadRequest, InvalidTensor = "body", "tensor"
 
 CASES = [
     ("FP32", np.array([[1.0, 2.5]], np.float32)),
@@ -28,7 +31,7 @@ CASES = [
 @pytest.mark.parametrize(("datatype", "array"), CASES)
 def test_binary_roundtrip(datatype, array):
     raw = v2.encode_binary_tensor(array)
-    back = v2.decode_binary_tensor("x", raw, v2.V2_TO_NAME[datatype], array.shape)
+    back = v2.decode_binary_tensor("x", raw, V2_TO_NAME[datatype], array.shape)
     assert back.shape == array.shape
     assert back.tolist() == array.tolist()
 
@@ -129,17 +132,68 @@ def _req(**tensor):
     ],
 )
 def test_decode_rejects(header, tail, error):
-    with pytest.raises(error):
+    with pytest.raises(WireError) as info:
         v2.decode_infer_request(header, None if tail is None else memoryview(tail))
+    if error == InvalidTensor:
+        assert info.value.tensor is not None
 
 
 @pytest.mark.parametrize("length", [-1, 1000])
 def test_split_binary_rejects_bad_length(length):
-    with pytest.raises(BadRequest):
+    with pytest.raises(WireError):
         v2.split_binary(b"{}", length)
 
 
 def test_truncated_bytes_element():
     raw = struct.pack("<I", 10) + b"abc"
-    with pytest.raises(InvalidTensor):
+    with pytest.raises(WireError) as info:
         v2.decode_binary_tensor("s", raw, "string", (1,))
+    assert info.value.tensor == "s"
+
+
+@pytest.mark.parametrize("binary_output", [True, False])
+def test_response_round_trip_through_split_response(binary_output):
+    """What the handler answers and the gateway reads back: the header length is found from
+    the body itself (TorchServe's gRPC answer carries no headers)."""
+    outputs = {
+        "p": np.array([[3.2102612e-8, 0.5]], np.float32),
+        "l": np.array([7], np.int64),
+        "s": np.array([b"\xff{", b"}"], dtype=object),
+    }
+    body, n = v2.encode_infer_response(
+        model_name="m\u00e9",
+        model_version="2",
+        outputs=outputs,
+        request_id="r",
+        requested=None,
+        binary_output=binary_output,
+    )
+    header, tail = v2.split_response(body)
+    if binary_output:
+        assert n is not None
+        assert len(body) - len(tail) == n
+    decoded = v2.decode_infer_response(header, tail)
+    assert decoded.model_name == "m\u00e9"
+    assert decoded.model_version == "2"
+    assert decoded.outputs["p"].dtype == np.float32
+    np.testing.assert_array_equal(decoded.outputs["p"], outputs["p"])
+    assert decoded.outputs["l"].tolist() == [7]
+    if binary_output:
+        assert decoded.outputs["s"].tolist() == [b"\xff{", b"}"]
+
+
+def test_float32_json_text_is_float32():
+    body, _ = v2.encode_infer_response(
+        model_name="m",
+        model_version="1",
+        outputs={"y": np.array([3.2102612e-8], np.float32)},
+        request_id=None,
+        requested=None,
+        binary_output=False,
+    )
+    assert b"[3.2102612e-8]" in body
+
+
+def test_split_response_rejects_non_json():
+    with pytest.raises(WireError, match="not valid JSON"):
+        v2.split_response(b"\x00\x01garbage")

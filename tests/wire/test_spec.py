@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.dataplane.validation import validate_inputs
-from gateway.errors import InvalidTensor
-from gateway.route_table import TensorSpec
+from wire import WireError
+from wire.spec import ModelIO, TensorSpec, validate_inputs
 
 SPECS = (TensorSpec(name="pixels", dtype="float32", shape=(-1, 64)),)
 
@@ -29,7 +28,22 @@ def test_valid():
     ],
 )
 def test_invalid(inputs, fragment):
-    with pytest.raises(InvalidTensor) as info:
+    with pytest.raises(WireError) as info:
         validate_inputs(SPECS, inputs, max_batch_size=8)
+    assert info.value.tensor is not None
     assert fragment in info.value.message
     assert "pixels" in info.value.message
+
+
+def test_batched_inputs_agree_on_the_batch():
+    specs = (TensorSpec("a", "float32", (-1, 2)), TensorSpec("b", "int64", (-1,)))
+    with pytest.raises(WireError, match="batch size"):
+        validate_inputs(specs, {"a": np.zeros((2, 2), np.float32), "b": np.zeros(1, np.int64)})
+
+
+def test_model_io_json_round_trip_and_unknown_dtype():
+    io = ModelIO("m", "1", "export", "model.pt2", SPECS, (TensorSpec("y", "int64", (-1,)),))
+    assert ModelIO.from_json(io.to_json()) == io
+    bad = {**io.to_json(), "inputs": [{"name": "x", "dtype": "complex64", "shape": [1]}]}
+    with pytest.raises(WireError, match="unknown dtype"):
+        ModelIO.from_json(bad)
