@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from rich.table import Table
 
 from tandem.errors import TandemError
 from tandem.manifest import Manifest, load_manifest
+
+if TYPE_CHECKING:
+    from tandem.stack import KnownExample
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tandem model serving.")
 # Wide enough for the report when stdout is a pipe (CI logs), where rich assumes 80.
@@ -134,7 +137,7 @@ def up(
     prometheus_port: Annotated[int, typer.Option(help="Prometheus port (127.0.0.1).")] = 9090,
 ) -> None:
     """Export what is missing or stale, start both backends and the gateway, stay in the
-    foreground; Ctrl-C (or `tandem down`) stops everything."""
+    foreground restarting a backend that dies; Ctrl-C (or `tandem down`) stops everything."""
     from tandem.export import export_models
     from tandem.stack import Stack
 
@@ -187,11 +190,24 @@ def _print_endpoints(stack: object) -> None:
             f"{os.path.relpath(stack.layout.config)}/; Grafana dashboard "
             "monitoring/grafana/tandem.json)"
         )
-    for model, lines in stack.curls().items():
+    for model, lines in stack.curls(_demo_example()).items():
         console.print(f"\n[bold]{model}[/]")
         for line in lines:
             console.print(line, highlight=False, soft_wrap=True)
     console.print("\nready. Ctrl-C or `tandem down` stops everything.")
+
+
+def _demo_example() -> KnownExample | None:
+    """A held-out digit (a 6 that every demo model gets right) for the printed curls, when
+    the demo data is installed; library code takes it as an argument, never imports it."""
+    from tandem.stack import KnownExample
+
+    try:
+        from examples.digits.data import load_split
+    except ImportError:
+        return None
+    split = load_split()
+    return KnownExample(features=split.x_test[2:3], label=int(split.y_test[2]))
 
 
 @app.command()

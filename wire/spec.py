@@ -91,11 +91,14 @@ def validate_inputs(
     inputs: Mapping[str, np.ndarray],
     *,
     max_batch_size: int | None = None,
+    shapes: bool = True,
 ) -> dict[str, np.ndarray]:
     """Check names, dtypes, shapes and batch size; return the inputs in spec order.
 
     Raises :class:`WireError` (naming the tensor) whose message states the expected name,
     dtype and shape. Inputs whose spec is batched (first dimension -1) must agree on it.
+    ``shapes=False`` leaves shapes to the model (as TF Serving does): only inputs of the
+    spec's rank are then held to the batch rules.
     """
     names = {s.name for s in specs}
     for name in inputs:
@@ -116,15 +119,20 @@ def validate_inputs(
                 f"({NAME_TO_V2.get(got, got)}) {shape_text(array.shape)}",
                 tensor=spec.name,
             )
-        if len(array.shape) != len(spec.shape) or any(
-            want >= 0 and want != have for want, have in zip(spec.shape, array.shape, strict=True)
+        rank_ok = len(array.shape) == len(spec.shape)
+        if shapes and (
+            not rank_ok
+            or any(
+                want >= 0 and want != have
+                for want, have in zip(spec.shape, array.shape, strict=True)
+            )
         ):
             raise WireError(
                 f"input {spec.name!r}: expected shape {shape_text(spec.shape)} "
                 f"({spec.describe()}), got shape {shape_text(array.shape)}",
                 tensor=spec.name,
             )
-        if spec.shape and spec.shape[0] < 0:
+        if spec.shape and spec.shape[0] < 0 and rank_ok:
             rows = array.shape[0]
             if max_batch_size and rows > max_batch_size:
                 raise WireError(

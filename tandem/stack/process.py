@@ -67,6 +67,22 @@ def stop_tree(pid: int, timeout: float = 10.0) -> None:
     psutil.wait_procs(survivors, timeout=5)
 
 
+def stop_session(sid: int, timeout: float = 5.0) -> None:
+    """Stop what is left of the session that process `sid` led, once that process is dead.
+
+    A backend spawned by `spawn` leads its own session; when its leader dies (TorchServe's
+    launcher after a `kill -9` of its JVM), the rest of the session, such as orphaned
+    TorchServe workers, would otherwise keep running and hold the backend's sockets.
+    """
+    procs = [p for p in psutil.process_iter() if p.pid != os.getpid() and _in_session(p, sid)]
+    for p in procs:
+        _signal(p, signal.SIGTERM)
+    _, survivors = psutil.wait_procs(procs, timeout=timeout)
+    for p in survivors:
+        _signal(p, signal.SIGKILL)
+    psutil.wait_procs(survivors, timeout=5)
+
+
 def _descendants(proc: psutil.Process) -> list[psutil.Process]:
     try:
         return list(proc.children(recursive=True))

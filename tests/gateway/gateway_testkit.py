@@ -17,7 +17,7 @@ from gateway.backends.base import (
     Signature,
     route_metadata,
 )
-from gateway.errors import GatewayError, UnsupportedSignature
+from gateway.errors import GatewayError, UnsupportedSignature, UpstreamRejected
 from gateway.route_table import ModelRoute
 
 API_KEY = "test-key-0123456789abcdef"
@@ -119,6 +119,13 @@ class FakeBackend:
         if self.fail_with is not None and self.fail_times != 0:
             self.fail_times -= 1
             raise self.fail_with
+        # Like a model's own ops (TF Serving checks no shapes itself): a misfit is refused.
+        for spec in call.route.inputs:
+            got = call.inputs[spec.name].shape
+            if len(got) != len(spec.shape) or any(
+                w >= 0 and w != g for w, g in zip(spec.shape, got, strict=True)
+            ):
+                raise UpstreamRejected(f"Matrix size-incompatible: In[0]: {list(got)}")
         outputs = predict_digits(call.inputs)
         if call.output_names:
             outputs = {k: v for k, v in outputs.items() if k in call.output_names}
@@ -144,7 +151,7 @@ class FakeBackend:
     async def examples(self, call):
         if call.route.framework != "tensorflow":
             raise UnsupportedSignature("not a TensorFlow model")
-        return {"result": [[["0", 0.9], ["1", 0.1]] for _ in call.body["examples"]]}
+        return {"results": [[["0", 0.9], ["1", 0.1]] for _ in call.body["examples"]]}
 
     async def aclose(self) -> None:
         self.closed = True

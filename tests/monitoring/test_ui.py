@@ -93,7 +93,9 @@ async def test_figures_and_recent_errors_follow_traffic(make_gateway, stand_ins)
         for _ in range(5):
             ok = await c.post("/v2/models/digits_mlp_tf/infer", json=_v2("digits_mlp_tf"))
             assert ok.status_code == 200
-        bad = await c.post("/v2/models/digits_mlp_tf/infer", json=_v2("digits_mlp_tf", width=3))
+        wrong_name = _v2("digits_mlp_tf")
+        wrong_name["inputs"][0]["name"] = "not_an_input"  # type: ignore[index]
+        bad = await c.post("/v2/models/digits_mlp_tf/infer", json=wrong_name)
         assert bad.status_code == 400
         stand_ins["torchserve"].fail_with = BackendUnavailable("connection refused")
         down = await c.post("/v2/models/digits_mlp_torch/infer", json=_v2("digits_mlp_torch"))

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from examples.digits.data import load_split
+from tandem.stack import KnownExample
 
 pytestmark = pytest.mark.integration
 
@@ -142,7 +143,9 @@ def test_concurrent_requests_are_batched_by_torchserve(live_stack) -> None:
 
 
 def test_printed_curls_return_the_right_digit(live_stack) -> None:
-    curls = live_stack.stack.curls()
+    split = load_split()
+    example = KnownExample(features=split.x_test[2:3], label=int(split.y_test[2]))
+    curls = live_stack.stack.curls(example)
     expected = int((live_stack.out / "run" / "requests" / "expected_label.txt").read_text())
     assert set(curls) == set(TF_MODELS + TORCH_MODELS)
     for model, lines in curls.items():

@@ -6,11 +6,13 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tandem.errors import StackError
 from tandem.manifest import load_manifest
-from tandem.stack import Stack
+from tandem.stack import KnownExample, Stack
+from tandem.stack.samples import write_sample_requests
 
 MANIFEST = """\
 models:
@@ -38,9 +40,11 @@ def stack(tmp_path: Path) -> Stack:
 
 
 def test_sample_requests_follow_each_models_spec(stack: Stack) -> None:
-    paths = stack.write_sample_requests()
+    folder = stack.layout.run / "requests"
+    paths = write_sample_requests(stack.manifest.models, folder)
     digit_v1 = json.loads(paths["digits"]["v1"].read_text())
     assert len(digit_v1["instances"][0]) == 64
+    assert not (folder / "expected_label.txt").exists()
     two_v1 = json.loads(paths["two_inputs"]["v1"].read_text())
     assert two_v1 == {"instances": [{"text": "tandem", "ids": two_v1["instances"][0]["ids"]}]}
     assert len(two_v1["instances"][0]["ids"]) == 3
@@ -73,3 +77,24 @@ def test_commands_use_the_generated_configs(stack: Stack) -> None:
     assert f"--model_config_file={stack.layout.config / 'models.config'}" in tf
     assert "--enable_batching=true" in tf
     assert stack.torchserve.cwd() == stack.layout.torchserve_home
+
+
+def test_a_known_example_goes_to_every_model_that_takes_it(stack: Stack) -> None:
+    """Demo data is passed in: the digit model gets it, the two-input model keeps samples."""
+    row = np.linspace(0.0, 1.0, 64, dtype=np.float32).reshape(1, 64)
+    folder = stack.layout.run / "requests"
+    paths = write_sample_requests(stack.manifest.models, folder, KnownExample(row, label=6))
+    # float32 travels as float32 text (shortest round trip): compare as float32, exactly.
+    v1 = json.loads(paths["digits"]["v1"].read_text())
+    assert list(v1) == ["instances"]
+    np.testing.assert_array_equal(np.asarray(v1["instances"], np.float32), row)
+    v2 = json.loads(paths["digits"]["v2"].read_text())
+    (tensor,) = v2["inputs"]
+    assert {k: tensor[k] for k in ("name", "datatype", "shape")} == {
+        "name": "pixels",
+        "datatype": "FP32",
+        "shape": [1, 64],
+    }
+    np.testing.assert_array_equal(np.asarray(tensor["data"], np.float32), row[0])
+    assert json.loads(paths["two_inputs"]["v1"].read_text())["instances"][0]["text"] == "tandem"
+    assert (folder / "expected_label.txt").read_text() == "6\n"

@@ -147,3 +147,16 @@ def test_v2_infer_exact(served: Served, case: Case) -> None:
     got = {o["name"]: (o["shape"], o["data"]) for o in r.json()["outputs"]}
     want = {n: (_shape(v), _flat(v)) for n, v in case.expected.items()}
     assert got == want
+
+
+def test_tf_serving_quickstart_body(served: Served) -> None:
+    # TF Serving's own quickstart: a flat [3] for x: [-1, 1]. TF Serving leaves shapes to the
+    # model, so the gateway must pass what TF Serving accepts.
+    r = httpx.post(
+        f"{served.url}/v1/models/hp2_tf1:predict",
+        json={"instances": [1.0, 2.0, 5.0]},
+        headers=served.headers,
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"predictions": [2.5, 3.0, 4.5]}

@@ -35,6 +35,25 @@ def test_invalid(inputs, fragment):
     assert "pixels" in info.value.message
 
 
+@pytest.mark.parametrize(
+    "array",
+    [np.zeros(3, np.float32), np.zeros((1, 63), np.float32), np.zeros((2, 2, 64), np.float32)],
+)
+def test_shapes_left_to_the_model(array):
+    # TF Serving accepts [3] for x: [-1, 1]; the model's ops decide.
+    out = validate_inputs(SPECS, {"pixels": array}, max_batch_size=8, shapes=False)
+    assert out["pixels"] is array
+
+
+def test_shapes_left_to_the_model_still_checks_dtype_and_batch():
+    with pytest.raises(WireError, match="got float64"):
+        validate_inputs(SPECS, {"pixels": np.zeros(3)}, shapes=False)
+    with pytest.raises(WireError, match="exceeds max_batch_size 8"):
+        validate_inputs(
+            SPECS, {"pixels": np.zeros((9, 64), np.float32)}, max_batch_size=8, shapes=False
+        )
+
+
 def test_batched_inputs_agree_on_the_batch():
     specs = (TensorSpec("a", "float32", (-1, 2)), TensorSpec("b", "int64", (-1,)))
     with pytest.raises(WireError, match="batch size"):

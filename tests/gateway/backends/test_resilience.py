@@ -39,6 +39,30 @@ async def test_breaker_opens_and_recovers(route_table, fakes):
     assert backend.breaker.state == "closed"
 
 
+async def test_half_open_waits_for_readiness_and_answers_503_meanwhile(route_table, fakes):
+    """A backend back from a crash but still loading: 503 at once, not a queued request."""
+    import asyncio
+
+    clock = Clock()
+    fake = fakes["tfserving"]
+    backend = ResilientBackend(fake, CircuitBreaker("tf", 1, 1.0, clock), 0, probe_wait_s=0.05)
+    fake.fail_with, fake.fail_times = BackendUnavailable("refused", sent=False), 1
+    with pytest.raises(BackendUnavailable):
+        await backend.infer(call(route_table))
+    clock.now = 1.5
+    fake.delay_s = 0.3  # readiness takes a while (models loading)
+    with pytest.raises(CircuitOpen, match="not ready yet"):
+        await backend.infer(call(route_table))
+    with pytest.raises(CircuitOpen):  # the check is in flight: no second one, no request
+        await backend.infer(call(route_table))
+    assert len(fake.calls) == 1
+    await asyncio.sleep(0.4)  # the background check saw it ready: the circuit closed
+    assert backend.breaker.state == "closed"
+    fake.delay_s = 0.0
+    await backend.infer(call(route_table))
+    assert len(fake.calls) == 2
+
+
 async def test_client_errors_do_not_trip(route_table, fakes):
     fake = fakes["tfserving"]
     backend = ResilientBackend(fake, CircuitBreaker("tf", 1, 1.0), retries=0)

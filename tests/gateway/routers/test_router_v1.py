@@ -109,7 +109,7 @@ async def test_classify_and_regress(client):
     body = {"signature_name": "classify_sig", "examples": [{"pixels": [0.0] * 64}]}
     response = await client.post("/v1/models/digits_mlp_tf:classify", json=body)
     assert response.status_code == 200
-    assert "result" in response.json()
+    assert "results" in response.json()
     response = await client.post("/v1/models/digits_mlp_tf:regress", json=body)
     assert response.status_code == 400  # the signature is a classifier
     response = await client.post("/v1/models/digits_mlp_tf:classify", json={"examples": [{"x": 1}]})
