@@ -91,7 +91,7 @@ V2_SHAPES = {
 
 def send_traffic(live: Any, rounds: int = 10) -> dict[str, int]:
     """Real requests through the live gateway: `rounds` good ones per model (v1 and v2) and
-    one malformed one per model (400); returns the status counts."""
+    one naming an unknown input per model (400); returns the status counts."""
     from examples.digits.data import load_split
 
     x = load_split().x_test[:4]
@@ -118,6 +118,12 @@ def send_traffic(live: Any, rounds: int = 10) -> dict[str, int]:
                     }
                     r = client.post(f"/v2/models/{model}/infer", json=body)
                 counts[str(r.status_code)] = counts.get(str(r.status_code), 0) + 1
-            bad = client.post(f"/v1/models/{model}:predict", json={"instances": [[1.0, 2.0]]})
+            # Refused by the gateway itself whatever the backend: an input the model lacks.
+            wrong = {
+                "inputs": [
+                    {"name": "not_an_input", "datatype": "FP32", "shape": [1, 1], "data": [0.0]}
+                ]
+            }
+            bad = client.post(f"/v2/models/{model}/infer", json=wrong)
             counts[str(bad.status_code)] = counts.get(str(bad.status_code), 0) + 1
     return counts
