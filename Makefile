@@ -9,13 +9,16 @@ MANIFEST ?= models.yaml
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install protos lint typecheck test test-fast up down export bench clean k8s k8s-tools
+.PHONY: help install protos lint typecheck test test-fast up down export bench loadtest benchmarks smoke clean k8s k8s-tools
 
 help:
 	@echo "make up      export the demo models, start both backends and the gateway"
 	@echo "make test    install, then ruff + mypy + pytest (integration included)"
 	@echo "make down    stop what 'make up' started"
-	@echo "make bench   gateway vs direct figures (needs 'make up' running; wrk if installed)"
+	@echo "make smoke   build the images, docker compose up, predict, roll out, stop (needs root)"
+	@echo "make bench   gateway vs direct figures and issue 7's targets (needs 'make up' running)"
+	@echo "make loadtest  tandem loadtest --quick against 'make up' (report in build/loadtest)"
+	@echo "make benchmarks  regenerate BENCHMARKS.md (starts and stops its own stacks)"
 	@echo "make k8s     render k8s/ from the manifest and build every overlay into build/k8s/"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -34,7 +37,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: protos
-	$(VENV)/bin/mypy wire tandem torchserve tf_serving gateway examples bench
+	$(VENV)/bin/mypy wire tandem torchserve tf_serving gateway examples bench deploy locustfile.py
 
 test: lint typecheck k8s-tools
 	$(PY) -m pytest -ra
@@ -54,6 +57,18 @@ down: install
 # Figures, not pass/fail: run it while `make up` serves the demo models.
 bench: protos
 	$(PY) -m bench.gateway --routes $(OUT)/config/routes.json --seconds 4
+
+# The compose stack end to end (deploy/smoke.py): starts dockerd if none runs, builds the
+# images, checks predictions and a rollout under load, stops what it started.
+smoke: protos
+	$(PY) -m deploy.smoke
+
+loadtest: protos
+	$(VENV)/bin/tandem loadtest --quick --manifest $(MANIFEST) --build $(OUT) --out $(OUT)/loadtest
+
+# Every figure of BENCHMARKS.md, rerun (about 20 minutes; no `make up` may be running).
+benchmarks: protos
+	$(PY) -m bench.benchmarks --manifest $(MANIFEST) --out $(OUT) --file BENCHMARKS.md
 
 # checkov in its own venv: its pinned dependencies would fight the project's.
 TOOLS ?= .venv-tools

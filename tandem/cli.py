@@ -224,6 +224,16 @@ def rollout(
     models: Annotated[list[str], typer.Argument(help="Models whose new version goes live.")],
     manifest: ManifestOpt = Path("models.yaml"),
     out: OutOpt = Path("build"),
+    torchserve_management_url: Annotated[
+        str | None,
+        typer.Option(help="TorchServe management API (default: the manifest's, on 127.0.0.1)."),
+    ] = None,
+    torchserve_key_file: Annotated[
+        Path | None, typer.Option(help="TorchServe key file (default: OUT/torchserve/).")
+    ] = None,
+    tfserving_url: Annotated[
+        str | None, typer.Option(help="TF Serving REST (default: the manifest's, on 127.0.0.1).")
+    ] = None,
     k8s: Annotated[
         bool, typer.Option("--k8s", help="Roll out on Kubernetes: print (or --apply) the steps.")
     ] = False,
@@ -235,8 +245,9 @@ def rollout(
     ] = None,
     apply: Annotated[bool, typer.Option("--apply", help="--k8s: run the steps.")] = False,
 ) -> None:
-    """Export the manifest's version of MODELS and put it live on the running stack (or,
-    with --k8s, on the cluster in three phases that fail no request)."""
+    """Export the manifest's version of MODELS and put it live on the running stack (the
+    compose stack too: pass its published management URL and a copy of its key file), or,
+    with --k8s, on the cluster in three phases that fail no request."""
     from tandem.export import export_models
     from tandem.stack.rollout import rollout as go_live
 
@@ -249,12 +260,95 @@ def rollout(
             _rollout_k8s(m, models, out, overlay, tree, model_repository, apply)
             return
         with console.status("rolling out..."):
-            results = go_live(m, out, models)
+            results = go_live(
+                m,
+                out,
+                models,
+                torchserve_management_url=torchserve_management_url,
+                torchserve_key_file=torchserve_key_file,
+                tfserving_url=tfserving_url,
+            )
     except TandemError as exc:
         raise _fail(exc) from None
     for r in results:
         retired = f", retired {r.retired_versions}" if r.retired_versions else ""
         console.print(f"{r.model}: live versions {r.live_versions}{retired}")
+
+
+@app.command()
+def loadtest(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path(
+        "build/loadtest"
+    ),
+    quick: Annotated[bool, typer.Option(help="Reduced sweep, under 2 minutes.")] = False,
+    profile: Annotated[str, typer.Option(help="quick | full (default full).")] = "full",
+    models: Annotated[str | None, typer.Option(help="Comma-separated models.")] = None,
+    paths: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated: direct-rest, direct-grpc, gateway-v1, "
+            "gateway-v2-json, gateway-v2-binary (default: all)."
+        ),
+    ] = None,
+    concurrency: Annotated[
+        str | None, typer.Option(help="Closed-loop concurrencies, e.g. 1,8,32.")
+    ] = None,
+    rate: Annotated[str | None, typer.Option(help="Open-loop rates (req/s), e.g. 100,400.")] = None,
+    arrival: Annotated[str, typer.Option(help="Open loop: constant | poisson.")] = "constant",
+    build: Annotated[Path, typer.Option(help="Build directory of the stack.")] = Path("build"),
+    manifest: ManifestOpt = Path("models.yaml"),
+    gateway: Annotated[str | None, typer.Option(help="Gateway URL.")] = None,
+    api_key: Annotated[str | None, typer.Option(help="Gateway API key.")] = None,
+    tfserving_rest: Annotated[str | None, typer.Option(help="TF Serving REST URL.")] = None,
+    tfserving_grpc: Annotated[str | None, typer.Option(help="TF Serving host:port.")] = None,
+    torchserve_rest: Annotated[str | None, typer.Option(help="TorchServe REST URL.")] = None,
+    torchserve_grpc: Annotated[str | None, typer.Option(help="TorchServe host:port.")] = None,
+    torchserve_token: Annotated[str | None, typer.Option(help="TorchServe key.")] = None,
+    allow_remote: Annotated[
+        bool, typer.Option(help="Allow non-loopback targets (the default is loopback only).")
+    ] = False,
+    calibrate: Annotated[
+        bool, typer.Option(help="First measure the generator's own ceiling.")
+    ] = True,
+    window_s: Annotated[
+        float | None, typer.Option(help="Seconds per measurement window (profile's).")
+    ] = None,
+    max_windows: Annotated[
+        int | None, typer.Option(help="Windows before a point is called unstable.")
+    ] = None,
+) -> None:
+    """Load-test both backends directly and through the gateway; write report.json/.md/.html
+    and CSV into --out."""
+    from tandem.loadtest.cli import LoadTestOptions, run_loadtest
+
+    options = LoadTestOptions(
+        out=out,
+        profile="quick" if quick else profile,
+        models=models,
+        paths=paths,
+        concurrency=concurrency,
+        rate=rate,
+        arrival=arrival,
+        build=build,
+        manifest=manifest,
+        endpoints={
+            "gateway": gateway,
+            "api_key": api_key,
+            "tfserving_rest": tfserving_rest,
+            "tfserving_grpc": tfserving_grpc,
+            "torchserve_rest": torchserve_rest,
+            "torchserve_grpc": torchserve_grpc,
+            "torchserve_token": torchserve_token,
+        },
+        allow_remote=allow_remote,
+        calibrate=calibrate,
+        window_s=window_s,
+        max_windows=max_windows,
+    )
+    try:
+        run_loadtest(options, console)
+    except TandemError as exc:
+        raise _fail(exc) from None
 
 
 k8s_app = typer.Typer(no_args_is_help=True, help="Kubernetes manifests from the manifest.")

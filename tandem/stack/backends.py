@@ -186,11 +186,12 @@ class TorchServe(Service):
             )
             raise StackError(f"{exc}{extra}") from exc
 
-    def keys(self) -> dict[str, str]:
-        """{'inference': ..., 'management': ..., 'API': ...}; empty when auth is off."""
+    def keys(self, key_file: Path | None = None) -> dict[str, str]:
+        """{'inference': ..., 'management': ..., 'API': ...}; empty when auth is off.
+        `key_file` defaults to the one this stack's TorchServe writes."""
         if self.insecure:
             return {}
-        data = json.loads(self.key_file.read_text())
+        data = json.loads((key_file or self.key_file).read_text())
         return {k: v["key"] for k, v in data.items()}
 
     def _headers(self, kind: str) -> dict[str, str]:

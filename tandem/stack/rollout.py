@@ -60,10 +60,11 @@ def _drain(client: httpx.Client, name: str, version: int, grace_s: float) -> Non
     raise StackError(f"torchserve: {name} v{version} still has queued requests; not retired")
 
 
-def _rollout_torchserve(ts: TorchServe, spec: ModelSpec, drain_s: float) -> RolloutResult:
-    keys = ts.keys() if ts.key_file.exists() else {}  # none when started --insecure-dev
+def _rollout_torchserve(
+    ts: TorchServe, spec: ModelSpec, drain_s: float, base: str, key_file: Path
+) -> RolloutResult:
+    keys = ts.keys(key_file) if key_file.exists() else {}  # none when started --insecure-dev
     headers = {"Authorization": f"Bearer {keys['management']}"} if keys else {}
-    base = f"http://127.0.0.1:{ts.server.management_port}"
     wanted = spec.served_versions
     batching = torchserve_batching(spec)
     with httpx.Client(base_url=base, headers=headers, timeout=TIMEOUT) as client:
@@ -98,8 +99,8 @@ def _rollout_torchserve(ts: TorchServe, spec: ModelSpec, drain_s: float) -> Roll
         return RolloutResult(spec.name, _torchserve_versions(client, spec.name), retired)
 
 
-def _rollout_tfserving(tf: TFServing, spec: ModelSpec, timeout: float) -> RolloutResult:
-    url = f"http://127.0.0.1:{tf.server.rest_port}/v1/models/{spec.name}"
+def _rollout_tfserving(tf: TFServing, spec: ModelSpec, timeout: float, base: str) -> RolloutResult:
+    url = f"{base}/v1/models/{spec.name}"
     deadline = time.monotonic() + timeout
     states: dict[int, str] = {}
     while time.monotonic() < deadline:
@@ -126,17 +127,26 @@ def rollout(
     names: list[str],
     timeout: float = 180.0,
     drain_s: float = 2.0,
+    *,
+    torchserve_management_url: str | None = None,
+    torchserve_key_file: Path | None = None,
+    tfserving_url: str | None = None,
 ) -> list[RolloutResult]:
     """Make the manifest's served versions of `names` live on the stack running from `out`.
 
     A retired TorchServe version is unregistered only after its queue stayed empty for
-    `drain_s` seconds, so requests it already accepted finish."""
+    `drain_s` seconds, so requests it already accepted finish. The URLs and key file default
+    to the local stack's (manifest ports on 127.0.0.1, `<out>/torchserve/key_file.json`); the
+    compose stack passes its loopback-published ports and a copy of its key file."""
     layout = Layout(out.resolve())
     ts, tf = TorchServe(manifest, layout), TFServing(manifest, layout)
+    ts_url = torchserve_management_url or f"http://127.0.0.1:{ts.server.management_port}"
+    tf_url = tfserving_url or f"http://127.0.0.1:{tf.server.rest_port}"
+    key_file = torchserve_key_file or ts.key_file
     results = []
     for spec in (manifest.model(n) for n in names):
         if spec.framework == "pytorch":
-            results.append(_rollout_torchserve(ts, spec, drain_s))
+            results.append(_rollout_torchserve(ts, spec, drain_s, ts_url.rstrip("/"), key_file))
         else:
-            results.append(_rollout_tfserving(tf, spec, timeout))
+            results.append(_rollout_tfserving(tf, spec, timeout, tf_url.rstrip("/")))
     return results

@@ -10,7 +10,12 @@ import sys
 import urllib.request
 
 BASE = os.environ.get("TANDEM_TORCHSERVE_MANAGEMENT_URL", "http://127.0.0.1:8081")
-WANT = {"digits_cnn_torch": [1], "digits_dynamic_torch": [1], "digits_mlp_torch": [1]}
+WANT = {
+    "digits_cnn224_torch": [1],
+    "digits_cnn_torch": [1],
+    "digits_dynamic_torch": [1],
+    "digits_mlp_torch": [1],
+}
 
 
 def headers() -> dict:

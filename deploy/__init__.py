@@ -1,0 +1,1 @@
+"""Container deploy tooling: compose configs, the local Docker engine, and `make smoke`."""

@@ -1,0 +1,153 @@
+"""The compose stack's configs, derived from the manifest like every other config.
+
+`tandem export` writes configs whose paths point into the build directory on this machine
+and whose servers listen on 127.0.0.1. In the containers the same build directory is mounted
+read-only at /models and the services reach each other by name, so the compose stack gets its
+own set, written to `<out>/compose/` and mounted over /models/config:
+
+    compose/config/*      configgen's files, rendered for /models and the compose services
+    compose/compose.env   GPU counts from the manifest's `device` (docker compose --env-file)
+    compose/api_key       a development API key (0600) for curl; only its hash goes to the
+    compose/api_keys      gateway, as the compose secret `api_keys`
+
+    python -m deploy.compose [--manifest models.yaml] [--out build]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import secrets
+from pathlib import Path
+
+from tandem import configgen
+from tandem.export import resolve_manifest
+from tandem.layout import TORCHSERVE_KEY_FILE
+from tandem.manifest import Manifest, TFServingServer, TorchServeServer, load_manifest
+
+MODEL_ROOT = Path("/models")
+"""Where the containers mount the exported build directory (read-only)."""
+KEY_DIR = Path("/run/tandem/torchserve")
+"""TorchServe's working directory in its container: it writes the key file there, on a
+volume the gateway mounts read-only."""
+TF_HOST, TS_HOST = "tf-serving", "torchserve"
+"""Compose service names, which are the backends' host names on the compose network."""
+
+# Writable places in the TorchServe container (its root filesystem is read-only).
+_TS_PATHS = {
+    str(MODEL_ROOT / "torchserve" / "tmp"): "/tmp",
+    str(MODEL_ROOT / "torchserve" / "logs"): "/var/log/torchserve",
+}
+
+
+def _with_hosts(manifest: Manifest, tf: str, ts: str) -> Manifest:
+    """The manifest with the backends' hosts replaced and their container ports (defaults)."""
+    servers = manifest.data.servers
+    data = manifest.data.model_copy(
+        update={
+            "servers": servers.model_copy(
+                update={
+                    "tfserving": TFServingServer(host=tf),
+                    "torchserve": TorchServeServer(
+                        host=ts, token_expiration_min=servers.torchserve.token_expiration_min
+                    ),
+                }
+            )
+        }
+    )
+    return dataclasses.replace(manifest, data=data)
+
+
+def _replace(text: str, old: str, new: str) -> str:
+    if old not in text:  # configgen changed shape: fail here, not in a container at runtime
+        raise ValueError(f"expected {old!r} in the generated config")
+    return text.replace(old, new)
+
+
+def torchserve_properties(manifest: Manifest) -> str:
+    """config.properties for the container: every listener on all interfaces (the management
+    API is reachable only on the compose network and through a port published on the host's
+    127.0.0.1, and needs a token), temp and log paths on the container's writable mounts."""
+    text = configgen.torchserve_properties(_with_hosts(manifest, TF_HOST, "0.0.0.0"), MODEL_ROOT)
+    text = _replace(
+        text, "management_address=http://127.0.0.1:", "management_address=http://0.0.0.0:"
+    )
+    tmp = str(MODEL_ROOT / "torchserve" / "tmp")
+    return _replace(text, tmp, _TS_PATHS[tmp])
+
+
+def torchserve_log4j() -> str:
+    return _replace(
+        configgen.torchserve_log4j(MODEL_ROOT),
+        str(MODEL_ROOT / "torchserve" / "logs"),
+        _TS_PATHS[str(MODEL_ROOT / "torchserve" / "logs")],
+    )
+
+
+def routes(manifest: Manifest) -> str:
+    """The gateway's route table: backends by service name, the key file on the shared volume."""
+    doc = json.loads(configgen.routes(_with_hosts(manifest, TF_HOST, TS_HOST), MODEL_ROOT))
+    doc["backends"]["torchserve"]["token_file"] = str(KEY_DIR / TORCHSERVE_KEY_FILE)
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def gpu_counts(manifest: Manifest) -> dict[str, int]:
+    """GPUs each backend reserves: the largest `device.count` among its models."""
+
+    def most(framework: str) -> int:
+        return max((m.device.count for m in manifest.models if m.framework == framework), default=0)
+
+    return {"TANDEM_TF_GPUS": most("tensorflow"), "TANDEM_TS_GPUS": most("pytorch")}
+
+
+def render(manifest: Manifest) -> dict[str, str]:
+    """File name (relative to `<out>/compose/`) → contents."""
+    files = {
+        f"config/{name}": text
+        for name, text in configgen.render_all(manifest, MODEL_ROOT).items()
+        if name in ("models.config", "batching_parameters.txt", "monitoring.config")
+    }
+    files["config/config.properties"] = torchserve_properties(manifest)
+    files["config/log4j2.xml"] = torchserve_log4j()
+    files["config/routes.json"] = routes(manifest)
+    files["compose.env"] = "".join(f"{k}={v}\n" for k, v in gpu_counts(manifest).items())
+    return files
+
+
+def write(manifest: Manifest, out: Path) -> list[Path]:
+    """Write the compose configs under `<out>/compose/`; create the API key files once.
+    Inputs and outputs of file sources come from `out`'s export records, as for `tandem`'s
+    own configs."""
+    root = out / "compose"
+    written = []
+    for name, text in render(resolve_manifest(manifest, out)).items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    key_file, hashes = root / "api_key", root / "api_keys"
+    if not key_file.exists():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"tdm_{secrets.token_urlsafe(24)}\n")
+    digest = hashlib.sha256(key_file.read_text().strip().encode()).hexdigest()
+    hashes.write_text(f"sha256:{digest}\n")
+    hashes.chmod(0o644)  # a hash only; the gateway's non-root user must read the secret
+    return [*written, key_file, hashes]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--manifest", type=Path, default=Path("models.yaml"))
+    parser.add_argument("--out", type=Path, default=Path("build"))
+    args = parser.parse_args(argv)
+    for path in write(load_manifest(args.manifest), args.out):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

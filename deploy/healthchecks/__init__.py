@@ -1,0 +1,1 @@
+"""Container healthchecks: each means "every model answers", read from the generated configs."""

