@@ -7,6 +7,7 @@ gateway before any backend call and by the handler on direct calls.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +87,30 @@ def shape_text(shape: Sequence[int]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
+def fits_loosely(spec: Sequence[int], shape: Sequence[int]) -> bool:
+    """Whether ``shape`` fits ``spec`` (-1 = any size) once size-1 dimensions on either side
+    are set aside: ``[3]`` fits ``[-1, 1]`` (TF Serving's own quickstart), ``[1, 3]`` does
+    not fit ``[-1, 8, 8, 1]``. Models whose ops are elementwise take the former; the latter
+    would reach a kernel that, in TF's oneDNN build, aborts the whole process (seen here)."""
+
+    @functools.cache
+    def fit(i: int, j: int) -> bool:
+        if i == len(spec) and j == len(shape):
+            return True
+        if i < len(spec) and spec[i] == 1 and fit(i + 1, j):
+            return True
+        if j < len(shape) and shape[j] == 1 and fit(i, j + 1):
+            return True
+        return (
+            i < len(spec)
+            and j < len(shape)
+            and (spec[i] < 0 or spec[i] == shape[j])
+            and fit(i + 1, j + 1)
+        )
+
+    return fit(0, 0)
+
+
 def validate_inputs(
     specs: Sequence[TensorSpec],
     inputs: Mapping[str, np.ndarray],
@@ -97,8 +122,9 @@ def validate_inputs(
 
     Raises :class:`WireError` (naming the tensor) whose message states the expected name,
     dtype and shape. Inputs whose spec is batched (first dimension -1) must agree on it.
-    ``shapes=False`` leaves shapes to the model (as TF Serving does): only inputs of the
-    spec's rank are then held to the batch rules.
+    ``shapes=False`` is TF Serving's leniency: a shape need only fit the spec up to size-1
+    dimensions (:func:`fits_loosely`), and only inputs of the spec's rank are held to the
+    batch rules.
     """
     names = {s.name for s in specs}
     for name in inputs:
@@ -120,13 +146,10 @@ def validate_inputs(
                 tensor=spec.name,
             )
         rank_ok = len(array.shape) == len(spec.shape)
-        if shapes and (
-            not rank_ok
-            or any(
-                want >= 0 and want != have
-                for want, have in zip(spec.shape, array.shape, strict=True)
-            )
-        ):
+        exact = rank_ok and all(
+            want < 0 or want == have for want, have in zip(spec.shape, array.shape, strict=True)
+        )
+        if not exact and (shapes or not fits_loosely(spec.shape, array.shape)):
             raise WireError(
                 f"input {spec.name!r}: expected shape {shape_text(spec.shape)} "
                 f"({spec.describe()}), got shape {shape_text(array.shape)}",

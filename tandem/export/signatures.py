@@ -280,6 +280,9 @@ def inspect_snippet(path: Path, signature: str = "serving_default") -> str:
             lines += [
                 f"      - {{name: {t.name}, dtype: {t.dtype}, shape: {t.shape}}}" for t in specs
             ]
+    if any(t.fixed_batch for t in io.inputs):
+        # As resolve_manifest decides: requests cannot be concatenated on a fixed batch.
+        lines.append("    batching: {enabled: false}   # the signature fixes the batch size")
     if io.other_signatures:
         lines.append(f"    # other signatures: {', '.join(io.other_signatures)}")
     return "\n".join(lines) + "\n"

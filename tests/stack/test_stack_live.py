@@ -147,7 +147,11 @@ def test_printed_curls_return_the_right_digit(live_stack) -> None:
     example = KnownExample(features=split.x_test[2:3], label=int(split.y_test[2]))
     curls = live_stack.stack.curls(example)
     expected = int((live_stack.out / "run" / "requests" / "expected_label.txt").read_text())
-    assert set(curls) == set(TF_MODELS + TORCH_MODELS)
+    assert set(curls) == {m.name for m in live_stack.stack.manifest.models}
+    # The others (the 224x224x3 models) get sample data of their spec: any digit will do.
+    models = live_stack.stack.manifest.models
+    takes_example = {m.name for m in models if int(np.prod(m.inputs[0].shape[1:])) == 64}
+    assert takes_example >= set(TF_MODELS + TORCH_MODELS)
     for model, lines in curls.items():
         assert len(lines) == 3  # the backend directly, then the gateway v1 and v2
         for line in lines:
@@ -156,10 +160,10 @@ def test_printed_curls_return_the_right_digit(live_stack) -> None:
             )
             body = json.loads(out.stdout)
             if "predictions" in body:
-                assert body["predictions"][0]["label"] == expected, (model, line)
+                got = body["predictions"][0]["label"]
             else:
-                label = next(o for o in body["outputs"] if o["name"] == "label")
-                assert label["data"] == [expected], (model, line)
+                got = next(o for o in body["outputs"] if o["name"] == "label")["data"][0]
+            assert got == expected if model in takes_example else 0 <= got < 10, (model, line)
 
 
 def test_second_up_says_a_stack_is_running(live_stack) -> None:

@@ -18,11 +18,12 @@ from tandem.manifest import load_manifest
 
 pytestmark = pytest.mark.integration
 
-TF_MODELS = ["digits_mlp_tf", "digits_cnn_tf"]
+TF_MODELS = ["digits_mlp_tf", "digits_cnn_tf", "digits_cnn224_tf"]
 TORCH_MODELS = {
     "digits_mlp_torch": "torchscript",
     "digits_cnn_torch": "export",
     "digits_dynamic_torch": "eager",
+    "digits_cnn224_torch": "export",
 }
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from wire import WireError
-from wire.spec import ModelIO, TensorSpec, validate_inputs
+from wire.spec import ModelIO, TensorSpec, fits_loosely, validate_inputs
 
 SPECS = (TensorSpec(name="pixels", dtype="float32", shape=(-1, 64)),)
 
@@ -35,14 +35,18 @@ def test_invalid(inputs, fragment):
     assert "pixels" in info.value.message
 
 
-@pytest.mark.parametrize(
-    "array",
-    [np.zeros(3, np.float32), np.zeros((1, 63), np.float32), np.zeros((2, 2, 64), np.float32)],
-)
-def test_shapes_left_to_the_model(array):
+@pytest.mark.parametrize("shape", [(3,), (3, 1), (1, 3, 1)])
+def test_shapes_left_to_the_model(shape):
     # TF Serving accepts [3] for x: [-1, 1]; the model's ops decide.
-    out = validate_inputs(SPECS, {"pixels": array}, max_batch_size=8, shapes=False)
-    assert out["pixels"] is array
+    specs = (TensorSpec(name="x", dtype="float32", shape=(-1, 1)),)
+    array = np.zeros(shape, np.float32)
+    out = validate_inputs(specs, {"x": array}, max_batch_size=8, shapes=False)
+    assert out["x"] is array
+
+
+def test_a_shape_that_cannot_fit_is_refused_even_when_lenient():
+    with pytest.raises(WireError, match="got shape \\[1, 3\\]"):
+        validate_inputs(SPECS, {"pixels": np.zeros((1, 3), np.float32)}, shapes=False)
 
 
 def test_shapes_left_to_the_model_still_checks_dtype_and_batch():
@@ -66,3 +70,21 @@ def test_model_io_json_round_trip_and_unknown_dtype():
     bad = {**io.to_json(), "inputs": [{"name": "x", "dtype": "complex64", "shape": [1]}]}
     with pytest.raises(WireError, match="unknown dtype"):
         ModelIO.from_json(bad)
+
+
+@pytest.mark.parametrize(
+    ("spec", "shape", "fits"),
+    [
+        ((-1, 1), (3,), True),  # TF Serving's quickstart body for half_plus_two
+        ((-1, 1), (3, 1), True),
+        ((-1,), (1,), True),
+        ((-1, 64), (2, 64), True),
+        ((-1, 8, 8, 1), (2, 8, 8), True),
+        ((-1, 8, 8, 1), (1, 3), False),  # would abort a oneDNN conv
+        ((-1, 64), (64,), False),  # -1 is a dimension of its own, never skipped
+        ((-1, 64), (2, 63), False),
+        ((-1, 2), (4,), False),
+    ],
+)
+def test_fits_loosely(spec, shape, fits):
+    assert fits_loosely(spec, shape) is fits
