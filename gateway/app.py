@@ -20,7 +20,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.middleware import GatewayMiddleware
 from gateway.reload import RouteReloader
 from gateway.route_table import RouteTable, load_route_table
-from gateway.routers import ops, v1, v2
+from gateway.routers import ops, ui, v1, v2
 from gateway.routers.errors import install_error_handlers
 from gateway.routers.hot import HotPath, hot_routes
 from gateway.schemas import v1 as v1_schemas
@@ -28,6 +28,7 @@ from gateway.schemas import v2 as v2_schemas
 from gateway.security.keys import KeyStore
 from gateway.security.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
+from gateway.tracing import Tracing, tracing_from_env
 
 #: Request bodies documented by reference (the handlers read raw bytes, not these models).
 _BODY_MODELS: tuple[type[BaseModel], ...] = (
@@ -60,7 +61,8 @@ def create_app(
         else build_backends(table, settings)
     )
     metrics = GatewayMetrics()
-    dataplane = DataPlane(table, resilient, settings, metrics)
+    tracing = tracing_from_env()
+    dataplane = DataPlane(table, resilient, settings, metrics, tracing=tracing)
     build = None if backends is not None else lambda n, c: build_backend(n, c, settings)
     reloader = RouteReloader(
         settings.routes_file,
@@ -76,6 +78,8 @@ def create_app(
         finally:
             await reloader.stop()
             await dataplane.aclose()
+            if tracing is not None:
+                tracing.shutdown()
 
     app = FastAPI(
         title="Tandem gateway",
@@ -85,6 +89,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.reloader = reloader
+    app.state.tracing = tracing
     app.state.gateway = AppState(
         settings=settings,
         dataplane=dataplane,
@@ -97,12 +102,15 @@ def create_app(
     app.include_router(v1.router)
     app.include_router(v2.health)
     app.include_router(v2.router)
-    _front_door(app, settings, metrics)
+    app.include_router(ui.router)
+    _front_door(app, settings, metrics, tracing)
     _document_raw_bodies(app)
     return app
 
 
-def _front_door(app: FastAPI, settings: GatewaySettings, metrics: GatewayMetrics) -> None:
+def _front_door(
+    app: FastAPI, settings: GatewaySettings, metrics: GatewayMetrics, tracing: Tracing | None
+) -> None:
     """One front door: every request first meets :class:`GatewayMiddleware` (request id, body
     limit, content coding, access log), then the lean inference path; what that does not
     serve goes on into Starlette's own stack (its error, body-limit and telemetry layers,
@@ -116,6 +124,7 @@ def _front_door(app: FastAPI, settings: GatewaySettings, metrics: GatewayMetrics
             max_body_bytes=settings.max_body_bytes,
             metrics=metrics,
             access_log=settings.access_log,
+            tracing=tracing,
         )
 
     app.build_middleware_stack = build  # type: ignore[method-assign]

@@ -6,12 +6,67 @@ builds a key on every call, and the label sets are bounded by the route table.
 
 from __future__ import annotations
 
+import time
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from gateway.errors import (
+    BackendUnavailable,
+    BadRequest,
+    CircuitOpen,
+    GatewayError,
+    ModelNotReady,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthorized,
+    UnsupportedMediaType,
+    UpstreamError,
+    UpstreamTimeout,
+)
+
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LABELS = ("model", "version", "backend", "protocol", "status")
+RECENT_ERRORS = 50
+
+#: Error class -> cause label, most specific first (the dashboard and /ui group by these).
+_CAUSES: tuple[tuple[type[GatewayError], str], ...] = (
+    (CircuitOpen, "circuit_open"),
+    (ModelNotReady, "model_not_ready"),
+    (BackendUnavailable, "backend_unavailable"),
+    (UpstreamTimeout, "timeout"),
+    (UpstreamError, "backend_error"),
+    (RateLimited, "rate_limited"),
+    (Unauthorized, "unauthorized"),
+    (NotFound, "not_found"),
+    (BadRequest, "client_error"),
+    (PayloadTooLarge, "client_error"),
+    (UnsupportedMediaType, "client_error"),
+)
+
+
+def error_cause(exc: BaseException) -> str:
+    """The ``cause`` label of an error answer (``internal`` for anything unexpected)."""
+    for kind, cause in _CAUSES:
+        if isinstance(exc, kind):
+            return cause
+    return "internal"
+
+
+@dataclass(frozen=True, slots=True)
+class RecentError:
+    """One failed inference request, kept for the status page."""
+
+    at: float
+    model: str
+    backend: str
+    status: int
+    cause: str
+    message: str
+    request_id: str
 
 
 class GatewayMetrics:
@@ -54,6 +109,19 @@ class GatewayMetrics:
             ("backend",),
             registry=self.registry,
         )
+        self.errors = Counter(
+            "tandem_gateway_errors_total",
+            "Failed inference-API requests by cause.",
+            ("model", "backend", "cause"),
+            registry=self.registry,
+        )
+        self.model_ready = Gauge(
+            "tandem_gateway_model_ready",
+            "1 while the model's default version answers on its backend.",
+            ("model", "backend"),
+            registry=self.registry,
+        )
+        self.recent_errors: deque[RecentError] = deque(maxlen=RECENT_ERRORS)
         self._request_children: dict[tuple[str, str, str, str, int], tuple[Any, Any]] = {}
         self._upstream_children: dict[tuple[str, int, str, str], Any] = {}
         self._breaker_children: dict[str, Any] = {}
@@ -81,6 +149,21 @@ class GatewayMetrics:
             child = self.upstream_latency.labels(model, str(version), backend, outcome)
             self._upstream_children[key] = child
         child.observe(seconds)
+
+    def observe_error(
+        self, exc: BaseException, *, model: str, backend: str, status: int, request_id: str
+    ) -> None:
+        """Count one failed request by cause and keep it among the recent errors."""
+        cause = error_cause(exc)
+        self.errors.labels(model, backend, cause).inc()
+        message = exc.message if isinstance(exc, GatewayError) else "internal error"
+        self.recent_errors.append(
+            RecentError(time.time(), model, backend, status, cause, message[:300], request_id)
+        )
+
+    def set_model_ready(self, model: str, backend: str, ready: bool) -> None:
+        """Publish a model's readiness (updated whenever it is probed)."""
+        self.model_ready.labels(model, backend).set(1 if ready else 0)
 
     def set_breaker_open(self, backend: str, is_open: bool) -> None:
         """Publish whether ``backend``'s circuit is open."""

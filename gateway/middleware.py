@@ -24,6 +24,7 @@ from gateway.errors import BadRequest, GatewayError, PayloadTooLarge, Unsupporte
 from gateway.logs import request_id_var
 from gateway.metrics import GatewayMetrics
 from gateway.routers.errors import error_response_parts
+from gateway.tracing import Tracing
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 access_log = logging.getLogger("gateway.access")
@@ -35,9 +36,16 @@ class GatewayMiddleware:
     """See the module docstring."""
 
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, metrics: GatewayMetrics, access_log: bool
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        metrics: GatewayMetrics,
+        access_log: bool,
+        tracing: Tracing | None = None,
     ) -> None:
         self.app = app
+        self.tracing = tracing
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
         self.log_access = access_log
@@ -98,7 +106,10 @@ class GatewayMiddleware:
                         raise PayloadTooLarge(f"request body exceeds the {limit}-byte limit")
                 return message
 
-            await self.app(scope, limited_receive, send_with_id)
+            if self.tracing is None:
+                await self.app(scope, limited_receive, send_with_id)
+            else:
+                await self._traced(scope, limited_receive, send_with_id, request_id, status_box)
         finally:
             self.metrics.in_flight.dec()
             request_id_var.reset(token)
@@ -113,6 +124,21 @@ class GatewayMiddleware:
                         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                     },
                 )
+
+    async def _traced(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str, status: list[int]
+    ) -> None:
+        """The request inside a SERVER span (backend calls become its children)."""
+        assert self.tracing is not None
+        method, path = scope.get("method", ""), scope.get("path", "")
+        attributes = {"http.request.method": method, "url.path": path}
+        attributes["tandem.request_id"] = request_id
+        name = f"{method} {path}"
+        with self.tracing.start_span(name, server=True, attributes=attributes) as span:
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                span.set_attribute("http.response.status_code", status[0])
 
     async def _decoded(self, scope: Scope, receive: Receive, encoding: str) -> Receive:
         """Read and decode a compressed body; a ``receive`` that replays the decoded body."""

@@ -135,6 +135,10 @@ def up(
     ] = False,
     gateway: Annotated[bool, typer.Option(help="Start the gateway too.")] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 240.0,
+    monitoring: Annotated[
+        bool, typer.Option("--monitoring", help="Also run Prometheus (Debian's `prometheus`).")
+    ] = False,
+    prometheus_port: Annotated[int, typer.Option(help="Prometheus port (127.0.0.1).")] = 9090,
 ) -> None:
     """Export what is missing or stale, start both backends and the gateway, stay in the
     foreground restarting a backend that dies; Ctrl-C (or `tandem down`) stops everything."""
@@ -146,7 +150,15 @@ def up(
         with console.status("exporting...") as status:
             export_models(m, [], out, progress=lambda msg: status.update(msg))
             m, _ = _write_configs(m, out)
-        stack = Stack(m, out, insecure_dev=insecure_dev, gateway=gateway, ready_timeout=timeout)
+        stack = Stack(
+            m,
+            out,
+            insecure_dev=insecure_dev,
+            gateway=gateway,
+            ready_timeout=timeout,
+            monitoring=monitoring,
+            prometheus_port=prometheus_port,
+        )
         with console.status("starting...") as status:
             stack.up(progress=lambda msg: status.update(msg))
     except TandemError as exc:
@@ -174,6 +186,13 @@ def _print_endpoints(stack: object) -> None:
         console.print(
             f"[bold]Gateway[/]: http://127.0.0.1:{s.gateway.port}  docs /docs"
             f"  (API key in {os.path.relpath(stack.gateway.api_key_file)})"
+        )
+        console.print(f"[bold]Status page[/]: http://127.0.0.1:{s.gateway.port}/ui")
+    if stack.prometheus is not None:
+        console.print(
+            f"[bold]Prometheus[/]: {stack.prometheus.url}  (config, alert rules in "
+            f"{os.path.relpath(stack.layout.config)}/; Grafana dashboard "
+            "monitoring/grafana/tandem.json)"
         )
     for model, lines in stack.curls(_demo_example()).items():
         console.print(f"\n[bold]{model}[/]")

@@ -9,6 +9,8 @@ configs can be diffed, reviewed and golden-tested. `write_configs` writes them a
     config.properties         TorchServe (addresses, model store, per-model workers/batching)
     log4j2.xml                TorchServe logging: files only, warnings on the console
     routes.json               the gateway's route table (model → backend, versions, specs)
+    prometheus.yml            Prometheus scrape config (tandem.monitoring)
+    tandem.rules.yml          Prometheus alert rules (tandem.monitoring)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from gateway.route_table import BackendRoute, ModelRoute, RouteTable
 from tandem.layout import Layout
 from tandem.manifest import Manifest, ModelSpec
+from tandem.monitoring.prometheus import RULES_FILE, alert_rules, scrape_config
 from wire.spec import TensorSpec
 
 PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
@@ -247,6 +250,8 @@ def render_all(manifest: Manifest, out: Path) -> dict[str, str]:
         "config.properties": torchserve_properties(manifest, out),
         "log4j2.xml": torchserve_log4j(out),
         "routes.json": routes(manifest, out),
+        "prometheus.yml": scrape_config(manifest, out),
+        RULES_FILE: alert_rules(manifest),
     }
 
 

@@ -10,6 +10,7 @@ and the CLI prints these paths; none of them builds a path by hand.
     config/                                 generated server configs and routes.json
     run/                                    the running stack's state, keys, sample requests
     logs/                                   one log per local service
+    prometheus/data/                        the TSDB of `tandem up --monitoring`
 """
 
 from __future__ import annotations
@@ -76,6 +77,15 @@ class Layout:
         if framework == "tensorflow":
             return self.tensorflow_version(name, version)
         return self.mar(name, version)
+
+    @property
+    def gateway_api_key(self) -> Path:
+        """The development API key `tandem up` writes (plaintext, 0600)."""
+        return self.run / "api_key"
+
+    @property
+    def prometheus_data(self) -> Path:
+        return self.out / "prometheus" / "data"
 
     def export_record(self, name: str, version: int) -> Path:
         return self.out / "exports" / name / f"{version}.json"

@@ -122,6 +122,16 @@ class VersionPolicy(_Strict):
         return self
 
 
+class Objectives(_Strict):
+    """Service objectives the generated alert rules check (monitoring only: changing them
+    never re-exports the model)."""
+
+    p99_ms: Annotated[int, Field(ge=1, le=600_000)] | None = None
+    """p99 gateway latency objective; default: half of the model's ``timeout_ms``."""
+    error_ratio: Annotated[float, Field(gt=0, le=1)] = 0.05
+    """Largest tolerated share of requests answered 5xx (over 5 minutes)."""
+
+
 class ModelSpec(_Strict):
     """One servable model."""
 
@@ -154,6 +164,7 @@ class ModelSpec(_Strict):
     timeout_ms: Annotated[int, Field(ge=10, le=600_000)] = 5000
     parity_tolerance: Annotated[float, Field(gt=0, le=1)] = 1e-5
     min_accuracy: Annotated[float, Field(ge=0, le=1)] | None = None
+    objectives: Objectives = Field(default_factory=Objectives)
 
     @field_validator("inputs", "outputs")
     @classmethod
@@ -224,9 +235,16 @@ class ModelSpec(_Strict):
     def max_workers_effective(self) -> int:
         return self.max_workers or self.workers
 
+    @property
+    def p99_objective_ms(self) -> int:
+        """The p99 latency objective, defaulting to half the upstream timeout."""
+        return self.objectives.p99_ms or max(1, self.timeout_ms // 2)
+
     def fingerprint(self) -> str:
-        """Stable hash of the spec: an export is stale when this changes."""
-        data = orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        """Stable hash of the spec: an export is stale when this changes (objectives are
+        monitoring only and left out)."""
+        spec = self.model_dump(mode="json", exclude={"objectives"})
+        data = orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(data).hexdigest()[:16]
 
 

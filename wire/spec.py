@@ -111,6 +111,13 @@ def fits_loosely(spec: Sequence[int], shape: Sequence[int]) -> bool:
     return fit(0, 0)
 
 
+def may_reach_model(spec: Sequence[int], shape: Sequence[int]) -> bool:
+    """TF Serving's leniency, bounded: a tensor of the spec's rank goes to the model whatever
+    its sizes (TF Serving feeds ``[1, 4]`` to ``x: [-1, 3]``; the ops decide), and so does one
+    that fits up to size-1 dimensions; another rank is refused before it reaches a kernel."""
+    return len(spec) == len(shape) or fits_loosely(spec, shape)
+
+
 def validate_inputs(
     specs: Sequence[TensorSpec],
     inputs: Mapping[str, np.ndarray],
@@ -122,9 +129,9 @@ def validate_inputs(
 
     Raises :class:`WireError` (naming the tensor) whose message states the expected name,
     dtype and shape. Inputs whose spec is batched (first dimension -1) must agree on it.
-    ``shapes=False`` is TF Serving's leniency: a shape need only fit the spec up to size-1
-    dimensions (:func:`fits_loosely`), and only inputs of the spec's rank are held to the
-    batch rules.
+    ``shapes=False`` is TF Serving's leniency (:func:`may_reach_model`): sizes are left to
+    the model's ops; only a rank that cannot fit even up to size-1 dimensions is refused, and
+    only inputs of the spec's rank are held to the batch rules.
     """
     names = {s.name for s in specs}
     for name in inputs:
@@ -149,7 +156,7 @@ def validate_inputs(
         exact = rank_ok and all(
             want < 0 or want == have for want, have in zip(spec.shape, array.shape, strict=True)
         )
-        if not exact and (shapes or not fits_loosely(spec.shape, array.shape)):
+        if not exact and (shapes or not may_reach_model(spec.shape, array.shape)):
             raise WireError(
                 f"input {spec.name!r}: expected shape {shape_text(spec.shape)} "
                 f"({spec.describe()}), got shape {shape_text(array.shape)}",

@@ -28,6 +28,7 @@ from gateway.errors import (
 from gateway.metrics import GatewayMetrics
 from gateway.route_table import BackendRoute, RouteTable
 from gateway.settings import GatewaySettings
+from gateway.tracing import Tracing
 from wire import WireError
 from wire.spec import check_outputs, validate_inputs
 
@@ -63,8 +64,10 @@ class DataPlane:
         metrics: GatewayMetrics,
         *,
         rng: random.Random | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.table = table
+        self._tracing = tracing
         self.backends = dict(backends)
         self._settings = settings
         self._metrics = metrics
@@ -209,7 +212,15 @@ class DataPlane:
         outcome = "ok"
         try:
             try:
-                result = await backend.infer(call)
+                if self._tracing is None:
+                    result = await backend.infer(call)
+                else:
+                    attributes = {"tandem.model": target.model, "tandem.version": target.version}
+                    attributes["tandem.backend"] = backend.name
+                    with self._tracing.start_span(
+                        "upstream infer", server=False, attributes=attributes
+                    ):
+                        result = await backend.infer(call)
             except UpstreamRejected:
                 # Name the expected spec when the model refused a shape we let through.
                 self.validate(target, inputs, shapes=True)
@@ -315,6 +326,8 @@ class DataPlane:
         except (TimeoutError, GatewayError):
             ok = False
         self._ready_cache[key] = (time.monotonic(), ok)
+        if target.version == target.route.default_version:
+            self._metrics.set_model_ready(target.model, target.route.backend, ok)
         return ok
 
     async def require_ready(self, target: Target) -> None:

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from gateway.dataplane.routing import Target
 from gateway.errors import BadRequest, GatewayError, UnsupportedMediaType
+from gateway.logs import request_id_var
 from gateway.metrics import GatewayMetrics
 
 JSON = "application/json"
@@ -62,11 +63,21 @@ class Observation:
         elif exc is not None:
             self.status = 500
         target = self.target
+        model = target.model if target else "_unknown"
+        backend = target.route.backend if target else ""
         self._metrics.observe(
-            model=target.model if target else "_unknown",
+            model=model,
             version=str(target.version) if target else "",
-            backend=target.route.backend if target else "",
+            backend=backend,
             protocol=self._protocol,
             status=self.status,
             seconds=time.perf_counter() - self._started,
         )
+        if exc is not None:
+            self._metrics.observe_error(
+                exc,
+                model=model,
+                backend=backend,
+                status=self.status,
+                request_id=request_id_var.get() or "",
+            )

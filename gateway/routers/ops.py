@@ -43,5 +43,6 @@ async def readyz(state: StateDep) -> Response:
     response_class=Response,
 )
 async def metrics(state: StateDep) -> Response:
-    """Prometheus metrics."""
+    """Prometheus metrics (model readiness is refreshed first, from the readiness cache)."""
+    await state.dataplane.readiness()
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

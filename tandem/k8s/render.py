@@ -46,6 +46,7 @@ from tandem.manifest import (
     TFServingServer,
     TorchServeServer,
 )
+from tandem.monitoring.k8s import component_files as monitoring_component
 
 NAMESPACE = "tandem"
 TAG = __version__
@@ -933,6 +934,8 @@ def render_tree(manifest: Manifest, model_repository: str = DEFAULT_MODEL_REPOSI
     files["overlays/gpu-pvc/kustomization.yaml"] = _dump(
         _kustomization({"resources": ["../gpu"], "components": ["../../components/models-pvc"]})
     )
+    # monitoring: PodMonitors, PrometheusRule, Grafana dashboard ConfigMap (opt-in component).
+    files.update(monitoring_component(manifest, _dump, NAMESPACE))
     return Tree(files)
 
 

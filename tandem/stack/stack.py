@@ -17,6 +17,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tandem.errors import StackError
 from tandem.manifest import Manifest
@@ -24,6 +25,9 @@ from tandem.stack.backends import Gateway, Layout, Service, TFServing, TorchServ
 from tandem.stack.process import alive, stop_tree, tail
 from tandem.stack.samples import KnownExample, write_sample_requests
 from tandem.stack.supervise import RestartPolicy, Supervisor, describe_exit
+
+if TYPE_CHECKING:
+    from tandem.monitoring.server import Prometheus
 
 Progress = Callable[[str], None]
 
@@ -52,6 +56,8 @@ class Stack:
         gateway: bool = True,
         ready_timeout: float = 240.0,
         restart: RestartPolicy | None = None,
+        monitoring: bool = False,
+        prometheus_port: int = 9090,
     ) -> None:
         self.manifest = manifest
         self.layout = Layout(out.resolve())
@@ -60,6 +66,12 @@ class Stack:
         self.torchserve = TorchServe(manifest, self.layout, insecure=insecure_dev)
         self.tfserving = TFServing(manifest, self.layout)
         self.gateway = Gateway(manifest, self.layout, self.torchserve) if gateway else None
+        self.prometheus: Prometheus | None = None
+        if monitoring:
+            from tandem.monitoring.server import Prometheus, prometheus_binary
+
+            prometheus_binary()  # refuse before anything starts when it is not installed
+            self.prometheus = Prometheus(manifest, self.layout, port=prometheus_port)
         self._owns_lock = False
 
     @property
@@ -74,7 +86,8 @@ class Stack:
 
     @property
     def services(self) -> list[Service]:
-        return [*self.backends, *([self.gateway] if self.gateway else [])]
+        extra = [s for s in (self.gateway, self.prometheus) if s is not None]
+        return [*self.backends, *extra]
 
     # ------------------------------------------------------------------ lock / state
 
@@ -126,6 +139,11 @@ class Stack:
                 self.gateway.start()
                 self._write_state()
                 self.gateway.wait_ready(60)
+            if self.prometheus is not None:
+                say("starting prometheus")
+                self.prometheus.start()
+                self._write_state()
+                self.prometheus.wait_ready(60)
         except BaseException:
             self.down()
             raise

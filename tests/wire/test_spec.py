@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from wire import WireError
-from wire.spec import ModelIO, TensorSpec, fits_loosely, validate_inputs
+from wire.spec import ModelIO, TensorSpec, fits_loosely, may_reach_model, validate_inputs
 
 SPECS = (TensorSpec(name="pixels", dtype="float32", shape=(-1, 64)),)
 
@@ -44,9 +44,12 @@ def test_shapes_left_to_the_model(shape):
     assert out["x"] is array
 
 
-def test_a_shape_that_cannot_fit_is_refused_even_when_lenient():
+def test_lenient_leaves_sizes_to_the_model_but_refuses_a_rank_that_cannot_fit():
+    same_rank = np.zeros((1, 3), np.float32)  # TF Serving feeds it; the ops decide
+    assert validate_inputs(SPECS, {"pixels": same_rank}, shapes=False)["pixels"] is same_rank
+    conv = (TensorSpec(name="image", dtype="float32", shape=(-1, 8, 8, 1)),)
     with pytest.raises(WireError, match="got shape \\[1, 3\\]"):
-        validate_inputs(SPECS, {"pixels": np.zeros((1, 3), np.float32)}, shapes=False)
+        validate_inputs(conv, {"image": same_rank}, shapes=False)
 
 
 def test_shapes_left_to_the_model_still_checks_dtype_and_batch():
@@ -88,3 +91,11 @@ def test_model_io_json_round_trip_and_unknown_dtype():
 )
 def test_fits_loosely(spec, shape, fits):
     assert fits_loosely(spec, shape) is fits
+
+
+@pytest.mark.parametrize(
+    ("spec", "shape", "reaches"),
+    [((-1, 3), (1, 4), True), ((-1, 1), (3,), True), ((-1, 8, 8, 1), (1, 3), False)],
+)
+def test_may_reach_model(spec, shape, reaches):
+    assert may_reach_model(spec, shape) is reaches

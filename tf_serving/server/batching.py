@@ -32,6 +32,7 @@ class _Task:
     inputs: Mapping[str, np.ndarray]
     rows: int
     future: asyncio.Future[dict[str, np.ndarray]]
+    enqueued: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -141,6 +142,10 @@ class Batcher:
             name = queue.servable.model_name
             self._metrics.batch_size.labels(name).observe(target)
             self._metrics.batch_tasks.labels(name).observe(len(batch.tasks))
+            queuing = self._metrics.batch_queuing.labels(name)
+            now = time.monotonic()
+            for task in batch.tasks:
+                queuing.observe(now - task.enqueued)
             if target > batch.rows:
                 self._metrics.batch_padding.labels(name).inc(target - batch.rows)
             loop = asyncio.get_running_loop()

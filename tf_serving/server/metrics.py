@@ -51,6 +51,14 @@ class Metrics:
             buckets=_BATCH_BUCKETS,
             registry=self.registry,
         )
+        self.batch_queuing = Histogram(
+            "tandem_tfs_batch_queuing_latency_seconds",
+            "Time a request waited in the batching queue (TF Serving's "
+            "batching_session/queuing_latency).",
+            ["model_name"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.batch_padding = Counter(
             "tandem_tfs_batch_padding_rows",
             "Rows added to reach an allowed batch size.",
