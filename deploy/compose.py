@@ -123,6 +123,9 @@ def write(manifest: Manifest, out: Path, *, routes: bool = True) -> list[Path]:
     own configs. Each file is replaced atomically (the running gateway polls routes.json);
     ``routes=False`` leaves routes.json to the rollout, which writes it once versions are live."""
     root = out / "compose"
+    # compose/config is mounted over /models/config inside the read-only /models (= out): the
+    # mount point must exist there, and the export no longer writes out/config itself.
+    (out / "config").mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in render(resolve_manifest(manifest, out)).items():
         if not routes and name == "config/routes.json":
