@@ -9,6 +9,11 @@ own set, written to `<out>/compose/` and mounted over /models/config:
     compose/compose.env   GPU counts from the manifest's `device` (docker compose --env-file)
     compose/api_key       a development API key (0600) for curl; only its hash goes to the
     compose/api_keys      gateway, as the compose secret `api_keys`
+    compose/prometheus/*  the `monitoring` profile's prometheus.yml (tandem.monitoring's
+                          generator, service-name targets) and the same alert rules
+    compose/prometheus_api_key  Prometheus's own scrape key (0600, owned by the user the
+                          Prometheus container runs as), the compose secret
+                          `prometheus_api_key`; its hash is the second line of `api_keys`
 
     python -m deploy.compose [--manifest models.yaml] [--out build]
 """
@@ -26,15 +31,28 @@ from pathlib import Path
 from tandem import configgen
 from tandem.export import resolve_manifest
 from tandem.layout import TORCHSERVE_KEY_FILE
-from tandem.manifest import Manifest, TFServingServer, TorchServeServer, load_manifest
+from tandem.manifest import (
+    GatewayServer,
+    Manifest,
+    TFServingServer,
+    TorchServeServer,
+    load_manifest,
+)
+from tandem.monitoring.prometheus import RULES_FILE, alert_rules, scrape_config
 
 MODEL_ROOT = Path("/models")
 """Where the containers mount the exported build directory (read-only)."""
 KEY_DIR = Path("/run/tandem/torchserve")
 """TorchServe's working directory in its container: it writes the key file there, on a
 volume the gateway mounts read-only."""
-TF_HOST, TS_HOST = "tf-serving", "torchserve"
-"""Compose service names, which are the backends' host names on the compose network."""
+TF_HOST, TS_HOST, GATEWAY_HOST = "tf-serving", "torchserve", "gateway"
+"""Compose service names, which are the services' host names on the compose network."""
+PROMETHEUS_KEY_SECRET = Path("/run/secrets/prometheus_api_key")
+"""Where the Prometheus container finds its scrape key (the compose secret)."""
+PROMETHEUS_IMAGE_USER = (65534, 65534)
+"""`nobody` of the prom/prometheus image: the Prometheus container's user when the configs
+are written by root (the key file is handed to that user); otherwise the container runs as
+the user who wrote them, so the key file stays theirs and 0600 either way."""
 
 # Writable places in the TorchServe container (its root filesystem is read-only).
 _TS_PATHS = {
@@ -43,21 +61,19 @@ _TS_PATHS = {
 }
 
 
-def _with_hosts(manifest: Manifest, tf: str, ts: str) -> Manifest:
-    """The manifest with the backends' hosts replaced and their container ports (defaults)."""
+def _with_hosts(manifest: Manifest, tf: str, ts: str, gateway: str | None = None) -> Manifest:
+    """The manifest with the backends' hosts replaced and their container ports (defaults);
+    the gateway's too when ``gateway`` is given."""
     servers = manifest.data.servers
-    data = manifest.data.model_copy(
-        update={
-            "servers": servers.model_copy(
-                update={
-                    "tfserving": TFServingServer(host=tf),
-                    "torchserve": TorchServeServer(
-                        host=ts, token_expiration_min=servers.torchserve.token_expiration_min
-                    ),
-                }
-            )
-        }
-    )
+    update: dict[str, object] = {
+        "tfserving": TFServingServer(host=tf),
+        "torchserve": TorchServeServer(
+            host=ts, token_expiration_min=servers.torchserve.token_expiration_min
+        ),
+    }
+    if gateway is not None:
+        update["gateway"] = GatewayServer(host=gateway)
+    data = manifest.data.model_copy(update={"servers": servers.model_copy(update=update)})
     return dataclasses.replace(manifest, data=data)
 
 
@@ -94,6 +110,24 @@ def routes(manifest: Manifest) -> str:
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
+def prometheus_config(manifest: Manifest) -> str:
+    """The `monitoring` profile's prometheus.yml: the local stack's generator, with every
+    target a compose service on its container port and the scrape key from the secret."""
+    return scrape_config(
+        _with_hosts(manifest, TF_HOST, TS_HOST, GATEWAY_HOST),
+        MODEL_ROOT,
+        credentials_file=PROMETHEUS_KEY_SECRET,
+        stack="compose",
+    )
+
+
+def prometheus_user() -> tuple[int, int]:
+    """uid and gid of the Prometheus container: never root (see PROMETHEUS_IMAGE_USER)."""
+    if os.geteuid() == 0:
+        return PROMETHEUS_IMAGE_USER
+    return os.geteuid(), os.getegid()
+
+
 def gpu_counts(manifest: Manifest) -> dict[str, int]:
     """GPUs each backend reserves: the largest `device.count` among its models."""
 
@@ -113,8 +147,25 @@ def render(manifest: Manifest) -> dict[str, str]:
     files["config/config.properties"] = torchserve_properties(manifest)
     files["config/log4j2.xml"] = torchserve_log4j()
     files["config/routes.json"] = routes(manifest)
-    files["compose.env"] = "".join(f"{k}={v}\n" for k, v in gpu_counts(manifest).items())
+    files["prometheus/prometheus.yml"] = prometheus_config(manifest)
+    files[f"prometheus/{RULES_FILE}"] = alert_rules(manifest)
+    uid, gid = prometheus_user()
+    env = {**gpu_counts(manifest), "TANDEM_PROMETHEUS_USER": f"{uid}:{gid}"}
+    files["compose.env"] = "".join(f"{k}={v}\n" for k, v in env.items())
     return files
+
+
+def _new_key(path: Path) -> None:
+    """A fresh API key in ``path`` (0600), unless the file exists."""
+    if path.exists():
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"tdm_{secrets.token_urlsafe(24)}\n")
+
+
+def _sha256(path: Path) -> str:
+    return f"sha256:{hashlib.sha256(path.read_text().strip().encode()).hexdigest()}\n"
 
 
 def write(manifest: Manifest, out: Path, *, routes: bool = True) -> list[Path]:
@@ -136,15 +187,16 @@ def write(manifest: Manifest, out: Path, *, routes: bool = True) -> list[Path]:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
         written.append(path)
-    key_file, hashes = root / "api_key", root / "api_keys"
-    if not key_file.exists():
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(f"tdm_{secrets.token_urlsafe(24)}\n")
-    digest = hashlib.sha256(key_file.read_text().strip().encode()).hexdigest()
-    hashes.write_text(f"sha256:{digest}\n")
-    hashes.chmod(0o644)  # a hash only; the gateway's non-root user must read the secret
-    return [*written, key_file, hashes]
+    key_file, scrape_key, hashes = root / "api_key", root / "prometheus_api_key", root / "api_keys"
+    _new_key(key_file)
+    _new_key(scrape_key)
+    # A compose file secret is a bind mount with the host file's owner and mode: the key
+    # must belong to the container's (non-root) user to be read there and stay 0600.
+    if os.geteuid() == 0:
+        os.chown(scrape_key, *PROMETHEUS_IMAGE_USER)
+    hashes.write_text(_sha256(key_file) + _sha256(scrape_key))
+    hashes.chmod(0o644)  # hashes only; the gateway's non-root user must read the secret
+    return [*written, key_file, scrape_key, hashes]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,6 @@ gateway before any backend call and by the handler on direct calls.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -87,37 +86,6 @@ def shape_text(shape: Sequence[int]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def fits_loosely(spec: Sequence[int], shape: Sequence[int]) -> bool:
-    """Whether ``shape`` fits ``spec`` (-1 = any size) once size-1 dimensions on either side
-    are set aside: ``[3]`` fits ``[-1, 1]`` (TF Serving's own quickstart), ``[1, 3]`` does
-    not fit ``[-1, 8, 8, 1]``. Models whose ops are elementwise take the former; the latter
-    would reach a kernel that, in TF's oneDNN build, aborts the whole process (seen here)."""
-
-    @functools.cache
-    def fit(i: int, j: int) -> bool:
-        if i == len(spec) and j == len(shape):
-            return True
-        if i < len(spec) and spec[i] == 1 and fit(i + 1, j):
-            return True
-        if j < len(shape) and shape[j] == 1 and fit(i, j + 1):
-            return True
-        return (
-            i < len(spec)
-            and j < len(shape)
-            and (spec[i] < 0 or spec[i] == shape[j])
-            and fit(i + 1, j + 1)
-        )
-
-    return fit(0, 0)
-
-
-def may_reach_model(spec: Sequence[int], shape: Sequence[int]) -> bool:
-    """TF Serving's leniency, bounded: a tensor of the spec's rank goes to the model whatever
-    its sizes (TF Serving feeds ``[1, 4]`` to ``x: [-1, 3]``; the ops decide), and so does one
-    that fits up to size-1 dimensions; another rank is refused before it reaches a kernel."""
-    return len(spec) == len(shape) or fits_loosely(spec, shape)
-
-
 def validate_inputs(
     specs: Sequence[TensorSpec],
     inputs: Mapping[str, np.ndarray],
@@ -129,9 +97,8 @@ def validate_inputs(
 
     Raises :class:`WireError` (naming the tensor) whose message states the expected name,
     dtype and shape. Inputs whose spec is batched (first dimension -1) must agree on it.
-    ``shapes=False`` is TF Serving's leniency (:func:`may_reach_model`): sizes are left to
-    the model's ops; only a rank that cannot fit even up to size-1 dimensions is refused, and
-    only inputs of the spec's rank are held to the batch rules.
+    ``shapes=False`` is TF Serving's leniency: shapes are left to the model's ops, and only
+    inputs of the spec's rank are held to the batch rules.
     """
     names = {s.name for s in specs}
     for name in inputs:
@@ -156,7 +123,7 @@ def validate_inputs(
         exact = rank_ok and all(
             want < 0 or want == have for want, have in zip(spec.shape, array.shape, strict=True)
         )
-        if not exact and (shapes or not may_reach_model(spec.shape, array.shape)):
+        if shapes and not exact:
             raise WireError(
                 f"input {spec.name!r}: expected shape {shape_text(spec.shape)} "
                 f"({spec.describe()}), got shape {shape_text(array.shape)}",

@@ -30,9 +30,21 @@ def _dump(doc: dict[str, Any]) -> str:
     return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=100)
 
 
-def scrape_config(manifest: Manifest, out: Path) -> str:
-    """``prometheus.yml``: the gateway, plus each backend the manifest has models for."""
+def scrape_config(
+    manifest: Manifest,
+    out: Path,
+    *,
+    credentials_file: Path | None = None,
+    stack: str = "local",
+) -> str:
+    """``prometheus.yml``: the gateway, plus each backend the manifest has models for.
+
+    Targets are the manifest's hosts and ports (a bind-all host is scraped over loopback).
+    ``tandem up`` calls it as is; ``deploy.compose`` passes a manifest whose hosts are the
+    compose service names, the key file Prometheus finds in its container, and
+    ``stack="compose"`` (the ``tandem`` external label)."""
     s = manifest.data.servers
+    key_file = credentials_file if credentials_file is not None else Layout(out).gateway_api_key
     frameworks = {m.framework for m in manifest.models}
     jobs: list[dict[str, Any]] = [
         {
@@ -40,8 +52,9 @@ def scrape_config(manifest: Manifest, out: Path) -> str:
             "metrics_path": "/metrics",
             "authorization": {
                 "type": "Bearer",
-                # The development key `tandem up` writes; Prometheus presents it to /metrics.
-                "credentials_file": str(Layout(out).gateway_api_key),
+                # The development key `tandem up` writes (or the compose secret); Prometheus
+                # presents it to /metrics.
+                "credentials_file": str(key_file),
             },
             "static_configs": [{"targets": [f"{_local(s.gateway.host)}:{s.gateway.port}"]}],
         }
@@ -70,7 +83,7 @@ def scrape_config(manifest: Manifest, out: Path) -> str:
         "global": {
             "scrape_interval": SCRAPE_INTERVAL,
             "evaluation_interval": SCRAPE_INTERVAL,
-            "external_labels": {"tandem": "local"},
+            "external_labels": {"tandem": stack},
         },
         "rule_files": [RULES_FILE],  # relative to this file
         "scrape_configs": jobs,

@@ -3,10 +3,13 @@ Specification schema) and the compose configs rendered into a temporary build di
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,3 +42,39 @@ def compose_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     out = tmp_path_factory.mktemp("build")
     compose.write(load_manifest(REPO / "models.yaml"), out)
     return {**os.environ, "TANDEM_BUILD_DIR": str(out)}
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    found = shutil.which("promtool")
+    assert found, "promtool not installed (apt-get install -y prometheus)"
+    return found
+
+
+@pytest.fixture(scope="session")
+def monitoring_services(compose_binary: Path, compose_env: dict[str, str]) -> dict[str, Any]:
+    """The services of the compose file with the CPU override and the `monitoring` profile,
+    as `docker compose config` resolves them."""
+    done = subprocess.run(
+        [
+            str(compose_binary),
+            "--project-directory",
+            str(REPO),
+            "-f",
+            str(REPO / "docker-compose.yml"),
+            "-f",
+            str(REPO / "docker-compose.cpu.yml"),
+            "--profile",
+            "monitoring",
+            "config",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=compose_env,
+        timeout=60,
+        check=True,
+    )
+    services: dict[str, Any] = json.loads(done.stdout)["services"]
+    return services

@@ -63,21 +63,24 @@ def test_hadolint_fails_the_broken_fixture(hadolint: str) -> None:
 
 
 def _config(
-    binary: Path, env: dict[str, str], files: list[Path]
+    binary: Path, env: dict[str, str], files: list[Path], profiles: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
     args = [str(binary), "--project-directory", str(REPO)]
     for f in files:
         args += ["-f", str(f)]
+    for p in profiles:
+        args += ["--profile", p]
     return subprocess.run(
         [*args, "config", "-q"], capture_output=True, text=True, env=env, timeout=60, check=False
     )
 
 
+@pytest.mark.parametrize("profiles", [(), ("monitoring",)], ids=["default", "monitoring"])
 @pytest.mark.parametrize("files", COMPOSE_SETS, ids=lambda s: "+".join(s))
 def test_compose_config_accepts(
-    compose_binary: Path, compose_env: dict[str, str], files: list[str]
+    compose_binary: Path, compose_env: dict[str, str], files: list[str], profiles: tuple[str, ...]
 ) -> None:
-    done = _config(compose_binary, compose_env, [REPO / f for f in files])
+    done = _config(compose_binary, compose_env, [REPO / f for f in files], profiles)
     assert done.returncode == 0, done.stderr
 
 

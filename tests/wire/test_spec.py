@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from wire import WireError
-from wire.spec import ModelIO, TensorSpec, fits_loosely, may_reach_model, validate_inputs
+from wire.spec import ModelIO, TensorSpec, validate_inputs
 
 SPECS = (TensorSpec(name="pixels", dtype="float32", shape=(-1, 64)),)
 
@@ -44,21 +44,10 @@ def test_shapes_left_to_the_model(shape):
     assert out["x"] is array
 
 
-def test_lenient_leaves_sizes_to_the_model_but_refuses_a_rank_that_cannot_fit():
-    same_rank = np.zeros((1, 3), np.float32)  # TF Serving feeds it; the ops decide
-    assert validate_inputs(SPECS, {"pixels": same_rank}, shapes=False)["pixels"] is same_rank
-    conv = (TensorSpec(name="image", dtype="float32", shape=(-1, 8, 8, 1)),)
-    with pytest.raises(WireError, match="got shape \\[1, 3\\]"):
-        validate_inputs(conv, {"image": same_rank}, shapes=False)
-
-
-def test_shapes_left_to_the_model_still_checks_dtype_and_batch():
-    with pytest.raises(WireError, match="got float64"):
-        validate_inputs(SPECS, {"pixels": np.zeros(3)}, shapes=False)
-    with pytest.raises(WireError, match="exceeds max_batch_size 8"):
-        validate_inputs(
-            SPECS, {"pixels": np.zeros((9, 64), np.float32)}, max_batch_size=8, shapes=False
-        )
+def test_lenient_leaves_every_shape_to_the_model():
+    for shape in [(1, 3), (2, 2, 64)]:  # TF Serving feeds them; the ops decide
+        array = np.zeros(shape, np.float32)
+        assert validate_inputs(SPECS, {"pixels": array}, shapes=False)["pixels"] is array
 
 
 def test_batched_inputs_agree_on_the_batch():
@@ -73,29 +62,3 @@ def test_model_io_json_round_trip_and_unknown_dtype():
     bad = {**io.to_json(), "inputs": [{"name": "x", "dtype": "complex64", "shape": [1]}]}
     with pytest.raises(WireError, match="unknown dtype"):
         ModelIO.from_json(bad)
-
-
-@pytest.mark.parametrize(
-    ("spec", "shape", "fits"),
-    [
-        ((-1, 1), (3,), True),  # TF Serving's quickstart body for half_plus_two
-        ((-1, 1), (3, 1), True),
-        ((-1,), (1,), True),
-        ((-1, 64), (2, 64), True),
-        ((-1, 8, 8, 1), (2, 8, 8), True),
-        ((-1, 8, 8, 1), (1, 3), False),  # would abort a oneDNN conv
-        ((-1, 64), (64,), False),  # -1 is a dimension of its own, never skipped
-        ((-1, 64), (2, 63), False),
-        ((-1, 2), (4,), False),
-    ],
-)
-def test_fits_loosely(spec, shape, fits):
-    assert fits_loosely(spec, shape) is fits
-
-
-@pytest.mark.parametrize(
-    ("spec", "shape", "reaches"),
-    [((-1, 3), (1, 4), True), ((-1, 1), (3,), True), ((-1, 8, 8, 1), (1, 3), False)],
-)
-def test_may_reach_model(spec, shape, reaches):
-    assert may_reach_model(spec, shape) is reaches

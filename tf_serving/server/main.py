@@ -16,6 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TF Serving hands any shape to the model and lets its ops refuse it. The pip wheel's oneDNN
+# kernels abort the whole process instead on some misfits (a CHECK failure in MklConvOp for a
+# [1,3] fed to a conv, seen here), so this server runs TF's own kernels, as TF Serving's
+# standard builds do; set TF_ENABLE_ONEDNN_OPTS=1 to trade that safety for oneDNN's speed.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import grpc
 from aiohttp import web

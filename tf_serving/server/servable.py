@@ -22,7 +22,6 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from tf_serving.server.codec import TensorSpec, dtype_name, tensor_proto_to_array
 from tf_serving.server.errors import FailedPrecondition, Internal, InvalidArgument, ServingError
-from wire.spec import may_reach_model
 
 log = logging.getLogger(__name__)
 
@@ -398,16 +397,6 @@ def _check_inputs(signature: Signature, inputs: Mapping[str, np.ndarray]) -> Non
             f"input tensor alias not found in signature: {alias}. "
             f"Inputs expected to be in the set {{{','.join(sorted(wanted))}}}."
         )
-    # TF Serving hands any shape to the model; here a rank that cannot fit the signature even
-    # up to size-1 dimensions is refused first, since TF's oneDNN kernels (on in the pip
-    # wheel) abort the process on it: a CHECK failure in MklConvOp for [1,3] into a conv.
-    for alias, array in inputs.items():
-        shape = signature.inputs[alias].shape
-        if shape is not None and not may_reach_model(shape, array.shape):
-            raise InvalidArgument(
-                f"input '{alias}' has shape {_shape(array)}, which cannot fit the "
-                f"signature's [{','.join(str(d) for d in shape)}]"
-            )
 
 
 def _check_output_filter(signature: Signature, output_filter: Sequence[str]) -> None:
