@@ -160,7 +160,7 @@ def bounded(what: str, seconds: float, stack: Stack | None = None) -> Iterator[N
 
 def _inputs(route: dict[str, Any], x: np.ndarray) -> tuple[str, np.ndarray]:
     """Held-out digits in the model's input shape: as they are, or upscaled for the
-    224x224x3 demo models (8 of them there: each such JSON image is about 1.2 MB)."""
+    224x224x3 demo models."""
     spec = route["inputs"][0]
     shape = tuple(spec["shape"][1:])
     if int(np.prod(shape)) == x.shape[1]:
@@ -168,7 +168,7 @@ def _inputs(route: dict[str, Any], x: np.ndarray) -> tuple[str, np.ndarray]:
     from examples.digits.large_torch import SIDE, upscale
 
     if shape == (SIDE, SIDE, 3):
-        return spec["name"], upscale(x[:8])
+        return spec["name"], upscale(x)
     raise SmokeError(f"no held-out digits fit input {spec['name']!r} of shape {list(shape)}")
 
 
@@ -199,8 +199,8 @@ def _ask(
 
 def predictions_agree(gateway: str, key: str, routes: dict[str, Any], n: int = 32) -> None:
     """v1 and v2 through the gateway, for every model: each answer's label is the argmax of
-    its probabilities, both protocols agree, and at least 7/8 of n held-out labels match (the
-    demo models score 29/32 on these in-process; a layout or codec bug scores about 1/10)."""
+    its probabilities, both protocols agree, and at least 3/4 of n held-out labels match (the
+    demo models score 29-31/32 on these in-process; a layout or codec bug scores about 1/10)."""
     split = load_split()
     x, truth = split.x_test[:n], split.y_test[:n]
     with httpx.Client(base_url=gateway, headers={"X-API-Key": key}, timeout=30) as client:
@@ -215,7 +215,7 @@ def predictions_agree(gateway: str, key: str, routes: dict[str, Any], n: int = 3
             if not np.allclose(probs1, probs2, atol=1e-5):
                 raise SmokeError(f"{model}: v1 and v2 probabilities differ")
             right = int((labels1 == truth[:m]).sum())
-            if right * 8 < m * 7:
+            if right * 4 < m * 3:
                 raise SmokeError(f"{model}: {right}/{m} held-out labels right")
             say(f"  {model} ({route['backend']}): v1 + v2 ok, {right}/{m} labels right")
 
