@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,3 +21,29 @@ def write_manifest(tmp_path: Path):  # type: ignore[no-untyped-def]
         return path
 
     return write
+
+
+@pytest.fixture
+def export_error(repo_root: Path):  # type: ignore[no-untyped-def]
+    """Run `tandem export` that must fail; return its one `error:` line.
+
+    The contract for every export failure: exit 2, exactly one `error:` line, no traceback.
+    """
+
+    def run(manifest: Path, out: Path) -> str:
+        cli = [sys.executable, "-m", "tandem.cli", "export"]
+        proc = subprocess.run(
+            [*cli, "--manifest", str(manifest), "--out", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=repo_root,
+            check=False,
+        )
+        assert proc.returncode == 2, proc.stderr
+        lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+        assert len(lines) == 1, proc.stderr
+        assert "Traceback" not in proc.stderr
+        return lines[0]
+
+    return run

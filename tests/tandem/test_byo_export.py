@@ -237,7 +237,7 @@ FAILURES = {
 def test_export_failure_is_one_line_exit_2_nothing_left(
     artifacts: dict[str, Path],
     tmp_path: Path,
-    repo_root: Path,
+    export_error,
     artifact: str | None,
     entry: str,
     fragments: list[str],
@@ -246,20 +246,9 @@ def test_export_failure_is_one_line_exit_2_nothing_left(
     path = tmp_path / "models.yaml"
     path.write_text(f"models:\n  - name: bad\n    source: {source}\n    {entry}\n")
     out = tmp_path / "build"
-    proc = subprocess.run(
-        [sys.executable, "-m", "tandem.cli", "export", "--manifest", str(path), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=repo_root,
-        check=False,
-    )
-    assert proc.returncode == 2, proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, proc.stderr
+    line = export_error(path, out)
     for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    assert "Traceback" not in proc.stderr
+        assert fragment in line, (fragment, line)
     assert not out.exists(), list(out.rglob("*"))
 
 

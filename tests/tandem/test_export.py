@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -226,27 +224,16 @@ models:
 
 @pytest.mark.parametrize(("old", "new", "fragment"), list(BROKEN.values()), ids=list(BROKEN))
 def test_cli_broken_manifest_exits_2_one_line_no_artifacts(
-    tmp_path: Path, repo_root: Path, old: str, new: str, fragment: str
+    tmp_path: Path, export_error, old: str, new: str, fragment: str
 ) -> None:
     text = ONE_TORCH.replace(old, new)
     assert text != ONE_TORCH
     path = tmp_path / "models.yaml"
     path.write_text(text)
     out = tmp_path / "build"
-    proc = subprocess.run(
-        [sys.executable, "-m", "tandem.cli", "export", "--manifest", str(path), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=repo_root,
-        check=False,
-    )
-    assert proc.returncode == 2, proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, proc.stderr
-    assert fragment in lines[0]
-    assert "models.yaml:" in lines[0]
-    assert "Traceback" not in proc.stderr
+    line = export_error(path, out)
+    assert fragment in line
+    assert "models.yaml:" in line
     assert not out.exists() or not any(out.rglob("*")), list(out.rglob("*"))
 
 
