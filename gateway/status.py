@@ -12,7 +12,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from gateway.dataplane.service import DataPlane
 from gateway.metrics import GatewayMetrics
@@ -181,16 +181,5 @@ async def status_report(
                 models=len(served),
             )
         )
-    errors = [
-        ErrorEntry(
-            at=e.at,
-            model=e.model,
-            backend=e.backend,
-            status=e.status,
-            cause=e.cause,
-            message=e.message,
-            request_id=e.request_id,
-        )
-        for e in reversed(metrics.recent_errors)
-    ]
+    errors = [ErrorEntry(**asdict(e)) for e in reversed(metrics.recent_errors)]
     return StatusReport(window_s=window, models=models, backends=backends, recent_errors=errors)
