@@ -24,7 +24,8 @@ as ``{"error": "..."}``, which is the error body of both TF Serving REST v1 and 
     ├── ServiceUnavailable (503)
     │   ├── BackendUnavailable (503)   connection refused / reset / UNAVAILABLE
     │   ├── ModelNotReady (503)
-    │   └── CircuitOpen (503)
+    │   ├── CircuitOpen (503)
+    │   └── Overloaded (503)           shed by admission control; carries ``retry_after``
     └── UpstreamTimeout (504)
 """
 
@@ -129,6 +130,19 @@ class ModelNotReady(ServiceUnavailable):
 
 class CircuitOpen(ServiceUnavailable):
     pass
+
+
+class Overloaded(ServiceUnavailable):
+    """Shed before reaching the backend: the model's in-flight and waiting bounds are full
+    (``reason="queue_full"``) or the request's deadline cannot be met (``"deadline"``)."""
+
+    def __init__(self, message: str, *, reason: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(1, int(self.retry_after + 0.999)))}
 
 
 class UpstreamTimeout(GatewayError):

@@ -20,6 +20,7 @@ from gateway.errors import (
     GatewayError,
     ModelNotReady,
     NotFound,
+    Overloaded,
     PayloadTooLarge,
     RateLimited,
     Unauthorized,
@@ -34,6 +35,7 @@ RECENT_ERRORS = 50
 
 #: Error class -> cause label, most specific first (the dashboard and /ui group by these).
 _CAUSES: tuple[tuple[type[GatewayError], str], ...] = (
+    (Overloaded, "overloaded"),
     (CircuitOpen, "circuit_open"),
     (ModelNotReady, "model_not_ready"),
     (BackendUnavailable, "backend_unavailable"),
@@ -121,10 +123,18 @@ class GatewayMetrics:
             ("model", "backend"),
             registry=self.registry,
         )
+        self.shed = Counter(
+            "tandem_gateway_shed_total",
+            "Inference requests refused by admission control before reaching the backend "
+            "(reason: queue_full or deadline).",
+            ("model", "reason"),
+            registry=self.registry,
+        )
         self.recent_errors: deque[RecentError] = deque(maxlen=RECENT_ERRORS)
         self._request_children: dict[tuple[str, str, str, str, int], tuple[Any, Any]] = {}
         self._upstream_children: dict[tuple[str, int, str, str], Any] = {}
         self._breaker_children: dict[str, Any] = {}
+        self._shed_children: dict[tuple[str, str], Any] = {}
 
     def observe(
         self, *, model: str, version: str, backend: str, protocol: str, status: int, seconds: float
@@ -149,6 +159,24 @@ class GatewayMetrics:
             child = self.upstream_latency.labels(model, str(version), backend, outcome)
             self._upstream_children[key] = child
         child.observe(seconds)
+
+    def observe_shed(self, model: str, reason: str) -> None:
+        """Count one request shed by admission control."""
+        key = (model, reason)
+        child = self._shed_children.get(key)
+        if child is None:
+            child = self._shed_children[key] = self.shed.labels(model, reason)
+        child.inc()
+
+    def shed_counts(self) -> dict[str, int]:
+        """Shed requests per model since start, every reason together (for the status page)."""
+        counts: dict[str, int] = {}
+        for family in self.shed.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    model = sample.labels["model"]
+                    counts[model] = counts.get(model, 0) + int(sample.value)
+        return counts
 
     def observe_error(
         self, exc: BaseException, *, model: str, backend: str, status: int, request_id: str

@@ -4,6 +4,7 @@ Parsed once at start-up by :func:`load_route_table`; unknown keys are tolerated 
 side can add fields without breaking the gateway. Optional gateway extras per model:
 ``canary_weights`` (``{"2": 0.1}``: share of unpinned traffic sent to version 2) and
 ``shadow_version`` (a version that receives a fire-and-forget copy of every request).
+``admission`` bounds the requests in flight and waiting per model (see :class:`Admission`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from wire.dtypes import DTypeName
 from wire.spec import TensorSpec
 
-__all__ = ["BackendRoute", "DTypeName", "ModelRoute", "RouteTable", "TensorSpec"]
+__all__ = ["Admission", "BackendRoute", "DTypeName", "ModelRoute", "RouteTable", "TensorSpec"]
 
 
 class _Lenient(BaseModel):
@@ -30,6 +31,24 @@ class BackendRoute(_Lenient):
     grpc_target: str | None = None
     rest_url: str | None = None
     token_file: Path | None = None
+
+
+class Admission(_Lenient):
+    """Per-model admission bounds of the gateway: at most ``max_in_flight`` requests at the
+    backend and ``max_queue`` more waiting for a slot; past that a request is refused at once
+    (503 + ``Retry-After``) instead of queueing until its caller gives up."""
+
+    max_in_flight: int = Field(ge=1)
+    max_queue: int = Field(ge=0)
+
+    @classmethod
+    def derive(cls, *, workers: int, batch_size: int) -> Admission:
+        """The default bounds for a backend running ``workers`` model workers (or batch
+        threads) of ``batch_size`` rows: two batches per worker in flight (one running, one
+        filling) and as many again waiting. The manifest's default and the gateway's fallback
+        for a route file without bounds both come from here."""
+        in_flight = max(1, workers) * max(1, batch_size) * 2
+        return cls(max_in_flight=in_flight, max_queue=in_flight)
 
 
 class ModelRoute(_Lenient):
@@ -48,6 +67,16 @@ class ModelRoute(_Lenient):
     timeout_ms: int = Field(default=5000, gt=0)
     canary_weights: dict[int, float] = Field(default_factory=dict)
     shadow_version: int | None = None
+    admission: Admission | None = None
+    """``None`` (a route file from before admission control): derived from
+    ``max_batch_size`` with one worker, see :meth:`Admission.derive`."""
+
+    @property
+    def admission_limits(self) -> Admission:
+        """The bounds in force: the route file's, else derived."""
+        if self.admission is not None:
+            return self.admission
+        return Admission.derive(workers=1, batch_size=self.max_batch_size or 1)
 
     @model_validator(mode="after")
     def _versions_consistent(self) -> ModelRoute:

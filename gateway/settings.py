@@ -77,6 +77,10 @@ class GatewaySettings(BaseSettings):
     """Per-model shadow version, overriding the route file."""
     shadow_max_inflight: int = Field(default=16, ge=0)
     """Shadow copies in flight at once; more are dropped, never queued."""
+    deadline_header: str = "X-Request-Timeout"
+    """Header in which a caller may give its own timeout, in seconds (decimal): the request
+    is refused (503) rather than sent on once that much time has passed, and the backend gets
+    only what is left. The model's timeout applies either way."""
     sticky_header: str = "X-Tandem-Sticky-Key"
     """Header whose value pins a caller to one canary arm."""
     ready_cache_s: float = Field(default=2.0, ge=0.0)

@@ -149,9 +149,11 @@ async def status_report(
     summaries = await dataplane.summaries()
     window, figures = sampler.figures()
     idle = ModelFigures(0, 0, 0.0 if window > 0 else None, None, None)
+    shed = metrics.shed_counts()
     models = []
     for s in summaries:
         f = figures.get(s.name, idle)
+        gate = dataplane.admission(s.name)
         models.append(
             ModelStatus(
                 name=s.name,
@@ -166,6 +168,11 @@ async def status_report(
                 rps=f.rps,
                 p50_ms=f.p50_ms,
                 p99_ms=f.p99_ms,
+                shed=shed.get(s.name, 0),
+                in_flight=gate.in_flight if gate is not None else 0,
+                waiting=gate.waiting if gate is not None else 0,
+                max_in_flight=gate.limits.max_in_flight if gate is not None else 0,
+                max_queue=gate.limits.max_queue if gate is not None else 0,
             )
         )
     backends = []

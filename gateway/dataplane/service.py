@@ -1,6 +1,11 @@
-"""The dataplane: routing, validation, backend calls, shadow copies, readiness and metadata.
+"""The dataplane: routing, validation, admission, backend calls, shadow copies, readiness and
+metadata.
 
-Routers (v1, v2) call this; it calls the adapters. It knows nothing about HTTP.
+Routers (v1, v2; any other front end alike) call this; it calls the adapters. It knows nothing
+about HTTP. Public methods a front end uses: :meth:`DataPlane.resolve`, :meth:`DataPlane.infer`
+(with an optional absolute ``deadline``), :meth:`DataPlane.example_method`,
+:meth:`DataPlane.metadata`, :meth:`DataPlane.model_ready` / :meth:`DataPlane.require_ready`,
+:meth:`DataPlane.readiness`, :meth:`DataPlane.summaries`, :meth:`DataPlane.admission`.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ import numpy as np
 
 from gateway.backends.base import ExampleCall, ExampleMethod, InferCall, InferResult, ModelMetadata
 from gateway.backends.resilience import ResilientBackend
+from gateway.dataplane.admission import DEADLINE, AdmissionGate
 from gateway.dataplane.routing import Target, resolve
 from gateway.errors import (
     GatewayError,
     ModelNotReady,
+    Overloaded,
     UnsupportedSignature,
     UpstreamRejected,
     from_wire,
@@ -76,6 +83,26 @@ class DataPlane:
         self._metadata_cache: dict[tuple[str, int], ModelMetadata] = {}
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self._retiring: set[asyncio.Task[None]] = set()
+        self._gates = self._build_gates(table, {})
+
+    @staticmethod
+    def _build_gates(
+        table: RouteTable, old: Mapping[str, AdmissionGate]
+    ) -> dict[str, AdmissionGate]:
+        """One gate per model; a model whose bounds did not change keeps its gate (and its
+        count of requests in flight); a request holds the gate it entered through."""
+        gates = {}
+        for name, route in table.models.items():
+            limits = route.admission_limits
+            kept = old.get(name)
+            gates[name] = (
+                kept if kept is not None and kept.limits == limits else AdmissionGate(name, limits)
+            )
+        return gates
+
+    def admission(self, model: str) -> AdmissionGate | None:
+        """The admission gate of a routed model (for the status page and tests)."""
+        return self._gates.get(model)
 
     # -- route table -----------------------------------------------------------------------
 
@@ -103,6 +130,7 @@ class DataPlane:
                 backends[name] = build(name, cfg)
         retired = [b for n, b in self.backends.items() if backends.get(n) is not b]
         self.table, self.backends = table, backends
+        self._gates = self._build_gates(table, self._gates)
         self._ready_cache.clear()
         self._metadata_cache.clear()
         for backend in retired:
@@ -178,12 +206,18 @@ class DataPlane:
         request_id: str,
         signature_name: str | None = None,
         v2_body: tuple[bytes, int] | None = None,
+        deadline: float | None = None,
     ) -> InferResult:
-        """Check signature and inputs, call the backend, start the shadow copy; returns the
-        backend's result with exactly the requested outputs (all of them when none are named).
+        """Check signature and inputs, pass admission, call the backend, start the shadow
+        copy; returns the backend's result with exactly the requested outputs (all of them
+        when none are named).
 
         ``v2_body`` is the client's v2 binary body that ``inputs`` were decoded from: a
-        v2-speaking backend forwards it as it came."""
+        v2-speaking backend forwards it as it came. ``deadline`` (``time.monotonic()``) is
+        the caller's own, if it set one; the model's timeout from now bounds it either way.
+        A request that cannot get a slot in time, or whose deadline has passed, raises
+        :class:`Overloaded` and never reaches the backend; the backend is given what is left
+        of the deadline as its timeout."""
         expected_signature = target.route.signature_name or "serving_default"
         if signature_name not in (None, "", expected_signature):
             raise UnsupportedSignature(
@@ -196,13 +230,48 @@ class DataPlane:
                 check_outputs(target.route.outputs, output_names)
             except WireError as exc:
                 raise UnsupportedSignature(exc.message) from exc
+        model_deadline = time.monotonic() + self._timeout_s(target)
+        deadline = model_deadline if deadline is None else min(deadline, model_deadline)
+        gate = self._gates.get(target.model)
+        if gate is not None:  # None: a request resolved against a table replaced since
+            try:
+                await gate.acquire(deadline)
+            except Overloaded as exc:
+                self._metrics.observe_shed(target.model, exc.reason)
+                raise
+        try:
+            return await self._send(
+                target, checked, inputs, output_names, request_id, v2_body, deadline
+            )
+        finally:
+            if gate is not None:
+                gate.release()
+
+    async def _send(
+        self,
+        target: Target,
+        checked: dict[str, np.ndarray],
+        inputs: Mapping[str, np.ndarray],
+        output_names: tuple[str, ...] | None,
+        request_id: str,
+        v2_body: tuple[bytes, int] | None,
+        deadline: float,
+    ) -> InferResult:
+        """The backend call of :meth:`infer`, holding an admission slot."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            self._metrics.observe_shed(target.model, DEADLINE)
+            raise Overloaded(
+                f"model {target.model!r}: the request's deadline passed before it was sent",
+                reason=DEADLINE,
+            )
         call = InferCall(
             route=target.route,
             version=target.version,
             inputs=checked,
             output_names=output_names,
             request_id=request_id,
-            timeout_s=self._timeout_s(target),
+            timeout_s=remaining,
             v2_body=v2_body,
             latest=not target.pinned and not target.split and self._shadow_of(target) is None,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -35,6 +36,21 @@ async def read_json(request: Request) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from exc
+
+
+def client_deadline(request: Request, header: str) -> float | None:
+    """The caller's deadline as ``time.monotonic()`` from a timeout in seconds in ``header``
+    (``None`` without one; 400 when it is not a non-negative number)."""
+    raw = request.headers.get(header)
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not math.isfinite(seconds) or seconds < 0:
+        raise BadRequest(f"{header} must be a timeout in seconds (a non-negative number)")
+    return time.monotonic() + seconds
 
 
 def json_response(payload: Any, status: int = 200) -> Response:

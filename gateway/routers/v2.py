@@ -12,7 +12,7 @@ from gateway import __version__
 from gateway.dataplane.routing import Target
 from gateway.deps import AppState, RequestIdDep, StateDep, authenticate
 from gateway.errors import ModelNotReady, from_wire
-from gateway.routers._http import JSON, Observation, check_json_content_type
+from gateway.routers._http import JSON, Observation, check_json_content_type, client_deadline
 from gateway.schemas import v2 as s
 from gateway.schemas.common import ERROR_RESPONSES
 from wire import WireError
@@ -159,6 +159,7 @@ async def serve_infer(
     """Core of the two ``/infer`` endpoints (also run by the lean path, after auth)."""
     with Observation(state.metrics, "v2", model) as obs:
         target = obs.target = _target(state, request, model, version)
+        deadline = client_deadline(request, state.settings.deadline_header)
         header_length = request.headers.get(HEADER_LENGTH)
         v2_body: tuple[bytes, int] | None = None
         try:
@@ -176,7 +177,12 @@ async def serve_infer(
             raise from_wire(exc) from exc
         wanted = tuple(o.name for o in decoded.outputs) if decoded.outputs else None
         result = await state.dataplane.infer(
-            target, decoded.inputs, output_names=wanted, request_id=request_id, v2_body=v2_body
+            target,
+            decoded.inputs,
+            output_names=wanted,
+            request_id=request_id,
+            v2_body=v2_body,
+            deadline=deadline,
         )
         body, response_header_length = codec.encode_infer_response(
             model_name=target.model,

@@ -23,6 +23,15 @@ class ModelStatus(BaseModel):
     """Requests per second over the window; ``None`` before the second poll."""
     p50_ms: float | None
     p99_ms: float | None
+    shed: int = 0
+    """Requests refused by admission control since start (503 + ``Retry-After``; also
+    counted in ``errors``)."""
+    in_flight: int = 0
+    """Requests at the backend now (admission slots taken)."""
+    waiting: int = 0
+    """Requests waiting for a slot now."""
+    max_in_flight: int = 0
+    max_queue: int = 0
 
 
 class BackendStatus(BaseModel):

@@ -109,6 +109,9 @@ class FakeBackend:
     calls: list[InferCall] = field(default_factory=list)
     hook: Callable[[InferCall], None] | None = None
     closed: bool = False
+    gate: asyncio.Event | None = None
+    """When set, every inference waits here until the test releases it (a backend that
+    holds requests, for admission-control tests)."""
 
     async def infer(self, call: InferCall) -> InferResult:
         self.calls.append(call)
@@ -116,6 +119,8 @@ class FakeBackend:
             self.hook(call)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
+        if self.gate is not None:
+            await self.gate.wait()
         if self.fail_with is not None and self.fail_times != 0:
             self.fail_times -= 1
             raise self.fail_with
