@@ -32,6 +32,8 @@ from gateway.errors import (
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LABELS = ("model", "version", "backend", "protocol", "status")
 RECENT_ERRORS = 50
+#: ``reason`` label values of ``tandem_gateway_shed_total`` (gateway.dataplane.admission).
+SHED_REASONS = ("queue_full", "deadline")
 
 #: Error class -> cause label, most specific first (the dashboard and /ui group by these).
 _CAUSES: tuple[tuple[type[GatewayError], str], ...] = (
@@ -160,13 +162,22 @@ class GatewayMetrics:
             self._upstream_children[key] = child
         child.observe(seconds)
 
-    def observe_shed(self, model: str, reason: str) -> None:
-        """Count one request shed by admission control."""
+    def declare_model(self, model: str) -> None:
+        """Create a routed model's shed series at zero, so rates exist before any shedding
+        (called by the dataplane for every model of each route table)."""
+        for reason in SHED_REASONS:
+            self._shed_child(model, reason)
+
+    def _shed_child(self, model: str, reason: str) -> Any:
         key = (model, reason)
         child = self._shed_children.get(key)
         if child is None:
             child = self._shed_children[key] = self.shed.labels(model, reason)
-        child.inc()
+        return child
+
+    def observe_shed(self, model: str, reason: str) -> None:
+        """Count one request shed by admission control."""
+        self._shed_child(model, reason).inc()
 
     def shed_counts(self) -> dict[str, int]:
         """Shed requests per model since start, every reason together (for the status page)."""

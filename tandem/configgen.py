@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.route_table import BackendRoute, ModelRoute, RouteTable
+from gateway.route_table import Admission, BackendRoute, ModelRoute, RouteTable
 from tandem.layout import Layout
 from tandem.manifest import Manifest, ModelSpec
 from tandem.monitoring.prometheus import RULES_FILE, alert_rules, scrape_config
@@ -132,6 +132,9 @@ def torchserve_properties(manifest: Manifest, out: Path) -> str:
             }
         models[m.name] = versions
     gpus = max((m.device.count for m in _torch_models(manifest)), default=0)
+    # TorchServe queues up to job_queue_size requests per model (503 beyond): the gateway's
+    # own bounds, so a direct caller is not queued without end either.
+    queue = max((sum(m.admission_bounds) for m in _torch_models(manifest)), default=100)
     props = {
         "inference_address": f"http://{ts.host}:{ts.inference_port}",
         # The management API can load arbitrary code: it listens on loopback only.
@@ -153,6 +156,7 @@ def torchserve_properties(manifest: Manifest, out: Path) -> str:
         "enable_model_api": "true",
         "install_py_dep_per_model": "false",
         "default_workers_per_model": "1",
+        "job_queue_size": str(queue),
         "async_logging": "true",
         # java.io.tmpdir holds the worker sockets: per build dir, so two stacks never collide.
         "vmargs": f"-Xmx1g -XX:+ExitOnOutOfMemoryError "
@@ -221,6 +225,7 @@ def routes(manifest: Manifest, out: Path) -> str:
     models = {}
     for m in manifest.models:
         tf = m.framework == "tensorflow"
+        in_flight, queue = m.admission_bounds
         models[m.name] = ModelRoute(
             framework=m.framework,
             backend="tfserving" if tf else "torchserve",
@@ -233,6 +238,7 @@ def routes(manifest: Manifest, out: Path) -> str:
             outputs=tuple(TensorSpec.from_json(t.model_dump()) for t in m.outputs),
             max_batch_size=m.batching.max_batch_size,
             timeout_ms=m.timeout_ms,
+            admission=Admission(max_in_flight=in_flight, max_queue=queue),
         )
     table = RouteTable(schema_version=1, backends=backends, models=models)
     # Only the fields set above: the file stays as it was (the golden file pins it).

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.route_table import Admission
 from tandem.errors import ManifestError
 
 DType = Literal[
@@ -91,6 +92,17 @@ class Batching(_Strict):
             if sizes[-1] != self.max_batch_size:
                 raise ValueError("the last allowed_batch_sizes entry must equal max_batch_size")
         return self
+
+
+class AdmissionSpec(_Strict):
+    """The gateway's bounds for one model (``admission: {max_in_flight, max_queue}``): past
+    them a request is refused at once with 503 + ``Retry-After``. Left out, each is derived
+    from the backend's workers and batch size (``gateway.route_table.Admission.derive``)."""
+
+    max_in_flight: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    """Requests at the backend at once."""
+    max_queue: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    """Requests waiting in the gateway for a slot (0: none wait)."""
 
 
 class Device(_Strict):
@@ -165,6 +177,7 @@ class ModelSpec(_Strict):
     parity_tolerance: Annotated[float, Field(gt=0, le=1)] = 1e-5
     min_accuracy: Annotated[float, Field(ge=0, le=1)] | None = None
     objectives: Objectives = Field(default_factory=Objectives)
+    admission: AdmissionSpec = Field(default_factory=AdmissionSpec)
 
     @field_validator("inputs", "outputs")
     @classmethod
@@ -240,10 +253,24 @@ class ModelSpec(_Strict):
         """The p99 latency objective, defaulting to half the upstream timeout."""
         return self.objectives.p99_ms or max(1, self.timeout_ms // 2)
 
+    @property
+    def admission_bounds(self) -> tuple[int, int]:
+        """(max_in_flight, max_queue) in force: the manifest's, else derived from the
+        backend's capacity, ``max_workers x replicas`` workers of one batch each
+        (:meth:`gateway.route_table.Admission.derive`); the queue defaults to the in-flight
+        bound."""
+        rows = self.batching.max_batch_size if self.batching.enabled else 1
+        derived = Admission.derive(
+            workers=self.max_workers_effective * self.replicas, batch_size=rows
+        )
+        in_flight = self.admission.max_in_flight or derived.max_in_flight
+        queue = self.admission.max_queue
+        return in_flight, in_flight if queue is None else queue
+
     def fingerprint(self) -> str:
-        """Stable hash of the spec: an export is stale when this changes (objectives are
-        monitoring only and left out)."""
-        spec = self.model_dump(mode="json", exclude={"objectives"})
+        """Stable hash of the spec: an export is stale when this changes (objectives and
+        admission bounds are the gateway's and monitoring's only, and left out)."""
+        spec = self.model_dump(mode="json", exclude={"objectives", "admission"})
         data = orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(data).hexdigest()[:16]
 

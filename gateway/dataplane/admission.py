@@ -20,10 +20,10 @@ import time
 from collections import deque
 
 from gateway.errors import Overloaded
+from gateway.metrics import SHED_REASONS
 from gateway.route_table import Admission
 
-QUEUE_FULL = "queue_full"
-DEADLINE = "deadline"
+QUEUE_FULL, DEADLINE = SHED_REASONS
 
 
 class AdmissionGate:

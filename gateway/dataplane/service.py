@@ -84,6 +84,8 @@ class DataPlane:
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self._retiring: set[asyncio.Task[None]] = set()
         self._gates = self._build_gates(table, {})
+        for name in table.models:
+            metrics.declare_model(name)
 
     @staticmethod
     def _build_gates(
@@ -131,6 +133,8 @@ class DataPlane:
         retired = [b for n, b in self.backends.items() if backends.get(n) is not b]
         self.table, self.backends = table, backends
         self._gates = self._build_gates(table, self._gates)
+        for name in table.models:
+            self._metrics.declare_model(name)
         self._ready_cache.clear()
         self._metadata_cache.clear()
         for backend in retired:

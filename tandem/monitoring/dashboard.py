@@ -106,7 +106,21 @@ PANELS: tuple[Panel, ...] = (
             ),
         ),
         "client_error, not_found, backend_unavailable, timeout, circuit_open, model_not_ready, "
-        "backend_error, rate_limited.",
+        "backend_error, rate_limited, overloaded.",
+    ),
+    Panel(
+        "Requests shed by admission control",
+        "reqps",
+        (
+            Query(
+                'sum by (model, reason) (rate(tandem_gateway_shed_total{model=~"$model"}'
+                f"{_RATE}))",
+                "{{model}} {{reason}}",
+            ),
+        ),
+        "Refused at once with 503 + Retry-After before reaching the backend: queue_full "
+        "(the model's in-flight and waiting bounds are taken), deadline (the request's "
+        "deadline passed while it waited).",
     ),
     Panel(
         "Circuit breaker open",

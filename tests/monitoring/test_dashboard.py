@@ -60,6 +60,7 @@ def test_issue_panels_are_all_there() -> None:
         "gateway vs upstream",
         "status class",
         "by cause",
+        "shed by admission",
         "circuit breaker",
         "torchserve queue",
         "tf serving batching queue",

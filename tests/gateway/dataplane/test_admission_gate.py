@@ -74,7 +74,8 @@ async def test_newcomer_does_not_overtake_the_queue():
     gate.release()  # handed to the waiter, not returned to the pool
     late = asyncio.create_task(gate.acquire(deadline))
     await _settle()
-    assert queued.done() and not late.done()
+    assert queued.done()
+    assert not late.done()
     gate.release()
     await late
     gate.release()
@@ -97,7 +98,8 @@ async def test_past_deadline_is_refused_without_queueing():
     await gate.acquire(time.monotonic() + FAR)
     with pytest.raises(Overloaded) as late:
         await gate.acquire(time.monotonic() - 1)
-    assert late.value.reason == DEADLINE and gate.waiting == 0
+    assert late.value.reason == DEADLINE
+    assert gate.waiting == 0
 
 
 async def test_cancelled_waiter_gives_its_place_back():
