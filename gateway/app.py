@@ -1,15 +1,23 @@
-"""``create_app(settings)``: wire settings, route table, adapters, dataplane and routers."""
+"""``create_app(settings)``: wire settings, route table, adapters, dataplane and routers.
+
+The app, outermost first::
+
+    Starlette: ServerErrorMiddleware (JSON 500) -> GatewayMiddleware (request id, body limit,
+    content coding, in-flight gauge, sampled access log, tracing) -> ExceptionMiddleware
+    (the one GatewayError handler) -> router:
+        POST :predict / /infer  -> gateway.routers.inference (plain routes, auth, core handler)
+        everything else         -> FastAPI (ops, metadata, status, classify/regress, /ui, docs)
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel
-from starlette.types import ASGIApp
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
 
 from gateway import __version__
 from gateway.backends.base import Backend
@@ -21,21 +29,12 @@ from gateway.middleware import GatewayMiddleware
 from gateway.reload import RouteReloader
 from gateway.route_table import RouteTable, load_route_table
 from gateway.routers import ops, ui, v1, v2
-from gateway.routers.errors import install_error_handlers
-from gateway.routers.hot import HotPath, hot_routes
-from gateway.schemas import v1 as v1_schemas
-from gateway.schemas import v2 as v2_schemas
+from gateway.routers.errors import error_handlers, install_error_handlers
+from gateway.routers.inference import inference_routes
 from gateway.security.keys import KeyStore
 from gateway.security.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
-from gateway.tracing import Tracing, tracing_from_env
-
-#: Request bodies documented by reference (the handlers read raw bytes, not these models).
-_BODY_MODELS: tuple[type[BaseModel], ...] = (
-    v1_schemas.PredictRequest,
-    v1_schemas.ExampleRequest,
-    v2_schemas.InferenceRequest,
-)
+from gateway.tracing import tracing_from_env
 
 
 def create_app(
@@ -43,7 +42,7 @@ def create_app(
     *,
     table: RouteTable | None = None,
     backends: Mapping[str, Backend] | None = None,
-) -> FastAPI:
+) -> Starlette:
     """Build the gateway app. ``table`` and ``backends`` replace the route file and the real
     adapters (tests inject a failure-injecting fake backend here). Only a table read from
     ``settings.routes_file`` is watched for changes (every ``routes_reload_s``)."""
@@ -71,7 +70,7 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
         reloader.start()
         try:
             yield
@@ -81,70 +80,48 @@ def create_app(
             if tracing is not None:
                 tracing.shutdown()
 
-    app = FastAPI(
-        title="Tandem gateway",
-        version=__version__,
-        summary="TF Serving REST (v1) and Open Inference Protocol (v2) over TF Serving and "
-        "TorchServe.",
-        lifespan=lifespan,
-    )
-    app.state.reloader = reloader
-    app.state.tracing = tracing
-    app.state.gateway = AppState(
+    state = AppState(
         settings=settings,
         dataplane=dataplane,
         metrics=metrics,
         keys=keys,
         limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
     )
-    install_error_handlers(app)
-    app.include_router(ops.router)
-    app.include_router(v1.router)
-    app.include_router(v2.health)
-    app.include_router(v2.router)
-    app.include_router(ui.router)
-    _front_door(app, settings, metrics, tracing)
-    _document_raw_bodies(app)
+    # Everything but inference: FastAPI routes, dependencies and OpenAPI (docs served by
+    # ``gateway.routers.ops``, with the inference paths merged in).
+    api = FastAPI(
+        title="Tandem gateway",
+        version=__version__,
+        summary="TF Serving REST (v1) and Open Inference Protocol (v2) over TF Serving and "
+        "TorchServe.",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        # Tracing is the gateway's own (gateway.tracing), one span per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    api.state.gateway = state
+    install_error_handlers(api)
+    for router in (ops.router, v1.router, v2.health, v2.router, ui.router):
+        api.include_router(router)
+
+    # The one dispatcher: the inference routes first, then FastAPI for every other path.
+    app = Starlette(
+        routes=[*inference_routes((*v1.OPERATIONS, *v2.OPERATIONS)), Mount("", app=api)],
+        middleware=[
+            Middleware(
+                GatewayMiddleware,
+                max_body_bytes=settings.max_body_bytes,
+                metrics=metrics,
+                access_log=settings.access_log,
+                access_log_sample=settings.access_log_sample,
+                tracing=tracing,
+            )
+        ],
+        exception_handlers=error_handlers(),
+        lifespan=lifespan,
+    )
+    app.state.gateway = state
+    app.state.reloader = reloader
+    app.state.tracing = tracing
     return app
-
-
-def _front_door(
-    app: FastAPI, settings: GatewaySettings, metrics: GatewayMetrics, tracing: Tracing | None
-) -> None:
-    """One front door: every request first meets :class:`GatewayMiddleware` (request id, body
-    limit, content coding, access log), then the lean inference path; what that does not
-    serve goes on into Starlette's own stack (its error, body-limit and telemetry layers,
-    then FastAPI's routing). Inference never pays for those layers."""
-    routes = hot_routes(app, {**v1.HOT_HANDLERS, **v2.HOT_HANDLERS})
-    build_stack = app.build_middleware_stack
-
-    def build() -> ASGIApp:
-        return GatewayMiddleware(
-            HotPath(build_stack(), routes=routes),
-            max_body_bytes=settings.max_body_bytes,
-            metrics=metrics,
-            access_log=settings.access_log,
-            tracing=tracing,
-        )
-
-    app.build_middleware_stack = build  # type: ignore[method-assign]
-
-
-def _document_raw_bodies(app: FastAPI) -> None:
-    """Add the raw-body request schemas to the OpenAPI components."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = get_openapi(
-            title=app.title, version=app.version, summary=app.summary, routes=app.routes
-        )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in _BODY_MODELS:
-            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(model_schema.pop("$defs", {}))
-            components[model.__name__] = model_schema
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -2,8 +2,8 @@
 
 Every dependency is ``async``: FastAPI runs a plain ``def`` dependency in a worker thread,
 which costs more than the dependency itself. :func:`authenticate_request` is the one
-authentication rule, run by the lean inference path (``gateway.routers.hot``) and by the
-:data:`CallerDep` dependency of every other route.
+authentication rule, run by the inference routes (``gateway.routers.inference``) and by the
+:func:`authenticate` dependency of every other route that needs a key.
 """
 
 from __future__ import annotations
@@ -46,9 +46,14 @@ async def get_dataplane(state: StateDep) -> DataPlane:
     return state.dataplane
 
 
-async def get_request_id(request: Request) -> str:
-    request_id = getattr(request.state, "request_id", None)
+def request_id_of(request: Request) -> str:
+    """The id ``GatewayMiddleware`` gave the request (a fresh one outside it)."""
+    request_id = request.scope.get("state", {}).get("request_id")
     return request_id if isinstance(request_id, str) else uuid.uuid4().hex
+
+
+async def get_request_id(request: Request) -> str:
+    return request_id_of(request)
 
 
 _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
@@ -77,7 +82,7 @@ async def authenticate(
     """The caller id for a valid key (401 otherwise), after its rate limit (429).
 
     The two security dependencies declare the schemes in the OpenAPI document; the key itself
-    is read once, by :func:`authenticate_request`, the rule the lean inference path runs."""
+    is read once, by :func:`authenticate_request`, the rule the inference routes run."""
     return await authenticate_request(state, request)
 
 
@@ -92,7 +97,7 @@ def bearer_token(authorization: str | None) -> str | None:
 
 async def authenticate_request(state: AppState, request: Request) -> str:
     """The one authentication rule: ``Authorization: Bearer <key>``, else ``X-API-Key``, then
-    :func:`check_key`. Run by the lean inference path and by :func:`authenticate`."""
+    :func:`check_key`. Run by the inference routes and by :func:`authenticate`."""
     headers = request.headers
     token = bearer_token(headers.get("authorization"))
     presented = token if token is not None else headers.get("x-api-key")
@@ -101,4 +106,3 @@ async def authenticate_request(state: AppState, request: Request) -> str:
 
 DataPlaneDep = Annotated[DataPlane, Depends(get_dataplane)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
-CallerDep = Annotated[str, Depends(authenticate)]

@@ -98,9 +98,12 @@ class GatewayMetrics:
             buckets=_BUCKETS,
             registry=self.registry,
         )
+        self.in_flight_count = 0
+        """Requests being served now (kept by ``GatewayMiddleware``; read at scrape time)."""
         self.in_flight = Gauge(
             "tandem_gateway_in_flight_requests", "Requests being served.", registry=self.registry
         )
+        self.in_flight.set_function(lambda: self.in_flight_count)
         self.shadow = Counter(
             "tandem_gateway_shadow_requests_total",
             "Shadow copies by outcome.",
@@ -136,6 +139,7 @@ class GatewayMetrics:
         self._request_children: dict[tuple[str, str, str, str, int], tuple[Any, Any]] = {}
         self._upstream_children: dict[tuple[str, int, str, str], Any] = {}
         self._breaker_children: dict[str, Any] = {}
+        self._breaker_state: dict[str, bool] = {}
         self._shed_children: dict[tuple[str, str], Any] = {}
 
     def observe(
@@ -205,7 +209,12 @@ class GatewayMetrics:
         self.model_ready.labels(model, backend).set(1 if ready else 0)
 
     def set_breaker_open(self, backend: str, is_open: bool) -> None:
-        """Publish whether ``backend``'s circuit is open."""
+        """Publish whether ``backend``'s circuit is open (called after every backend call:
+        the gauge is only written when the state changes)."""
+        known = self._breaker_state.get(backend)
+        if known is is_open:
+            return
+        self._breaker_state[backend] = is_open
         child = self._breaker_children.get(backend)
         if child is None:
             child = self._breaker_children[backend] = self.breaker_open.labels(backend)

@@ -7,12 +7,15 @@
 * ``Content-Encoding: gzip`` / ``deflate`` request bodies are decoded here, once, with the
   body limit applied to the decoded size too (a compression bomb gets 413, decoding stops at
   the limit); any other encoding is 415, a body that is not what it claims 400;
-* in-flight gauge and one structured access-log line per request.
+* in-flight count (a plain integer the gauge reads at scrape time) and a structured
+  access-log line: for every request when asked for (``access_log``), else for a random
+  sample (``access_log_sample``; 0 = none). Errors are logged where they are raised.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
 import uuid
@@ -28,6 +31,7 @@ from gateway.tracing import Tracing
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 access_log = logging.getLogger("gateway.access")
+log = logging.getLogger("gateway.middleware")
 #: Content-Encoding → zlib window bits (deflate is zlib-wrapped, RFC 9110; raw is retried).
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
@@ -42,6 +46,7 @@ class GatewayMiddleware:
         max_body_bytes: int,
         metrics: GatewayMetrics,
         access_log: bool,
+        access_log_sample: float = 0.0,
         tracing: Tracing | None = None,
     ) -> None:
         self.app = app
@@ -49,6 +54,7 @@ class GatewayMiddleware:
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
         self.log_access = access_log
+        self.log_sample = 1.0 if access_log else access_log_sample
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,7 +89,8 @@ class GatewayMiddleware:
                 message["headers"] = [*message.get("headers", []), rid_header]
             await send(message)
 
-        self.metrics.in_flight.inc()
+        metrics = self.metrics
+        metrics.in_flight_count += 1
         try:
             if length is not None and length > self.max_body_bytes:
                 await self._reject(send_with_id, length)
@@ -106,14 +113,22 @@ class GatewayMiddleware:
                         raise PayloadTooLarge(f"request body exceeds the {limit}-byte limit")
                 return message
 
-            if self.tracing is None:
-                await self.app(scope, limited_receive, send_with_id)
-            else:
-                await self._traced(scope, limited_receive, send_with_id, request_id, status_box)
+            try:
+                if self.tracing is None:
+                    await self.app(scope, limited_receive, send_with_id)
+                else:
+                    await self._traced(scope, limited_receive, send_with_id, request_id, status_box)
+            except Exception:
+                if status_box[0]:
+                    raise  # the answer has started: nothing left to say
+                # A bug, not a GatewayError (those are rendered inside): the JSON 500, with
+                # the request id, and the traceback in the log.
+                log.exception("unhandled error", extra={"path": scope.get("path")})
+                await self._send_error(send_with_id, GatewayError("internal server error"))
         finally:
-            self.metrics.in_flight.dec()
+            metrics.in_flight_count -= 1
             request_id_var.reset(token)
-            if self.log_access:
+            if self.log_sample and (self.log_access or random.random() < self.log_sample):
                 access_log.info(
                     "request",
                     extra={
@@ -189,6 +204,8 @@ class GatewayMiddleware:
         )
 
     async def _send_error(self, send: Send, error: GatewayError) -> None:
+        """Answer ``error`` before the app has read the body (413, 415, 400), or after it
+        failed: the connection is closed, as a request body may be left unread."""
         status, headers, body = error_response_parts(error)
         raw_headers: list[tuple[bytes, bytes]] = [
             (b"content-type", b"application/json"),

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -27,29 +29,45 @@ def error_response(exc: GatewayError) -> Response:
 
 
 def gateway_error_response(exc: GatewayError) -> Response:
-    """The answer to a :class:`GatewayError` (5xx are logged): the exception handler's body,
-    shared with the lean inference path."""
+    """The answer to a :class:`GatewayError` (5xx are logged): the exception handlers' body."""
     if exc.status >= 500:
         log.warning("request failed", extra={"status": int(exc.status), "error": exc.message})
     return error_response(exc)
 
 
+async def _on_gateway_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return gateway_error_response(exc)
+
+
+async def _on_http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    body = orjson.dumps({"error": str(exc.detail)})
+    return Response(body, exc.status_code, headers=exc.headers, media_type="application/json")
+
+
+async def _on_validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(BadRequest(f"invalid request: {exc.errors()[:3]}"))
+
+
+async def _on_unexpected(_: Request, exc: Exception) -> Response:
+    # Starlette's ServerErrorMiddleware logs the traceback and re-raises after this answer.
+    return error_response(GatewayError("internal server error"))
+
+
+def error_handlers() -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
+    """The exception handlers of an app: gateway errors, Starlette's own 4xx (404, 405),
+    FastAPI's 422 as 400, and anything unexpected as a JSON 500."""
+    return {
+        GatewayError: _on_gateway_error,
+        StarletteHTTPException: _on_http_error,
+        RequestValidationError: _on_validation_error,
+        Exception: _on_unexpected,
+    }
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handler for gateway errors and for FastAPI's own 4xx/422."""
-
-    async def on_gateway_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, GatewayError)
-        return gateway_error_response(exc)
-
-    async def on_http_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        body = orjson.dumps({"error": str(exc.detail)})
-        return Response(body, exc.status_code, headers=exc.headers, media_type="application/json")
-
-    async def on_validation_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        return error_response(BadRequest(f"invalid request: {exc.errors()[:3]}"))
-
-    app.add_exception_handler(GatewayError, on_gateway_error)
-    app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(RequestValidationError, on_validation_error)
+    """Register :func:`error_handlers` on a FastAPI app."""
+    for kind, handler in error_handlers().items():
+        app.add_exception_handler(kind, handler)

@@ -1,15 +1,50 @@
-"""Operations endpoints: liveness, readiness, Prometheus metrics."""
+"""Operations endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from prometheus_client import CONTENT_TYPE_LATEST
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from gateway.deps import StateDep, authenticate
+from gateway.routers import v1, v2
+from gateway.routers.inference import openapi_paths
 from gateway.schemas.common import ERROR_RESPONSES, Liveness, Readiness
 
 router = APIRouter(tags=["Operations"])
+
+
+def openapi_document(request: Request) -> dict[str, Any]:
+    """FastAPI's document of its own routes plus the inference routes' paths and schemas
+    (generated from their declarations), built once per app."""
+    app = request.app
+    cached: dict[str, Any] | None = getattr(app.state, "openapi_document", None)
+    if cached is not None:
+        return cached
+    doc = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+    paths, schemas = openapi_paths((*v1.OPERATIONS, *v2.OPERATIONS), v1.RAW_BODY_MODELS)
+    doc["paths"] = {**paths, **doc.get("paths", {})}
+    doc.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+    app.state.openapi_document = doc
+    return doc
+
+
+@router.get("/openapi.json", include_in_schema=False)
+async def openapi(request: Request) -> Response:
+    """The OpenAPI document of every endpoint."""
+    return Response(orjson.dumps(openapi_document(request)), media_type="application/json")
+
+
+@router.get("/docs", include_in_schema=False)
+async def docs(request: Request) -> HTMLResponse:
+    """Swagger UI over ``/openapi.json`` (relative to a mount prefix, if any)."""
+    root = request.scope.get("root_path", "")
+    return get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title="Tandem gateway")
 
 
 @router.get("/healthz", operation_id="ops_healthz", response_model=Liveness)

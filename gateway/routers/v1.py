@@ -12,17 +12,23 @@ from gateway.dataplane.routing import Target
 from gateway.deps import AppState, DataPlaneDep, RequestIdDep, StateDep, authenticate
 from gateway.errors import BadRequest, from_wire
 from gateway.routers._http import JSON, Observation, client_deadline, json_response, read_json
+from gateway.routers.inference import Operation
 from gateway.schemas import v1 as s
 from gateway.schemas.common import ERROR_RESPONSES
 from wire import WireError, v1
 from wire.dtypes import NAME_TO_TF, TF_ENUM_NAMES
 
+TAG = "TF Serving REST (v1)"
 router = APIRouter(
     prefix="/v1/models",
-    tags=["TF Serving REST (v1)"],
+    tags=[TAG],
     dependencies=[Depends(authenticate)],
     responses=ERROR_RESPONSES,
 )
+
+
+#: Bodies read raw by FastAPI routes here, documented by reference (see ``_body_doc``).
+RAW_BODY_MODELS = (s.ExampleRequest,)
 
 
 def _body_doc(model: type[Any]) -> dict[str, Any]:
@@ -189,7 +195,7 @@ async def serve_predict(
     version: str | None = None,
     label: str | None = None,
 ) -> Response:
-    """Core of the three ``:predict`` endpoints (also run by the lean path, after auth)."""
+    """Core of the three ``:predict`` endpoints (run after authentication)."""
     with Observation(state.metrics, "v1", model) as obs:
         target = obs.target = _target(state, request, model, version, label)
         deadline = client_deadline(request, state.settings.deadline_header)
@@ -210,43 +216,27 @@ async def serve_predict(
         return Response(v1.encode_predict(result.outputs, decoded.layout), media_type=JSON)
 
 
-@router.post(
-    "/{model}:predict",
-    operation_id="v1_predict",
-    response_model=s.PredictResponse,
-    openapi_extra=_body_doc(s.PredictRequest),
+#: The ``:predict`` endpoints, served as plain routes (``gateway.routers.inference``).
+OPERATIONS = tuple(
+    Operation(
+        path=f"/v1/models/{path}:predict",
+        operation_id=operation_id,
+        handler=serve_predict,
+        summary=summary,
+        tag=TAG,
+        request_model=s.PredictRequest,
+        response_model=s.PredictResponse,
+    )
+    for path, operation_id, summary in (
+        ("{model}", "v1_predict", "Predict with the default version (or a canary split)"),
+        ("{model}/versions/{version}", "v1_predict_version", "Predict with one version"),
+        (
+            "{model}/labels/{label}",
+            "v1_predict_label",
+            "Predict with the version a label points at",
+        ),
+    )
 )
-async def predict(
-    state: StateDep, request: Request, request_id: RequestIdDep, model: str
-) -> Response:
-    """Predict with the default version (or a canary split)."""
-    return await serve_predict(state, request, request_id, model)
-
-
-@router.post(
-    "/{model}/versions/{version}:predict",
-    operation_id="v1_predict_version",
-    response_model=s.PredictResponse,
-    openapi_extra=_body_doc(s.PredictRequest),
-)
-async def predict_version(
-    state: StateDep, request: Request, request_id: RequestIdDep, model: str, version: str
-) -> Response:
-    """Predict with one version."""
-    return await serve_predict(state, request, request_id, model, version=version)
-
-
-@router.post(
-    "/{model}/labels/{label}:predict",
-    operation_id="v1_predict_label",
-    response_model=s.PredictResponse,
-    openapi_extra=_body_doc(s.PredictRequest),
-)
-async def predict_label(
-    state: StateDep, request: Request, request_id: RequestIdDep, model: str, label: str
-) -> Response:
-    """Predict with the version a label points at."""
-    return await serve_predict(state, request, request_id, model, label=label)
 
 
 async def _example(
@@ -304,10 +294,3 @@ def _add_example_routes(method: Literal["classify", "regress"]) -> None:
 
 _add_example_routes("classify")
 _add_example_routes("regress")
-
-#: Operation ids served by the lean path (``gateway.routers.hot``) → their core handler.
-HOT_HANDLERS = {
-    "v1_predict": serve_predict,
-    "v1_predict_version": serve_predict,
-    "v1_predict_label": serve_predict,
-}

@@ -10,9 +10,10 @@ from starlette.responses import Response
 
 from gateway import __version__
 from gateway.dataplane.routing import Target
-from gateway.deps import AppState, RequestIdDep, StateDep, authenticate
+from gateway.deps import AppState, StateDep, authenticate
 from gateway.errors import ModelNotReady, from_wire
 from gateway.routers._http import JSON, Observation, check_json_content_type, client_deadline
+from gateway.routers.inference import Operation
 from gateway.schemas import v2 as s
 from gateway.schemas.common import ERROR_RESPONSES
 from wire import WireError
@@ -22,16 +23,13 @@ from wire.dtypes import NAME_TO_V2
 
 HEADER_LENGTH = "inference-header-content-length"
 
-router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (v2)"], responses=ERROR_RESPONSES)
-health = APIRouter(prefix="/v2/health", tags=["Open Inference Protocol (v2)"])
+TAG = "Open Inference Protocol (v2)"
+router = APIRouter(prefix="/v2", tags=[TAG], responses=ERROR_RESPONSES)
+health = APIRouter(prefix="/v2/health", tags=[TAG])
 _auth = [Depends(authenticate)]
 
 _INFER_DOC: dict[str, Any] = {
     "requestBody": {
-        "required": True,
-        "content": {
-            JSON: {"schema": {"$ref": "#/components/schemas/InferenceRequest"}},
-        },
         "description": "JSON, or with the binary extension a JSON header of "
         "`Inference-Header-Content-Length` bytes followed by raw tensor bytes "
         "(`application/octet-stream`).",
@@ -156,7 +154,7 @@ async def model_version_ready(
 async def serve_infer(
     state: AppState, request: Request, request_id: str, model: str, version: str | None = None
 ) -> Response:
-    """Core of the two ``/infer`` endpoints (also run by the lean path, after auth)."""
+    """Core of the two ``/infer`` endpoints (run after authentication)."""
     with Observation(state.metrics, "v2", model) as obs:
         target = obs.target = _target(state, request, model, version)
         deadline = client_deadline(request, state.settings.deadline_header)
@@ -201,33 +199,26 @@ async def serve_infer(
         )
 
 
-@router.post(
-    "/models/{model}/infer",
-    operation_id="v2_infer",
-    response_model=s.InferenceResponse,
-    openapi_extra=_INFER_DOC,
-    dependencies=_auth,
+#: The ``/infer`` endpoints, served as plain routes (``gateway.routers.inference``).
+OPERATIONS = (
+    Operation(
+        path="/v2/models/{model}/infer",
+        operation_id="v2_infer",
+        handler=serve_infer,
+        summary="Infer with the default version (or a canary split)",
+        tag=TAG,
+        request_model=s.InferenceRequest,
+        response_model=s.InferenceResponse,
+        request_doc=_INFER_DOC,
+    ),
+    Operation(
+        path="/v2/models/{model}/versions/{version}/infer",
+        operation_id="v2_infer_version",
+        handler=serve_infer,
+        summary="Infer with one version",
+        tag=TAG,
+        request_model=s.InferenceRequest,
+        response_model=s.InferenceResponse,
+        request_doc=_INFER_DOC,
+    ),
 )
-async def infer(
-    state: StateDep, request: Request, request_id: RequestIdDep, model: str
-) -> Response:
-    """Infer with the default version (or a canary split)."""
-    return await serve_infer(state, request, request_id, model)
-
-
-@router.post(
-    "/models/{model}/versions/{version}/infer",
-    operation_id="v2_infer_version",
-    response_model=s.InferenceResponse,
-    openapi_extra=_INFER_DOC,
-    dependencies=_auth,
-)
-async def infer_version(
-    state: StateDep, request: Request, request_id: RequestIdDep, model: str, version: str
-) -> Response:
-    """Infer with one version."""
-    return await serve_infer(state, request, request_id, model, version=version)
-
-
-#: Operation ids served by the lean path (``gateway.routers.hot``) → their core handler.
-HOT_HANDLERS = {"v2_infer": serve_infer, "v2_infer_version": serve_infer}

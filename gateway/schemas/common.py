@@ -34,7 +34,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         415: "Unsupported media type",
         429: "Rate limited (see Retry-After)",
         502: "Backend failed",
-        503: "Backend unavailable, model not ready or circuit open",
+        503: "Backend unavailable, model not ready, circuit open, or the model is at "
+        "capacity (admission control; see Retry-After)",
         504: "Backend timed out",
     }.items()
 }

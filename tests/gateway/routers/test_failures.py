@@ -100,7 +100,7 @@ async def test_canary_settings_and_sticky_header(make_client, settings, fakes):
 @pytest.mark.parametrize(
     "path", ["/v1/models/digits_mlp_tf:predict", "/v2/models/digits_mlp_torch/infer"]
 )
-async def test_unexpected_error_on_the_lean_path_is_a_json_500(client, fakes, path):
+async def test_unexpected_error_on_an_inference_route_is_a_json_500(client, fakes, path):
     def boom(call):
         raise RuntimeError("bug")
 

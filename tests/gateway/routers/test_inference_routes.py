@@ -1,8 +1,6 @@
-"""The lean inference path answers exactly as the FastAPI endpoints it stands in for.
-
-The same app is reached twice: directly (``HotPath`` serves ``:predict``/``/infer``) and
-mounted under a prefix, where ``HotPath`` steps aside and FastAPI routes the request.
-"""
+"""The inference routes (plain Starlette routes, ``gateway.routers.inference``): one
+declaration each, served and documented from it, with the one authentication rule; the app
+answers alike when mounted under a prefix."""
 
 from __future__ import annotations
 
@@ -14,7 +12,6 @@ from starlette.routing import Mount
 
 from gateway.app import create_app
 from gateway.routers import v1, v2
-from gateway.routers.hot import HotPath, hot_routes
 
 V2_BODY = {
     "inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 64], "data": pixels(1)[0]}]
@@ -51,26 +48,34 @@ CASES = [
 ]
 
 
-def test_every_hot_handler_finds_its_route(route_table, fakes, settings):
-    app = create_app(settings, table=route_table, backends=fakes)
-    routes = hot_routes(app, {**v1.HOT_HANDLERS, **v2.HOT_HANDLERS})
-    assert len(routes) == 5
-    with pytest.raises(ValueError, match="no route"):
-        hot_routes(app, {"no_such_operation": v1.serve_predict})
+async def test_every_operation_is_served_and_documented(client):
+    spec = (await client.get("/openapi.json")).json()
+    documented = {
+        op["operationId"]: (path, method)
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+    }
+    for op in (*v1.OPERATIONS, *v2.OPERATIONS):
+        path, method = documented[op.operation_id]
+        assert method == "post"
+        assert path == op.path
+        body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        assert body["schema"]["$ref"].rsplit("/", 1)[1] in spec["components"]["schemas"]
+        assert {"HTTPBearer", "APIKeyHeader"} <= set(spec["components"]["securitySchemes"])
+    infer = spec["paths"]["/v2/models/{model}/infer"]["post"]
+    assert "Inference-Header-Content-Length" in [p["name"] for p in infer["parameters"]]
+
+
+async def test_get_on_an_inference_path_is_not_served(client):
+    response = await client.get("/v1/models/digits_mlp_tf:predict")
+    assert response.status_code in (404, 405)
+    assert response.json()["error"]
 
 
 @pytest.mark.parametrize(("path", "kwargs", "auth"), CASES)
-async def test_lean_and_fastapi_paths_answer_alike(
-    route_table, fakes, settings, monkeypatch, path, kwargs, auth
+async def test_mounted_and_direct_apps_answer_alike(
+    route_table, fakes, settings, path, kwargs, auth
 ):
-    served = []
-    lean = HotPath._serve
-
-    async def counting(*args):
-        served.append(args[0])
-        await lean(*args)
-
-    monkeypatch.setattr(HotPath, "_serve", staticmethod(counting))
     app = create_app(settings, table=route_table, backends=fakes)
     mounted = Starlette(routes=[Mount("/prefix", app=app)])
     headers = {"X-Request-ID": "same-id", **kwargs.get("headers", {})}
@@ -90,6 +95,6 @@ async def test_lean_and_fastapi_paths_answer_alike(
                 response.headers.get("x-request-id"),
             )
         )
-    assert len(served) == 1  # the direct call only; the mounted one went through FastAPI
     assert answers[0] == answers[1]
     assert answers[0][3] == "same-id"
+    assert answers[0][2] == "application/json"
