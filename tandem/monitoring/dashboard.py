@@ -6,8 +6,8 @@ Kept as code (plain dicts, no SDK: the document is small and its schema stable) 
 shape, and runs every query against a real Prometheus scraping a loaded stack.
 ``python -m tandem.monitoring.dashboard`` rewrites the file.
 
-TF Serving is either the official binary (``:tensorflow:serving:*``) or Tandem's compatible
-server (``tandem_tfs_*``): its panels ask for both with ``or``.
+TF Serving is either the official binary or Tandem's compatible server; the batching panels
+read TF Serving's own ``:tensorflow:serving:batching_session:*`` names, which both export.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
 _GW = 'model=~"$model", backend=~"$backend"'
 _RATE = "[$__rate_interval]"
+_TFS_BATCHING = ":tensorflow:serving:batching_session:"
 
 
 @dataclass(frozen=True)
@@ -163,43 +164,30 @@ PANELS: tuple[Panel, ...] = (
         "s",
         (
             Query(
-                "sum(rate(:tensorflow:serving:batching_session:queuing_latency_sum"
-                f"{_RATE})) / sum(rate(:tensorflow:serving:batching_session:"
-                f"queuing_latency_count{_RATE}))",
-                "official",
-                tf_server="official",
-            ),
-            Query(
-                "sum by (model_name) (rate(tandem_tfs_batch_queuing_latency_seconds_sum{"
-                f'model_name=~"$model"}}{_RATE})) / sum by (model_name) (rate('
-                f'tandem_tfs_batch_queuing_latency_seconds_count{{model_name=~"$model"}}{_RATE}))',
-                "{{model_name}}",
-                tf_server="compat",
+                f"sum(rate({_TFS_BATCHING}queuing_latency_sum{_RATE})) / "
+                f"sum(rate({_TFS_BATCHING}queuing_latency_count{_RATE})) / 1e6",
+                "mean queue time",
             ),
         ),
-        "Mean time a request waited in the batching queue (official TF Serving or the "
-        "compatible server, whichever runs).",
+        "Mean time a request waited in the batching queue: TF Serving's own metric, which "
+        "Tandem's compatible server exports under the same name.",
     ),
     Panel(
         "TF Serving batch size (mean rows per batch)",
         "short",
         (
             Query(
-                'sum by (model_name) (rate(tandem_tfs_batch_size_sum{model_name=~"$model"}'
-                f"{_RATE})) / sum by (model_name) (rate(tandem_tfs_batch_size_count{{"
-                f'model_name=~"$model"}}{_RATE}))',
-                "{{model_name}}",
-                tf_server="compat",
+                f"sum(rate({_TFS_BATCHING}processed_batch_size_sum{_RATE})) / "
+                f"sum(rate({_TFS_BATCHING}processed_batch_size_count{_RATE}))",
+                "processed",
             ),
             Query(
-                "sum(rate(:tensorflow:serving:batching_session:processed_batch_size_sum"
-                f"{_RATE})) / sum(rate(:tensorflow:serving:batching_session:"
-                f"processed_batch_size_count{_RATE}))",
-                "official",
-                tf_server="official",
+                f"sum(rate({_TFS_BATCHING}input_batch_size_sum{_RATE})) / "
+                f"sum(rate({_TFS_BATCHING}input_batch_size_count{_RATE}))",
+                "per request",
             ),
         ),
-        "Rows per executed batch, padding included.",
+        "Rows per executed batch, padding included, and rows per request.",
     ),
     Panel(
         "GPU utilisation (TorchServe)",

@@ -77,6 +77,32 @@ async def test_concurrent_requests_are_merged(server: ServerProcess) -> None:
     assert _metric(server, "tandem_tfs_batch_tasks_count") - batches_before == 1
 
 
+async def test_batching_metrics_carry_tf_servings_own_names(server: ServerProcess) -> None:
+    family = ":tensorflow:serving:batching_session:"
+    before = {
+        name: _metric(server, f"{family}{name}")
+        for name in ("processed_batch_size_count", "processed_batch_size_sum")
+    }
+    inputs_before = _metric(server, f"{family}input_batch_size_count")
+    async with httpx.AsyncClient(base_url=server.rest_url, timeout=20) as http:
+        responses = await asyncio.wait_for(
+            asyncio.gather(*(_predict(http, [[float(i), 0.0, 0.0]]) for i in range(4))), 20
+        )
+    assert all(r.status_code == 200 for r in responses)
+    assert (
+        _metric(server, f"{family}processed_batch_size_count")
+        - before["processed_batch_size_count"]
+        == 1
+    )
+    assert (
+        _metric(server, f"{family}processed_batch_size_sum") - before["processed_batch_size_sum"]
+        == 4
+    )
+    assert _metric(server, f"{family}input_batch_size_count") - inputs_before == 4
+    queued = _metric(server, f"{family}queuing_latency_count", 'thread_pool_name="')
+    assert queued >= 4
+
+
 async def test_padding_to_allowed_batch_size(server: ServerProcess) -> None:
     padding_before = _metric(server, "tandem_tfs_batch_padding_rows_total")
     async with httpx.AsyncClient(base_url=server.rest_url, timeout=20) as http:

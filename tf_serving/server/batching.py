@@ -25,6 +25,8 @@ from tf_serving.server.metrics import Metrics
 from tf_serving.server.servable import Servable, Signature
 
 QUEUE_FULL = "The batch scheduling queue to which this task was submitted is full"
+#: ``thread_pool_name`` of TF Serving's queuing-latency metric (its shared batch scheduler's).
+THREAD_POOL = "batch_threads"
 
 
 @dataclass
@@ -139,15 +141,7 @@ class Batcher:
     async def _execute(self, queue: _Queue, batch: _Batch) -> None:
         try:
             padded, target = self._pad(batch)
-            name = queue.servable.model_name
-            self._metrics.batch_size.labels(name).observe(target)
-            self._metrics.batch_tasks.labels(name).observe(len(batch.tasks))
-            queuing = self._metrics.batch_queuing.labels(name)
-            now = time.monotonic()
-            for task in batch.tasks:
-                queuing.observe(now - task.enqueued)
-            if target > batch.rows:
-                self._metrics.batch_padding.labels(name).inc(target - batch.rows)
+            self._observe(queue.servable.model_name, batch, target)
             loop = asyncio.get_running_loop()
             outputs = await loop.run_in_executor(
                 self._executor,
@@ -163,6 +157,24 @@ class Batcher:
             self._fail(batch, Internal(f"Batch execution failed: {exc}"))
         finally:
             self._threads.release()
+
+    def _observe(self, name: str, batch: _Batch, target: int) -> None:
+        """Batch figures, under Tandem's names and TF Serving's own."""
+        m = self._metrics
+        m.batch_size.labels(name).observe(target)
+        m.batch_tasks.labels(name).observe(len(batch.tasks))
+        m.tfs_processed_batch_size.observe(target)
+        m.tfs_padding_size.labels(str(target)).observe(target - batch.rows)
+        queuing = m.batch_queuing.labels(name)
+        tfs_queuing = m.tfs_queuing.labels(THREAD_POOL)
+        now = time.monotonic()
+        for task in batch.tasks:
+            waited = now - task.enqueued
+            queuing.observe(waited)
+            tfs_queuing.observe(waited * 1e6)
+            m.tfs_input_batch_size.observe(task.rows)
+        if target > batch.rows:
+            m.batch_padding.labels(name).inc(target - batch.rows)
 
     def _pad(self, batch: _Batch) -> tuple[dict[str, np.ndarray], int]:
         names = list(batch.tasks[0].inputs)

@@ -3,6 +3,11 @@
 Names mirror TF Serving's (``:tensorflow:serving:request_count`` etc.) in Prometheus'
 usual snake case with a ``tandem_tfs_`` prefix, so dashboards can tell the two apart.
 Each server owns its registry so tests can run several servers in one process.
+
+The batching families are also exported under TF Serving's own names
+(``:tensorflow:serving:batching_session:*``, the ``/``-separated names of
+``batching_session.cc`` as its Prometheus exporter writes them, with their labels and units:
+queuing latency in microseconds), so one dashboard query serves either server.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from tf_serving.server.errors import ServingError
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+#: Microseconds, roughly TF Serving's exponential(100, 1.2) buckets, thinned.
+_QUEUING_US_BUCKETS = (100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 1e6)
+TFS_BATCHING = ":tensorflow:serving:batching_session:"
 
 
 class Metrics:
@@ -63,6 +71,32 @@ class Metrics:
             "tandem_tfs_batch_padding_rows",
             "Rows added to reach an allowed batch size.",
             ["model_name"],
+            registry=self.registry,
+        )
+        self.tfs_queuing = Histogram(
+            f"{TFS_BATCHING}queuing_latency",
+            "Distribution of wall time spent (in microseconds) in queuing",
+            ["thread_pool_name"],
+            buckets=_QUEUING_US_BUCKETS,
+            registry=self.registry,
+        )
+        self.tfs_input_batch_size = Histogram(
+            f"{TFS_BATCHING}input_batch_size",
+            "Tracks the batch size distribution on the inputs.",
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.tfs_processed_batch_size = Histogram(
+            f"{TFS_BATCHING}processed_batch_size",
+            "Tracks the batch size distribution on processing.",
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.tfs_padding_size = Histogram(
+            f"{TFS_BATCHING}padding_size",
+            "Tracks the padding size distribution on batches.",
+            ["execution_batch_size"],
+            buckets=_BATCH_BUCKETS,
             registry=self.registry,
         )
         self.loads = Counter(
