@@ -110,6 +110,15 @@ def torchserve_batching(m: ModelSpec) -> TorchServeBatching:
     )
 
 
+def torch_threads_per_worker(manifest: Manifest, cores: int) -> int:
+    """Intra-op threads for each TorchServe worker (``TANDEM_TORCH_THREADS``): the machine's
+    ``cores`` shared among the minimum workers of every served PyTorch version, at least one.
+    Each worker otherwise starts one thread per core, and N workers on C cores run N x C
+    threads that fight over the caches."""
+    workers = sum(m.workers * len(m.served_versions) for m in _torch_models(manifest))
+    return max(1, cores // max(1, workers))
+
+
 def torchserve_properties(manifest: Manifest, out: Path) -> str:
     ts = manifest.data.servers.torchserve
     layout = Layout(out)

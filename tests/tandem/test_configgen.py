@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tandem.configgen import render_all, write_configs
+from tandem.configgen import render_all, torch_threads_per_worker, write_configs
 from tandem.manifest import load_manifest
 
 HERE = Path(__file__).resolve().parent
@@ -114,3 +114,10 @@ def test_routes(rendered: dict[str, str]) -> None:
     assert torch["timeout_ms"] == 2500
     assert torch["admission"] == {"max_in_flight": 32, "max_queue": 32}
     assert tf["admission"] == {"max_in_flight": 3, "max_queue": 0}  # set in the manifest
+
+
+@pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 1), (8, 2), (16, 4), (64, 16)])
+def test_torch_threads_share_the_cores_among_workers(cores: int, threads: int) -> None:
+    # torch_gpu: 2 workers for each of its 2 served versions.
+    manifest = load_manifest(HERE / "data" / "golden.yaml")
+    assert torch_threads_per_worker(manifest, cores) == threads

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from torchserve.handler import parse_body, split_outputs
+from torchserve.handler import intra_op_threads, parse_body, split_outputs
 from wire import WireError as BadRequest
 from wire.endpoint import decode_request, encode_response
 from wire.spec import ModelIO, TensorSpec
@@ -307,3 +307,10 @@ def test_handler_module_defines_one_class() -> None:
         if obj.__module__ == module.__name__
     ]
     assert defined == ["TandemHandler"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "threads"), [(None, None), ("", None), ("0", None), ("-2", None), ("x", None), ("3", 3)]
+)
+def test_intra_op_threads_setting(raw: str | None, threads: int | None) -> None:
+    assert intra_op_threads(raw) == threads

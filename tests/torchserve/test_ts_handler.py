@@ -176,3 +176,24 @@ def test_gpu_id_falls_back_to_cpu_without_cuda(demo_build: Path, tmp_path: Path)
     handler = TandemHandler()
     handler.initialize(Context("digits_cnn_torch", str(tmp_path), manifest, 8, 0, "test"))
     assert str(handler.device) == "cpu"
+
+
+def test_intra_op_threads_come_from_the_environment(
+    demo_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tandem up`` sets TANDEM_TORCH_THREADS (cores over workers); the handler applies it."""
+    import torch
+    from ts.context import Context
+
+    from torchserve.handler import THREADS_ENV
+
+    with zipfile.ZipFile(demo_build / "torchserve" / "model-store" / "digits_mlp_torch.mar") as zf:
+        zf.extractall(tmp_path)
+    manifest = json.loads((tmp_path / "MAR-INF" / "MANIFEST.json").read_text())
+    before = torch.get_num_threads()
+    monkeypatch.setenv(THREADS_ENV, "1")
+    try:
+        TandemHandler().initialize(Context("m", str(tmp_path), manifest, 8, None, "test"))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
