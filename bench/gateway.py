@@ -1,22 +1,22 @@
 """Gateway benchmark: ``python -m bench.gateway [--routes build/config/routes.json]``
-(``make bench``): the ``bench`` profile of ``tandem loadtest``'s engine.
+(``make bench``, with ``make up`` running): issue 16's targets on the engine of
+``tandem loadtest`` (HdrHistogram, warm-up excluded, stability windows, generator lag).
 
-For each backend, side by side in one run, against loopback servers only and bounded in time,
-with the load generator of :mod:`tandem.loadtest.engine` (HdrHistogram, warm-up excluded,
-stability windows, generator lag reported):
+For each backend (its MLP), against loopback servers only and bounded in time:
 
-* saturation throughput, direct (the backend's own REST API) and via the gateway: the best
-  rate of closed loops at a few concurrencies (the backends batch), and their ratio;
-* added p50/p99 latency versus calling the backend directly, both measured open loop
-  (constant arrival rate, latency from the scheduled send time) at a light rate
-  (``--light-rps``, 100 req/s: issue 7's target) and at half the direct saturation rate.
-  When the gateway cannot keep a rate up, the output says so instead of reporting queueing
-  as "added latency";
-* gateway CPU ms per request (the gateway process' CPU time / requests it served), at half
-  load and at saturation;
-* JSON vs binary (OIP v2) encode+decode time of a 1x224x224x3 fp32 tensor in the gateway's
-  codecs.
+* ``--rounds`` interleaved rounds (direct, via the gateway, direct, ...; the median counts) of
+  a closed loop at ``--saturation-concurrency`` (throughput ratio) and an open loop at
+  ``--light-rps`` (added p50: latency from each request's scheduled send time);
+* every point records, beside req/s and percentiles, the CPU time per request of each
+  process involved, read from /proc: the gateway, each backend (its process tree) and the
+  generator; and the load average before it;
+* an open loop at ``--overload-factor`` x the direct capacity through the gateway for
+  ``--overload-seconds``: goodput, p99 of the 2xx answers, the slowest refusal, timeouts;
+* JSON vs binary (OIP v2) encode+decode of a 1x224x224x3 fp32 tensor in the codecs.
 
+Verdicts come from :mod:`bench.verdict`: PASS or FAIL only from stable, not
+generator-limited points on a machine that was not busy (load average <= cores; CPU per
+request, read from /proc, is judged on a busy machine too), else INCONCLUSIVE with the reason.
 The gateway runs as ``python -m gateway`` (uvloop + httptools) on a free loopback port;
 ``--transport rest`` makes it talk REST instead of gRPC to the backends.
 """
@@ -24,6 +24,8 @@ The gateway runs as ``python -m gateway`` (uvloop + httptools) on a free loopbac
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import os
 import socket
 import statistics
@@ -31,12 +33,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 import orjson
+import psutil
 
+from bench.verdict import Conditions, Figure, Verdict, judge, judge_all, summary
+from bench.verdict import Target as VerdictTarget
 from gateway.route_table import load_route_table
 from gateway.settings import is_loopback
 from tandem.loadtest.engine import Budget, PointResult, closed_loop, open_loop
@@ -46,9 +52,9 @@ from wire import v2
 
 KEY = "bench-key-0123456789abcdef"
 
-#: Issue 7's targets; ``check_targets`` prints them with the results.
-TARGET_CPU_MS = 0.3
-TARGET_ADDED_P50_MS = 0.5  # at --light-rps (100 req/s)
+#: Issue 16's targets (judged by ``bench.verdict``).
+TARGET_CPU_MS = 0.2
+TARGET_ADDED_P50_MS = 0.3  # at --light-rps (100 req/s)
 TARGET_THROUGHPUT_RATIO = 0.8
 TARGET_BINARY_SPEEDUP = 5.0
 
@@ -160,112 +166,234 @@ def _sustained(r: PointResult, rate: float) -> bool:
     return r.error_count == 0 and r.throughput_rps >= 0.9 * rate
 
 
+class Meter:
+    """CPU seconds of each process involved, read from /proc: the gateway, each backend (its
+    whole process tree: TorchServe's workers are children of its frontend) and the load
+    generator (this process)."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+
+    def snapshot(self) -> dict[str, float]:
+        out = {}
+        for label, pid in self.pids.items():
+            try:
+                root = psutil.Process(pid)
+                tree = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                out[label] = math.nan
+                continue
+            total = 0.0
+            for proc in tree:
+                with contextlib.suppress(psutil.Error):
+                    times = proc.cpu_times()
+                    total += times.user + times.system
+            out[label] = total
+        return out
+
+
+def listening_pid(url: str | None) -> int | None:
+    """The process listening on ``url``'s loopback port (a backend of ``make up``)."""
+    if not url:
+        return None
+    port = urlparse(url if "//" in url else f"//{url}").port
+    with contextlib.suppress(psutil.Error):
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                return conn.pid
+    return None
+
+
+@dataclass
+class Measured:
+    """One point, with the CPU each process spent per request and its conditions."""
+
+    label: str
+    result: PointResult
+    cpu_ms: dict[str, float]
+    conditions: Conditions
+
+    def line(self) -> str:
+        r = self.result
+        cpu = " ".join(f"{k} {v:.3f}" for k, v in self.cpu_ms.items())
+        flags = [] if r.stable else ["UNSTABLE"]
+        if r.generator_limited:
+            flags.append("GENERATOR-LIMITED")
+        if r.error_count:
+            flags.append(f"errors {dict(r.errors)}")
+        return (
+            f"  {self.label:<34} {r.throughput_rps:9.1f} req/s  p50 {r.pct_ms(50):7.2f} ms  "
+            f"p99 {r.pct_ms(99):8.2f} ms | CPU ms/req: {cpu} "
+            f"| load {self.conditions.load_average:.2f}"
+            + (f" | {' '.join(flags)}" if flags else "")
+        )
+
+
+async def measure(
+    meter: Meter,
+    label: str,
+    send_target: Target,
+    budget_: Budget,
+    *,
+    concurrency: int = 0,
+    rate: float = 0.0,
+    refusals: list[float] | None = None,
+) -> Measured:
+    """One point with the load average before it and every process' CPU around it;
+    ``refusals`` collects the latency of every non-200 answer."""
+    load = os.getloadavg()[0]
+    client = send_target.open(timeout_s=budget_.request_timeout_s)
+    send = client.send
+    if refusals is not None:
+        inner = client.send
+
+        async def send() -> int:
+            started = time.perf_counter()
+            status = await inner()
+            if status != 200:
+                refusals.append(time.perf_counter() - started)
+            return status
+
+    before = meter.snapshot()
+    try:
+        if rate:
+            result = await open_loop(send, rate, budget_, target=send_target.name)
+        else:
+            result = await closed_loop(send, concurrency, budget_, send_target.name)
+    finally:
+        await client.aclose()
+    after = meter.snapshot()
+    n = max(1, result.sent)
+    cpu = {k: (after[k] - before[k]) * 1000 / n for k in before}
+    conditions = Conditions(
+        stable=result.stable,
+        generator_limited=result.generator_limited,
+        load_average=load,
+        cores=os.cpu_count() or 1,
+    )
+    measured = Measured(label, result, cpu, conditions)
+    print(measured.line(), flush=True)
+    return measured
+
+
 async def bench_backend(
-    args: argparse.Namespace, endpoints: Endpoints, model: str, gateway_pid: int
-) -> dict[str, float]:
+    args: argparse.Namespace, endpoints: Endpoints, model: str, meter: Meter
+) -> list[Verdict]:
+    """Interleaved rounds of direct and via-gateway points, then the overload point; the
+    verdicts for one backend."""
     routes = models_from_build(args.routes.parent.parent)
     route = routes[model]
-    direct = Target(model, route.backend, "direct-rest", route, endpoints)
-    via = Target(model, route.backend, "gateway-v1", route, endpoints)
+    backend = route.backend
+    direct = Target(model, backend, "direct-rest", route, endpoints)
+    via = Target(model, backend, "gateway-v1", route, endpoints)
     warm = Budget(warmup_s=0.5, window_s=0.5, max_windows=1)
     for target in (direct, via):  # warm up both paths (connections, batchers, JIT)
         client = target.open(10)
         await closed_loop(client.send, 4, warm)
         await client.aclose()
-    sweep_direct = await saturate(direct, args)
-    cpu0 = cpu_seconds(gateway_pid)
-    sweep_gateway = await saturate(via, args)
-    cpu1 = cpu_seconds(gateway_pid)
-    sat_direct, sat_gateway = _best(sweep_direct), _best(sweep_gateway)
-    sat_served = sum(r.sent for r in sweep_gateway.values())
-    rate = max(1.0, sat_direct.throughput_rps / 2)
-    half_direct = await point(direct, args, rate=rate)
-    cpu2 = cpu_seconds(gateway_pid)
-    half_gateway = await point(via, args, rate=rate)
-    cpu3 = cpu_seconds(gateway_pid)
-    # Issue 7's rate: light, where the shared cores are not busy: what the hop itself adds.
-    light_direct = await point(direct, args, rate=args.light_rps)
-    light_gateway = await point(via, args, rate=args.light_rps)
-    everything = [
-        *sweep_direct.values(),
-        *sweep_gateway.values(),
-        half_direct,
-        half_gateway,
-        light_direct,
-        light_gateway,
+    c = args.saturation_concurrency
+    ratio, added, cpu, direct_sat = [], [], [], []
+    ratio_cond, added_cond, cpu_cond = [], [], []
+    added_notes: list[str] = []
+    for n in range(1, args.rounds + 1):
+        print(f"{backend} ({model}) round {n}/{args.rounds}", flush=True)
+        d = await measure(meter, f"direct c={c}", direct, budget(args), concurrency=c)
+        g = await measure(meter, f"gateway c={c}", via, budget(args), concurrency=c)
+        ld = await measure(
+            meter, f"direct {args.light_rps:g} req/s", direct, budget(args), rate=args.light_rps
+        )
+        lg = await measure(
+            meter, f"gateway {args.light_rps:g} req/s", via, budget(args), rate=args.light_rps
+        )
+        direct_sat.append(d.result.throughput_rps)
+        ratio.append(
+            g.result.throughput_rps / d.result.throughput_rps
+            if d.result.throughput_rps
+            else math.nan
+        )
+        ratio_cond += [d.conditions, g.conditions]
+        added.append(lg.result.pct_ms(50) - ld.result.pct_ms(50))
+        added_cond += [ld.conditions, lg.conditions]
+        if not _sustained(lg.result, args.light_rps):
+            added_notes.append(f"round {n}: the gateway did not sustain {args.light_rps:g} req/s")
+        if added[-1] < 0:
+            added_notes.append(f"round {n}: direct slower than via the gateway (backend busy)")
+        cpu.append(max(g.cpu_ms["gateway"], lg.cpu_ms["gateway"]))
+        cpu_cond += [g.conditions, lg.conditions]
+    checks: list[tuple[VerdictTarget, Figure]] = [
+        (
+            VerdictTarget(
+                "gateway CPU per request (worst of c=32 and light)", TARGET_CPU_MS, False, " ms"
+            ),
+            Figure(tuple(cpu), tuple(cpu_conditions(cpu_cond))),
+        ),
+        (
+            VerdictTarget(
+                f"added p50 at {args.light_rps:g} req/s", TARGET_ADDED_P50_MS, False, " ms"
+            ),
+            Figure(tuple(added), tuple(added_cond), tuple(added_notes)),
+        ),
+        (
+            VerdictTarget(
+                f"throughput via gateway / direct at c={c}", TARGET_THROUGHPUT_RATIO, True, "x"
+            ),
+            Figure(tuple(ratio), tuple(ratio_cond)),
+        ),
     ]
-    return {
-        "cpu_ms_per_request": (cpu3 - cpu2) * 1000 / max(1, half_gateway.sent),
-        "cpu_ms_per_request_sat": (cpu1 - cpu0) * 1000 / max(1, sat_served),
-        "half_load_rps": rate,
-        "direct_p50_ms": half_direct.pct_ms(50),
-        "direct_p99_ms": half_direct.pct_ms(99),
-        "gateway_p50_ms": half_gateway.pct_ms(50),
-        "gateway_p99_ms": half_gateway.pct_ms(99),
-        "added_p50_ms": half_gateway.pct_ms(50) - half_direct.pct_ms(50),
-        "added_p99_ms": half_gateway.pct_ms(99) - half_direct.pct_ms(99),
-        "light_load_rps": float(args.light_rps),
-        "direct_p50_ms_light": light_direct.pct_ms(50),
-        "gateway_p50_ms_light": light_gateway.pct_ms(50),
-        "added_p50_ms_light": light_gateway.pct_ms(50) - light_direct.pct_ms(50),
-        "added_p99_ms_light": light_gateway.pct_ms(99) - light_direct.pct_ms(99),
-        "gateway_half_load_rps": half_gateway.throughput_rps,
-        "half_load_sustained": float(_sustained(half_gateway, rate)),
-        "light_load_sustained": float(_sustained(light_gateway, args.light_rps)),
-        "generator_lag_p99_ms": max(r.lag_ms(99) for r in everything),
-        "unstable_points": float(sum(not r.stable for r in everything)),
-        **{f"direct_rps_c{c}": r.throughput_rps for c, r in sweep_direct.items()},
-        **{f"gateway_rps_c{c}": r.throughput_rps for c, r in sweep_gateway.items()},
-        "direct_sat_rps": sat_direct.throughput_rps,
-        "gateway_sat_rps": sat_gateway.throughput_rps,
-        "throughput_ratio": (
-            sat_gateway.throughput_rps / sat_direct.throughput_rps
-            if sat_direct.throughput_rps
-            else 0.0
-        ),
-        "direct_errors": float(
-            sum(r.error_count for r in (*sweep_direct.values(), half_direct, light_direct))
-        ),
-        "gateway_errors": float(
-            sum(r.error_count for r in (*sweep_gateway.values(), half_gateway, light_gateway))
-        ),
-    }
+    if args.overload_seconds > 0:
+        checks += await overload(args, meter, via, statistics.median(direct_sat))
+    return judge_all(backend, checks)
 
 
-def check_targets(results: dict[str, dict[str, float]], speedup: float) -> list[str]:
-    """One PASS/FAIL line per target and backend (issue 7's targets)."""
-    lines = []
-    for backend, r in results.items():
-        cpu = max(r["cpu_ms_per_request"], r["cpu_ms_per_request_sat"])
-        added = r["added_p50_ms_light"]
-        sustained = bool(r["light_load_sustained"])
-        checks = [
-            (f"gateway CPU <= {TARGET_CPU_MS} ms/request", cpu <= TARGET_CPU_MS, f"{cpu:.3f}"),
-            (
-                f"added p50 <= {TARGET_ADDED_P50_MS} ms at {r['light_load_rps']:g} req/s",
-                sustained and added <= TARGET_ADDED_P50_MS,
-                f"{added:.3f}" + ("" if sustained else " (rate NOT sustained by the gateway)"),
-            ),
-            (
-                f"throughput >= {TARGET_THROUGHPUT_RATIO}x direct",
-                r["throughput_ratio"] >= TARGET_THROUGHPUT_RATIO,
-                f"{r['throughput_ratio']:.3f}",
-            ),
-        ]
-        for name, ok, value in checks:
-            verdict = "PASS" if ok else "FAIL"
-            if "added p50" in name and added < 0:
-                # The direct path was slower than the path through the gateway: the backend
-                # itself was overloaded at this rate, so the difference measures nothing.
-                verdict = "INCONCLUSIVE"
-                value += " (direct slower than via gateway: backend overloaded; rerun)"
-            lines.append(f"{verdict:<4}  {backend:<12} {name}: {value}")
-    ok = speedup >= TARGET_BINARY_SPEEDUP
-    lines.append(
-        f"{'PASS' if ok else 'FAIL'}  {'codec':<12} binary >= "
-        f"{TARGET_BINARY_SPEEDUP:.0f}x faster than JSON: {speedup:.0f}x"
+def cpu_conditions(conditions: list[Conditions]) -> list[Conditions]:
+    """CPU per request is read from /proc: robust on a busy machine, so load does not void it
+    (an unstable or generator-limited point still does)."""
+    return [
+        Conditions(c.stable, c.generator_limited, load_average=0.0, cores=c.cores)
+        for c in conditions
+    ]
+
+
+async def overload(
+    args: argparse.Namespace, meter: Meter, via: Target, capacity: float
+) -> list[tuple[VerdictTarget, Figure]]:
+    """Open loop at ``--overload-factor`` x the direct capacity through the gateway: what
+    is admitted is served in time, the rest is refused at once."""
+    rate = args.overload_factor * capacity
+    refusals: list[float] = []
+    window = max(0.5, (args.overload_seconds - 1.0) / 4)
+    budget_ = Budget(warmup_s=1.0, window_s=window, max_windows=4, request_timeout_s=10)
+    m = await measure(
+        meter, f"gateway open loop {rate:.0f} req/s", via, budget_, rate=rate, refusals=refusals
     )
-    return lines
+    r = m.result
+    refused_ms = [x * 1000 for x in refusals]
+    timeouts = float(r.errors.get("timeout", 0))
+    other = {k: v for k, v in r.errors.items() if not k.isdigit() and k != "timeout"}
+    print(
+        f"  overload: capacity {capacity:.0f} req/s, offered {rate:.0f}, goodput "
+        f"{r.throughput_rps:.0f}, refused {len(refusals)} "
+        f"(max {max(refused_ms, default=0):.1f} ms), timeouts {timeouts:.0f}, other errors {other}",
+        flush=True,
+    )
+    cond = (m.conditions,)
+    return [
+        (
+            VerdictTarget(
+                f"overload {args.overload_factor:g}x: goodput / capacity", 0.8, True, "x"
+            ),
+            Figure((r.throughput_rps / capacity if capacity else math.nan,), cond),
+        ),
+        (
+            VerdictTarget("overload: p99 of the 2xx answers", 1000.0, False, " ms"),
+            Figure((r.pct_ms(99),), cond),
+        ),
+        (
+            VerdictTarget("overload: slowest refusal", 100.0, False, " ms"),
+            Figure((max(refused_ms, default=0.0),), cond),
+        ),
+        (VerdictTarget("overload: client timeouts", 0.0, False), Figure((timeouts,), cond)),
+    ]
 
 
 def main() -> None:
@@ -273,11 +401,16 @@ def main() -> None:
     parser.add_argument("--routes", type=Path, default=Path("build/config/routes.json"))
     parser.add_argument("--seconds", type=float, default=5.0, help="per point, at most")
     parser.add_argument(
-        "--concurrency",
-        type=lambda text: [int(c) for c in text.split(",")],
-        default=[16, 64],
-        help="closed-loop connections, comma-separated; saturation = the best rate",
+        "--saturation-concurrency",
+        type=int,
+        default=32,
+        help="closed-loop connections of the throughput comparison",
     )
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
+    parser.add_argument(
+        "--overload-seconds", type=float, default=20.0, help="open loop at 2x capacity (0: skip)"
+    )
+    parser.add_argument("--overload-factor", type=float, default=2.0)
     parser.add_argument("--max-requests", type=int, default=50_000)
     parser.add_argument("--codec-repeats", type=int, default=10)
     parser.add_argument(
@@ -311,12 +444,25 @@ def main() -> None:
     gateway = start_gateway(args.routes.resolve(), port, args.transport, args.gateway_source)
     build = args.routes.parent.parent
     endpoints = endpoints_from_build(build, port, api_key=KEY)
+    pids = {"gateway": gateway.pid}
+    for name, backend in sorted(table.backends.items()):
+        pid = listening_pid(backend.rest_url) or listening_pid(backend.grpc_target)
+        if pid is not None:
+            pids[name] = pid
+    pids["generator"] = os.getpid()
+    meter = Meter(pids)
     load = os.getloadavg()
+    print(
+        f"gateway benchmark: {os.cpu_count()} CPUs, load average {load[0]:.2f} at start; "
+        f"gateway->backend {args.transport}; {args.rounds} interleaved rounds of direct and "
+        f"via the gateway, <= {args.seconds:g} s/point; CPU ms per request of: "
+        f"{', '.join(f'{k} (pid {v})' for k, v in pids.items())}",
+        flush=True,
+    )
+    verdicts: list[Verdict] = []
     try:
-        results = {
-            backend: run_on_uvloop(bench_backend(args, endpoints, model, gateway.pid))
-            for backend, model in sorted(picks.items())
-        }
+        for _, model in sorted(picks.items()):
+            verdicts += run_on_uvloop(bench_backend(args, endpoints, model, meter))
     finally:
         gateway.terminate()
         try:
@@ -324,24 +470,26 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             gateway.kill()
     json_ms, binary_ms = codec_times(args.codec_repeats)
-
-    print(
-        f"gateway benchmark (loopback, {os.cpu_count()} CPUs, load average "
-        f"{load[0]:.2f} at start, gateway->backend {args.transport}; engine: tandem loadtest, "
-        f"saturation closed loop best of concurrency {','.join(map(str, args.concurrency))}, "
-        f"latency open loop; <= {args.seconds:g} s/point)"
-    )
-    header = f"{'metric':<24}" + "".join(f"{b + ' (' + picks[b] + ')':>34}" for b in results)
-    print(header)
-    for key in next(iter(results.values())):
-        print(f"{key:<24}" + "".join(f"{r[key]:>34.3f}" for r in results.values()))
     speedup = json_ms / binary_ms
     print(
         f"codec 1x224x224x3 fp32 encode+decode: JSON {json_ms:.1f} ms, binary "
         f"{binary_ms:.2f} ms, binary speed-up {speedup:.0f}x"
     )
-    for line in check_targets(results, speedup):
-        print(line)
+    verdicts.append(
+        judge(
+            "codec",
+            VerdictTarget("binary speed-up over JSON", TARGET_BINARY_SPEEDUP, True, "x"),
+            Figure((speedup,), ()),
+        )
+    )
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    for verdict in verdicts:
+        print(verdict.line())
+    print(f"overall: {summary(verdicts)}")
+    print(
+        "not run here (see `make benchmarks`): batching on vs off, 1x224x224x3 v2 binary p50 "
+        "against the in-process forward time"
+    )
 
 
 if __name__ == "__main__":

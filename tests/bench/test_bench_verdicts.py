@@ -1,38 +1,78 @@
-"""The benchmark's verdict lines: a target is judged only on a measurement that means it."""
+"""The benchmark's verdicts: a target is judged only on a figure that means it."""
 
 from __future__ import annotations
 
-from bench.gateway import check_targets
+import math
 
-BASE = {
-    "cpu_ms_per_request": 0.25,
-    "cpu_ms_per_request_sat": 0.28,
-    "light_load_rps": 100.0,
-    "light_load_sustained": 1.0,
-    "added_p50_ms_light": 0.3,
-    "throughput_ratio": 0.85,
-}
+import pytest
 
+from bench.verdict import Conditions, Figure, Target, judge, summary
 
-def test_all_targets_met() -> None:
-    lines = check_targets({"tfserving": BASE}, speedup=100)
-    assert all(line.startswith("PASS") for line in lines), lines
-    assert "at 100 req/s" in lines[1]
+CPU = Target("gateway CPU per request", 0.2, higher_is_better=False, unit=" ms")
+RATIO = Target("throughput vs direct", 0.8, higher_is_better=True, unit="x")
+QUIET = Conditions(stable=True, generator_limited=False, load_average=0.5, cores=2)
 
 
-def test_worst_cpu_figure_counts_and_unsustained_rate_fails() -> None:
-    r = {**BASE, "cpu_ms_per_request_sat": 0.31, "light_load_sustained": 0.0}
-    lines = check_targets({"torchserve": r}, speedup=3)
-    assert [line.split()[0] for line in lines] == ["FAIL", "FAIL", "PASS", "FAIL"]
-    assert "NOT sustained" in lines[1]
+def _figure(*rounds: float, conditions: tuple[Conditions, ...] = (QUIET,) * 3) -> Figure:
+    return Figure(rounds=rounds, conditions=conditions)
 
 
-def test_throughput_ratio_below_target_fails() -> None:
-    lines = check_targets({"tfserving": {**BASE, "throughput_ratio": 0.79}}, speedup=100)
-    assert lines[2].startswith("FAIL")
+@pytest.mark.parametrize(
+    ("target", "rounds", "status"),
+    [
+        (CPU, (0.15, 0.25, 0.18), "PASS"),  # the median (0.18) counts, not the worst round
+        (CPU, (0.21, 0.19, 0.25), "FAIL"),
+        (CPU, (0.2, 0.2, 0.2), "PASS"),  # the limit itself meets the target
+        (RATIO, (0.85, 0.7, 0.9), "PASS"),
+        (RATIO, (0.79, 0.5, 0.95), "FAIL"),
+    ],
+)
+def test_median_of_rounds_against_the_target(target, rounds, status):
+    verdict = judge("tfserving", target, _figure(*rounds))
+    assert verdict.status == status
+    assert verdict.line().startswith(status)
 
 
-def test_negative_added_latency_is_inconclusive_not_a_pass() -> None:
-    lines = check_targets({"tfserving": {**BASE, "added_p50_ms_light": -0.2}}, speedup=100)
-    assert lines[1].startswith("INCONCLUSIVE")
-    assert "backend overloaded" in lines[1]
+@pytest.mark.parametrize(
+    ("condition", "reason"),
+    [
+        (Conditions(stable=False, load_average=0.5, cores=2), "unstable"),
+        (Conditions(generator_limited=True, load_average=0.5, cores=2), "generator-limited"),
+        (Conditions(load_average=5.7, cores=2), "busy machine (load average up to 5.7 on 2"),
+    ],
+)
+def test_one_bad_point_makes_it_inconclusive_whatever_the_value(condition, reason):
+    for rounds in ((0.1, 0.1, 0.1), (9.0, 9.0, 9.0)):  # would PASS, would FAIL
+        figure = _figure(*rounds, conditions=(QUIET, condition, QUIET))
+        verdict = judge("torchserve", CPU, figure)
+        assert verdict.status == "INCONCLUSIVE"
+        assert any(reason in r for r in verdict.reasons), verdict.reasons
+        assert reason in verdict.line()
+
+
+def test_every_reason_is_given():
+    bad = Conditions(stable=False, generator_limited=True, load_average=3.0, cores=2)
+    figure = Figure(rounds=(0.1,), conditions=(bad,), notes=("rate not sustained",))
+    reasons = judge("x", CPU, figure).reasons
+    assert len(reasons) == 4
+    assert reasons[0] == "rate not sustained"
+
+
+def test_no_measurement_is_inconclusive():
+    assert judge("x", CPU, Figure(rounds=())).status == "INCONCLUSIVE"
+    nan = judge("x", CPU, Figure(rounds=(math.nan, math.nan), conditions=(QUIET,)))
+    assert nan.status == "INCONCLUSIVE"
+    assert "no measurement" in nan.reasons
+
+
+def test_nan_rounds_are_left_out_of_the_median():
+    assert _figure(0.1, math.nan, 0.3).value == pytest.approx(0.2)
+
+
+def test_summary():
+    passed = judge("a", CPU, _figure(0.1, 0.1, 0.1))
+    failed = judge("a", CPU, _figure(1.0, 1.0, 1.0))
+    unknown = judge("a", CPU, Figure(rounds=()))
+    assert summary([passed, passed]) == "PASS"
+    assert summary([passed, unknown]) == "INCONCLUSIVE"
+    assert summary([passed, unknown, failed]) == "FAIL"
