@@ -37,7 +37,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: protos
-	$(VENV)/bin/mypy wire tandem torchserve tf_serving gateway examples bench deploy locustfile.py
+	$(VENV)/bin/mypy wire tandem torchserve tf_serving gateway examples bench deploy
 
 test: lint typecheck k8s-tools
 	$(PY) -m pytest -ra
