@@ -185,3 +185,14 @@ def test_loadtest_extra_runs_a_real_load_test(
     assert {p["path"] for p in points} == {"direct-rest", "gateway-v1", "gateway-v2-binary"}
     assert all(p["errors"] == {} and p["throughput_rps"] > 0 for p in points), points
     assert report["meta"]["generator_ceiling_rps"] > 0  # the calibration ran too
+
+
+def test_storage_push_without_fsspec_names_the_k8s_extra(base: Venv, tmp_path: Path) -> None:
+    (tmp_path / "build" / "tensorflow").mkdir(parents=True)
+    proc = base.run("python", "-m", "tandem.k8s.storage", "push", str(tmp_path / "build"),
+                    f"file://{tmp_path}/repo", "tensorflow", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        "model repository: fsspec is not installed: pip install 'tandem-serving[k8s]' "
+        "(fsspec; s3fs or gcsfs for s3:// or gs://)"
+    ]

@@ -31,7 +31,7 @@ def validator() -> Draft202012Validator:
 
 def test_committed_schema_is_the_generated_one() -> None:
     committed = (REPO / SCHEMA_PATH).read_text()
-    assert committed == json_schema_text(), "regenerate: tandem schema -o " + SCHEMA_PATH
+    assert committed == json_schema_text(), "regenerate: make schema"
     assert json.loads(committed) == json_schema()
 
 
