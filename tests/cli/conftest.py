@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.venvs import PIP_TIMEOUT_S, REPO, SOURCES, Venv, ignore_caches
+from tests.cli.venvs import PIP_TIMEOUT_S, REPO, SOURCES, Venv, clean_env, ignore_caches
 
 
 @pytest.fixture(scope="session")
@@ -54,15 +54,19 @@ def make_venv(
         if extra in made:
             return made[extra]
         root = tmp_path_factory.mktemp(f"venv-{extra or 'base'}")
-        subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, timeout=300)
+        env = clean_env()
+        subprocess.run([sys.executable, "-m", "venv", str(root)], env=env, check=True, timeout=300)
         target = f"{wheel}[{extra}]" if extra else str(wheel)
         subprocess.run(
             [str(root / "bin" / "python"), "-m", "pip", "install", "-q",
              "--disable-pip-version-check", "-c", str(REPO / "constraints.txt"), target],
+            env=env,
             check=True,
             timeout=PIP_TIMEOUT_S,
         )  # fmt: skip
-        made[extra] = Venv(root)
-        return made[extra]
+        venv = Venv(root)
+        assert venv.has("tandem.cli"), "the wheel did not install"
+        made[extra] = venv
+        return venv
 
     return make

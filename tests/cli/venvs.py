@@ -17,6 +17,12 @@ SOURCES = ("pyproject.toml", "README.md", *PACKAGES)
 PIP_TIMEOUT_S = 900
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without what points Python at this checkout or the dev
+    venv (an in-tree egg-info on PYTHONPATH would make pip skip installing the wheel)."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+
 @dataclass(frozen=True)
 class Venv:
     """A clean virtual environment with the project installed; `run` calls its scripts."""
@@ -32,7 +38,7 @@ class Venv:
     ) -> subprocess.CompletedProcess[str]:
         """Run `argv[0]` from the venv's bin/ (`tandem`, `python`) with only the venv on PATH
         before the system's, and nothing of this checkout on PYTHONPATH."""
-        clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        clean = clean_env()
         clean["PATH"] = f"{self.root / 'bin'}{os.pathsep}{clean.get('PATH', '')}"
         clean["COLUMNS"] = "200"  # one line per error, also when rich wraps
         clean.update(env or {})
@@ -49,7 +55,9 @@ class Venv:
 
     def has(self, module: str) -> bool:
         code = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
-        proc = subprocess.run([str(self.python), "-c", code], check=False, timeout=120)
+        proc = subprocess.run(
+            [str(self.python), "-c", code], env=clean_env(), cwd=self.root, check=False, timeout=120
+        )
         return proc.returncode == 0
 
 
