@@ -11,8 +11,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+import tandem
 from tandem.cli import app
-from tests.cli.venvs import REPO
+from tests.cli.venvs import PYPROJECT, REPO
 
 
 def _tandem(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -26,6 +27,8 @@ def _tandem(*argv: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def test_version_is_the_installed_distributions() -> None:
     result = CliRunner().invoke(app, ["--version"])
     assert (result.exit_code, result.output) == (0, f"tandem {md.version('tandem-serving')}\n")
+    # The fallback for a source tree that is not installed says the same.
+    assert tandem.__version__ == PYPROJECT["project"]["version"]
 
 
 def test_completion_offers_commands_and_the_options_of_a_subcommand() -> None:
