@@ -15,20 +15,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.venvs import PIP_TIMEOUT_S, REPO, SOURCES, Venv, clean_env, ignore_caches
+from tests.cli.venvs import PIP_TIMEOUT_S, REPO, SOURCES, Venv, clean_env, not_in_a_clean_clone
 
 
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The project's wheel (`pip wheel --no-deps`), built from a copy of the sources so the
-    build leaves nothing in the checkout (its build/ is Tandem's)."""
+    """The project's wheel (`pip wheel --no-deps`), built from a copy of the sources as a
+    fresh clone has them, so the build leaves nothing in the checkout (its build/ is
+    Tandem's)."""
     work = tmp_path_factory.mktemp("wheel")
     src = work / "src"
     src.mkdir()
     for name in SOURCES:
         for path in REPO.glob(name):
             if path.is_dir():
-                shutil.copytree(path, src / path.name, ignore=ignore_caches)
+                shutil.copytree(path, src / path.name, ignore=not_in_a_clean_clone)
             else:
                 shutil.copy2(path, src / path.name)
     dist = work / "dist"

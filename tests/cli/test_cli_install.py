@@ -164,27 +164,37 @@ def test_loadtest_extra_runs_a_real_load_test(
         "inputs": [{"name": "pixels", "dtype": "float32", "shape": [-1, 64]}],
         "outputs": [{"name": "label", "dtype": "int64", "shape": [-1]}],
     }
+    tfserving = {"kind": "tfserving", "rest_url": delay_server, "grpc_target": "127.0.0.1:9"}
     routes = {
         "schema_version": 1,
-        "backends": {"tfserving": {"kind": "tfserving", "rest_url": delay_server}},
+        "backends": {"tfserving": tfserving},
         "models": {"m": {**spec, "backend": "tfserving", "upstream_name": "m"}},
     }
     build = tmp_path / "build"
     (build / "config").mkdir(parents=True)
     (build / "config" / "routes.json").write_text(json.dumps(routes))
     out = tmp_path / "report"
-    proc = loadtest_venv.run(
-        "tandem", "loadtest", "--quick", "--build", str(build), "--manifest",
-        str(tmp_path / "none.yaml"), "--gateway", delay_server, "--paths",
-        "direct-rest,gateway-v1,gateway-v2-binary", "--window-s", "0.2", "--max-windows", "3",
-        "--out", str(out), cwd=tmp_path,
-    )  # fmt: skip
+    common = ["--quick", "--build", str(build), "--manifest", str(tmp_path / "none.yaml"),
+              "--gateway", delay_server, "--window-s", "0.2", "--max-windows", "3"]  # fmt: skip
+    proc = loadtest_venv.run("tandem", "loadtest", *common, "--out", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # A wheel built from a fresh clone has no gRPC stubs: every other path still runs.
+    assert "direct-grpc left out: gateway protobuf stubs are missing" in proc.stdout
     report = json.loads((out / "report.json").read_text())
     points = report["points"]
-    assert {p["path"] for p in points} == {"direct-rest", "gateway-v1", "gateway-v2-binary"}
+    assert {p["path"] for p in points} == {
+        "direct-rest", "gateway-v1", "gateway-v2-json", "gateway-v2-binary"
+    }  # fmt: skip
     assert all(p["errors"] == {} and p["throughput_rps"] > 0 for p in points), points
     assert report["meta"]["generator_ceiling_rps"] > 0  # the calibration ran too
+
+    asked = loadtest_venv.run("tandem", "loadtest", *common, "--paths", "direct-grpc",
+                              "--out", str(tmp_path / "grpc"), cwd=tmp_path)  # fmt: skip
+    assert asked.returncode == 1
+    assert asked.stderr.splitlines() == [
+        "error: direct-grpc: gateway protobuf stubs are missing; "
+        "run `python -m gateway.protos.build`"
+    ]
 
 
 def test_storage_push_without_fsspec_names_the_k8s_extra(base: Venv, tmp_path: Path) -> None:

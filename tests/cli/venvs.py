@@ -61,5 +61,8 @@ class Venv:
         return proc.returncode == 0
 
 
-def ignore_caches(_dir: str, names: list[str]) -> set[str]:
-    return {n for n in names if n in ("__pycache__", ".mypy_cache") or n.endswith(".pyc")}
+def not_in_a_clean_clone(_dir: str, names: list[str]) -> set[str]:
+    """What a fresh clone lacks (caches, the gateway's generated gRPC stubs): the wheel is
+    built as a user would build it from one."""
+    skip = ("__pycache__", ".mypy_cache", "_generated")
+    return {n for n in names if n in skip or n.endswith(".pyc")}
