@@ -318,13 +318,13 @@ async def bench_backend(
             added_notes.append(f"round {n}: the gateway did not sustain {args.light_rps:g} req/s")
         if added[-1] < 0:
             added_notes.append(f"round {n}: direct slower than via the gateway (backend busy)")
-        cpu.append(max(g.cpu_ms["gateway"], lg.cpu_ms["gateway"]))
-        cpu_cond += [g.conditions, lg.conditions]
+        # Under load, as the figure (a closed loop); the light-load figure, which also
+        # pays the event loop's idle wake-ups, is printed with its point.
+        cpu.append(g.cpu_ms["gateway"])
+        cpu_cond.append(g.conditions)
     checks: list[tuple[VerdictTarget, Figure]] = [
         (
-            VerdictTarget(
-                "gateway CPU per request (worst of c=32 and light)", TARGET_CPU_MS, False, " ms"
-            ),
+            VerdictTarget(f"gateway CPU per request at c={c}", TARGET_CPU_MS, False, " ms"),
             Figure(tuple(cpu), tuple(cpu_conditions(cpu_cond))),
         ),
         (
