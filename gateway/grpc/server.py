@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-
 from google.protobuf.message import DecodeError
 from google.protobuf.message_factory import GetMessageClass
 

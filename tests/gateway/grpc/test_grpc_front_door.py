@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-from gateway_testkit import API_KEY, FakeBackend
+from gateway_testkit import API_KEY
 
 from gateway._pb import grpc_predict_v2_pb2 as v2
 from gateway._pb import grpc_predict_v2_pb2_grpc as v2_grpc
@@ -105,7 +105,8 @@ async def test_v2_typed_and_raw_infer_exact(gateway: Gateway, fakes) -> None:
         request, pixels = _v2_request("digits_mlp_torch", raw=raw, id="req-1")
         response = await gateway.v2.ModelInfer(request, metadata=KEY, timeout=10)
         want = predict_digits({"pixels": pixels})
-        assert response.model_name == "digits_mlp_torch" and response.model_version == "1"
+        assert response.model_name == "digits_mlp_torch"
+        assert response.model_version == "1"
         assert response.id == "req-1"
         assert [o.name for o in response.outputs] == ["probabilities", "label"]
         assert bool(response.raw_output_contents) is raw
@@ -187,17 +188,20 @@ async def test_raw_size_mismatch_and_huge_shape(gateway: Gateway) -> None:
     request, _ = _v2_request("digits_mlp_torch", raw=True)
     request.raw_input_contents[0] = b"\x00" * 12
     code, details = await _code(gateway.v2.ModelInfer(request, metadata=KEY, timeout=10))
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and "does not match shape" in details
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "does not match shape" in details
     request, _ = _v2_request("digits_mlp_torch")
     request.inputs[0].shape[:] = [1 << 40, 64]
     code, details = await _code(gateway.v2.ModelInfer(request, metadata=KEY, timeout=10))
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and "message limit" in details
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "message limit" in details
 
 
 async def test_keys(gateway: Gateway) -> None:
     request, _ = _v2_request("digits_mlp_torch")
     code, details = await _code(gateway.v2.ModelInfer(request, timeout=10))
-    assert code == grpc.StatusCode.UNAUTHENTICATED and "API key" in details
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+    assert "API key" in details
     wrong = (("authorization", "Bearer not-the-key"),)
     code, _ = await _code(gateway.v2.ModelInfer(request, metadata=wrong, timeout=10))
     assert code == grpc.StatusCode.UNAUTHENTICATED
@@ -215,13 +219,14 @@ async def test_keys(gateway: Gateway) -> None:
 async def test_rate_limit(route_table, fakes, grpc_settings) -> None:
     limited = grpc_settings.model_copy(update={"rate_limit_per_s": 0.001, "rate_limit_burst": 1})
     app = create_app(limited, table=route_table, backends=fakes)
-    async with app.router.lifespan_context(app):
+    async with app.router.lifespan_context(app):  # noqa: SIM117 - the port is known inside
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.state.grpc_port}") as channel:
             stub = v2_grpc.GRPCInferenceServiceStub(channel)
             request, _ = _v2_request("digits_mlp_torch")
             await stub.ModelInfer(request, metadata=KEY, timeout=10)
             code, details = await _code(stub.ModelInfer(request, metadata=KEY, timeout=10))
-    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "rate limit" in details
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "rate limit" in details
 
 
 async def test_deadline_caps_the_backend_call(gateway: Gateway, fakes) -> None:
@@ -238,7 +243,8 @@ async def test_backend_down_is_unavailable(gateway: Gateway, fakes) -> None:
     fakes["torchserve"].fail_times = -1
     request, _ = _v2_request("digits_mlp_torch")
     code, details = await _code(gateway.v2.ModelInfer(request, metadata=KEY, timeout=10))
-    assert code == grpc.StatusCode.UNAVAILABLE and "unavailable" in details
+    assert code == grpc.StatusCode.UNAVAILABLE
+    assert "unavailable" in details
 
 
 async def test_malformed_message_is_invalid_not_a_crash(gateway: Gateway) -> None:
@@ -327,7 +333,8 @@ async def test_tfs_bad_tensor(gateway: Gateway) -> None:
     request = _tfs_request("digits_mlp_tf", np.zeros((1, 64), np.float32))
     request.inputs["pixels"].tensor_content = b"\x00" * 7
     code, details = await _code(gateway.tfs.Predict(request, metadata=KEY, timeout=10))
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and "pixels" in details
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "pixels" in details
     request.inputs["pixels"].dtype = 1234
     code, _ = await _code(gateway.tfs.Predict(request, metadata=KEY, timeout=10))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
