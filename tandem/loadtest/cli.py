@@ -74,10 +74,13 @@ def run_loadtest(options: LoadTestOptions, console: Console) -> list[Path]:
     if options.arrival not in ("constant", "poisson"):
         raise LoadTestError(f"--arrival must be constant or poisson, not {options.arrival!r}")
     profile = PROFILES[options.profile]
-    gateway_port = 8000
+    gateway_port, grpc_port = 8000, 8001
     if options.manifest.exists():
-        gateway_port = load_manifest(options.manifest).data.servers.gateway.port
-    endpoints = endpoints_from_build(options.build, gateway_port, **options.endpoints)
+        gateway = load_manifest(options.manifest).data.servers.gateway
+        gateway_port, grpc_port = gateway.port, gateway.grpc_port
+    # A gateway named by URL runs elsewhere: its gRPC port only from --gateway-grpc.
+    local_grpc = None if options.endpoints.get("gateway") else grpc_port
+    endpoints = endpoints_from_build(options.build, gateway_port, local_grpc, **options.endpoints)
     remote = endpoints.non_loopback()
     if remote and not options.allow_remote:
         raise LoadTestError(f"refusing non-loopback targets {remote} (--allow-remote)")
