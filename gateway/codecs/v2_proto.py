@@ -103,7 +103,8 @@ def _typed(name: str, contents: Any, dtype_name: str, shape: tuple[int, ...]) ->
     dtype = NAME_TO_NUMPY[dtype_name]
     try:
         # int_contents/uint_contents are 32-bit on the wire: narrower types must fit.
-        wide = np.asarray(values, dtype=np.int64 if dtype.kind in "iu" else dtype)
+        wide_type = {"i": np.int64, "u": np.uint64}.get(dtype.kind, dtype)
+        wide = np.asarray(values, dtype=wide_type)
         array = wide.astype(dtype)
         if dtype.kind in "iu" and not np.array_equal(array, wide):
             raise OverflowError

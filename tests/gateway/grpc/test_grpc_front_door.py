@@ -338,3 +338,50 @@ async def test_tfs_bad_tensor(gateway: Gateway) -> None:
     request.inputs["pixels"].dtype = 1234
     code, _ = await _code(gateway.tfs.Predict(request, metadata=KEY, timeout=10))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_tfs_classify_forwards_examples_exactly(gateway: Gateway, fakes) -> None:
+    classification = pytest.importorskip("tensorflow_serving.apis.classification_pb2")
+    regression = pytest.importorskip("tensorflow_serving.apis.regression_pb2")
+    seen: list[dict[str, Any]] = []
+    answer = fakes["tfserving"].examples
+
+    async def record(call: Any) -> dict[str, Any]:
+        seen.append(call.body)
+        return await answer(call)
+
+    fakes["tfserving"].examples = record
+    request = classification.ClassificationRequest()
+    request.model_spec.name = "digits_mlp_tf"
+    request.model_spec.signature_name = "classify_sig"
+    listed = request.input.example_list_with_context
+    listed.context.features.feature["country"].bytes_list.value.append(b"\xffno-utf8")
+    example = listed.examples.add()
+    example.features.feature["age"].int64_list.value.extend([7, -3])
+    example.features.feature["height"].float_list.value.append(1.25)
+    response = await gateway.tfs.Classify(request, metadata=KEY, timeout=10)
+    assert seen == [
+        {
+            "context": {"country": [{"b64": "/25vLXV0Zjg="}]},
+            "examples": [{"age": [7, -3], "height": [1.25]}],
+            "signature_name": "classify_sig",
+        }
+    ]
+    (row,) = response.result.classifications
+    assert [(c.label, round(c.score, 6)) for c in row.classes] == [("0", 0.9), ("1", 0.1)]
+    assert response.model_spec.signature_name == "classify_sig"
+
+    # A signature without the method, and a PyTorch model: INVALID_ARGUMENT, as TF Serving.
+    regress = regression.RegressionRequest()
+    regress.model_spec.name = "digits_mlp_tf"
+    regress.model_spec.signature_name = "classify_sig"
+    regress.input.example_list.examples.add()
+    code, details = await _code(gateway.tfs.Regress(regress, metadata=KEY, timeout=10))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "does not support :regress" in details
+    request.model_spec.name = "digits_mlp_torch"
+    code, _ = await _code(gateway.tfs.Classify(request, metadata=KEY, timeout=10))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    empty = classification.ClassificationRequest(model_spec={"name": "digits_mlp_tf"})
+    code, details = await _code(gateway.tfs.Classify(empty, metadata=KEY, timeout=10))
+    assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, "Input is empty.")
