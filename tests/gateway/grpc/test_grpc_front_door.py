@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+import httpx
 import numpy as np
 import pytest
 from gateway_testkit import API_KEY
@@ -274,6 +275,12 @@ async def test_tfs_predict_status_metadata(gateway: Gateway) -> None:
     assert response.model_spec.name == "digits_mlp_torch"
     assert response.model_spec.version.value == 1
     assert gateway.metric("tfs-grpc", "200") == 1
+    # The status page splits each model's requests by protocol.
+    transport = httpx.ASGITransport(app=gateway.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        report = (await client.get("/ui/status", headers={"X-API-Key": API_KEY})).json()
+    (torch,) = [m for m in report["models"] if m["name"] == "digits_mlp_torch"]
+    assert torch["by_protocol"] == {"tfs-grpc": 1}
 
     status = await gateway.models.GetModelStatus(
         tfs_status.GetModelStatusRequest(model_spec={"name": "digits_mlp_tf"}),
