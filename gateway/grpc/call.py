@@ -111,6 +111,7 @@ class CallRunner:
         request_id = presented if _REQUEST_ID_RE.match(presented) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         code = grpc.StatusCode.OK
+        self.state.metrics.in_flight.inc()
         try:
             span: AbstractContextManager[Any] = nullcontext()
             if self.tracing is not None:
@@ -144,6 +145,7 @@ class CallRunner:
             log.exception("unhandled error in gRPC call %s", method)
             await _abort(context, code, "internal error")
         finally:
+            self.state.metrics.in_flight.dec()
             request_id_var.reset(token)
             if self.state.settings.access_log:
                 access_log.info(
