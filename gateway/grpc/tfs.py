@@ -264,7 +264,16 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):  # type: ignore
         """State of the requested version, or of every routed version when none is named."""
 
         async def handle(call: Call) -> Any:
-            target = _target(self._runner, call, request)
+            try:
+                target = _target(self._runner, call, request)
+            except ModelNotFound:  # GetModelStatus words it its own way in TF Serving
+                name = request.model_spec.name
+                raise ModelNotFound(f"Could not find any versions of model {name}") from None
+            except VersionNotFound:
+                spec = request.model_spec
+                raise VersionNotFound(
+                    f"Could not find version {spec.version.value} of model {spec.name}"
+                ) from None
             dataplane = self._state.dataplane
             pinned = request.model_spec.WhichOneof("version_choice") is not None
             versions = (target.version,) if pinned else target.route.versions

@@ -288,6 +288,11 @@ async def test_tfs_predict_status_metadata(gateway: Gateway) -> None:
         timeout=10,
     )
     assert [(s.version, s.state) for s in status.model_version_status] == [(1, 30), (2, 30)]
+    missing = tfs_status.GetModelStatusRequest(model_spec={"name": "digits_mlp_tf"})
+    missing.model_spec.version.value = 5
+    code, details = await _code(gateway.models.GetModelStatus(missing, metadata=KEY, timeout=10))
+    assert code == grpc.StatusCode.NOT_FOUND
+    assert details == "Could not find version 5 of model digits_mlp_tf"
 
     meta_request = tfs_meta.GetModelMetadataRequest(metadata_field=["signature_def"])
     meta_request.model_spec.name = "digits_mlp_tf"
