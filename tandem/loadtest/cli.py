@@ -24,6 +24,7 @@ from tandem.loadtest.runner import (
     run_points,
 )
 from tandem.loadtest.targets import (
+    GATEWAY_GRPC,
     PATHS,
     LoadTestError,
     Path_,
@@ -91,12 +92,14 @@ def run_loadtest(options: LoadTestOptions, console: Console) -> list[Path]:
     bad = [p for p in paths if p not in PATHS]
     if bad:
         raise LoadTestError(f"unknown path(s) {bad}; known: {list(PATHS)}")
-    no_grpc = grpc_stubs_missing() if "direct-grpc" in paths else None
+    stubbed = [p for p in paths if p == "direct-grpc" or p in GATEWAY_GRPC]
+    no_grpc = grpc_stubs_missing() if stubbed else None
     if no_grpc is not None:
         if options.paths:  # asked for by name: say why it cannot run
-            raise LoadTestError(f"direct-grpc: {no_grpc}")
-        paths.remove("direct-grpc")
-        console.print(f"direct-grpc left out: {no_grpc}", highlight=False)
+            raise LoadTestError(f"{', '.join(stubbed)}: {no_grpc}")
+        paths = [p for p in paths if p not in stubbed]
+        for path in stubbed:
+            console.print(f"{path} left out: {no_grpc}", highlight=False)
     targets = make_targets(routes, endpoints, models, cast(list[Path_], paths))
     conc = _numbers(options.concurrency, int)
     points = plan(
