@@ -38,9 +38,9 @@ async def read_json(request: Request) -> Any:
         raise BadRequest(f"body is not valid JSON: {exc}") from exc
 
 
-def client_deadline(request: Request, header: str) -> float | None:
-    """The caller's deadline as ``time.monotonic()`` from a timeout in seconds in ``header``
-    (``None`` without one; 400 when it is not a non-negative number)."""
+def client_timeout_s(request: Request, header: str) -> float | None:
+    """The caller's own timeout in seconds, from ``header`` (``None`` without one; 400 when
+    it is not a non-negative number): the dataplane's ``deadline_s``."""
     raw = request.headers.get(header)
     if raw is None:
         return None
@@ -50,7 +50,7 @@ def client_deadline(request: Request, header: str) -> float | None:
         seconds = -1.0
     if not math.isfinite(seconds) or seconds < 0:
         raise BadRequest(f"{header} must be a timeout in seconds (a non-negative number)")
-    return time.monotonic() + seconds
+    return seconds
 
 
 def json_response(payload: Any, status: int = 200) -> Response:

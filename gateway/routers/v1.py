@@ -11,7 +11,7 @@ from gateway.backends.base import ModelMetadata
 from gateway.dataplane.routing import Target
 from gateway.deps import AppState, DataPlaneDep, RequestIdDep, StateDep, authenticate
 from gateway.errors import BadRequest, from_wire
-from gateway.routers._http import JSON, Observation, client_deadline, json_response, read_json
+from gateway.routers._http import JSON, Observation, client_timeout_s, json_response, read_json
 from gateway.routers.inference import Operation
 from gateway.schemas import v1 as s
 from gateway.schemas.common import ERROR_RESPONSES
@@ -198,7 +198,7 @@ async def serve_predict(
     """Core of the three ``:predict`` endpoints (run after authentication)."""
     with Observation(state.metrics, "v1", model) as obs:
         target = obs.target = _target(state, request, model, version, label)
-        deadline = client_deadline(request, state.settings.deadline_header)
+        deadline_s = client_timeout_s(request, state.settings.deadline_header)
         body = await read_json(request)
         dtypes = {spec.name: spec.dtype for spec in target.route.inputs}
         try:
@@ -211,7 +211,7 @@ async def serve_predict(
             output_names=None,
             request_id=request_id,
             signature_name=decoded.signature_name,
-            deadline=deadline,
+            deadline_s=deadline_s,
         )
         return Response(v1.encode_predict(result.outputs, decoded.layout), media_type=JSON)
 

@@ -12,7 +12,7 @@ from gateway import __version__
 from gateway.dataplane.routing import Target
 from gateway.deps import AppState, StateDep, authenticate
 from gateway.errors import ModelNotReady, from_wire
-from gateway.routers._http import JSON, Observation, check_json_content_type, client_deadline
+from gateway.routers._http import JSON, Observation, check_json_content_type, client_timeout_s
 from gateway.routers.inference import Operation
 from gateway.schemas import v2 as s
 from gateway.schemas.common import ERROR_RESPONSES
@@ -157,7 +157,7 @@ async def serve_infer(
     """Core of the two ``/infer`` endpoints (run after authentication)."""
     with Observation(state.metrics, "v2", model) as obs:
         target = obs.target = _target(state, request, model, version)
-        deadline = client_deadline(request, state.settings.deadline_header)
+        deadline_s = client_timeout_s(request, state.settings.deadline_header)
         header_length = request.headers.get(HEADER_LENGTH)
         v2_body: tuple[bytes, int] | None = None
         try:
@@ -180,7 +180,7 @@ async def serve_infer(
             output_names=wanted,
             request_id=request_id,
             v2_body=v2_body,
-            deadline=deadline,
+            deadline_s=deadline_s,
         )
         body, response_header_length = codec.encode_infer_response(
             model_name=target.model,
