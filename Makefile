@@ -16,7 +16,7 @@ help:
 	@echo "make test    install, then ruff + mypy + pytest (integration included)"
 	@echo "make down    stop what 'make up' started"
 	@echo "make smoke   build the images, docker compose up, predict, roll out, stop (needs root)"
-	@echo "make bench   gateway vs direct figures and issue 7's targets (needs 'make up' running)"
+	@echo "make bench   issue 16's targets, PASS/FAIL/INCONCLUSIVE, a few minutes (needs 'make up' running)"
 	@echo "make loadtest  tandem loadtest --quick against 'make up' (report in build/loadtest)"
 	@echo "make benchmarks  regenerate BENCHMARKS.md (starts and stops its own stacks)"
 	@echo "make k8s     render k8s/ from the manifest and build every overlay into build/k8s/"

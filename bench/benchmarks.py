@@ -7,7 +7,7 @@ running on the manifest's ports):
 1. the upstream HTTP client comparison (no stack);
 2. the demo stack (``--manifest``, batching on): ``tandem up`` time to ready, the wrk
    cross-check, ``tandem loadtest`` (full profile: TF Serving vs TorchServe, gateway vs
-   direct, JSON vs binary), ``make bench`` (issue 7's targets) and the
+   direct, JSON vs binary), ``make bench`` (issue 16's targets) and the
    batching-on point at concurrency 32;
 3. the same two MLP models with batching off (exported into ``OUT/bench-nobatch``): the
    batching-off point at concurrency 32;
@@ -162,7 +162,7 @@ def main() -> None:
             1500,
         )
         rec.run(
-            "make bench (issue 7's targets)",
+            "make bench (issue 16's targets)",
             [
                 py,
                 "-m",
