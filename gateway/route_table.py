@@ -33,6 +33,11 @@ class BackendRoute(_Lenient):
     token_file: Path | None = None
 
 
+def default_queue(max_in_flight: int) -> int:
+    """Requests allowed to wait for a slot when the manifest names no ``max_queue``."""
+    return 4 * max_in_flight
+
+
 class Admission(_Lenient):
     """Per-model admission bounds of the gateway: at most ``max_in_flight`` requests at the
     backend and ``max_queue`` more waiting for a slot; past that a request is refused at once
@@ -45,10 +50,11 @@ class Admission(_Lenient):
     def derive(cls, *, workers: int, batch_size: int) -> Admission:
         """The default bounds for a backend running ``workers`` model workers (or batch
         threads) of ``batch_size`` rows: two batches per worker in flight (one running, one
-        filling) and as many again waiting. The manifest's default and the gateway's fallback
-        for a route file without bounds both come from here."""
+        filling) and four times that waiting (:func:`default_queue`), a short wait at the
+        backend's pace. The manifest's default and the gateway's fallback for a route file
+        without bounds both come from here."""
         in_flight = max(1, workers) * max(1, batch_size) * 2
-        return cls(max_in_flight=in_flight, max_queue=in_flight)
+        return cls(max_in_flight=in_flight, max_queue=default_queue(in_flight))
 
 
 class ModelRoute(_Lenient):

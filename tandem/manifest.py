@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.route_table import Admission
+from gateway.route_table import Admission, default_queue
 from tandem.errors import ManifestError
 
 DType = Literal[
@@ -103,7 +103,7 @@ class AdmissionSpec(_Strict):
     max_in_flight: Annotated[int, Field(ge=1, le=100_000)] | None = None
     """Requests at the backend at once."""
     max_queue: Annotated[int, Field(ge=0, le=100_000)] | None = None
-    """Requests waiting in the gateway for a slot (0: none wait)."""
+    """Requests waiting in the gateway for a slot (0: none wait; default: 4 x max_in_flight)."""
 
 
 class Device(_Strict):
@@ -260,15 +260,15 @@ class ModelSpec(_Strict):
     def admission_bounds(self) -> tuple[int, int]:
         """(max_in_flight, max_queue) in force: the manifest's, else derived from the
         backend's capacity, ``max_workers x replicas`` workers of one batch each
-        (:meth:`gateway.route_table.Admission.derive`); the queue defaults to the in-flight
-        bound."""
+        (:meth:`gateway.route_table.Admission.derive`); the queue defaults to four times the
+        in-flight bound."""
         rows = self.batching.max_batch_size if self.batching.enabled else 1
         derived = Admission.derive(
             workers=self.max_workers_effective * self.replicas, batch_size=rows
         )
         in_flight = self.admission.max_in_flight or derived.max_in_flight
         queue = self.admission.max_queue
-        return in_flight, in_flight if queue is None else queue
+        return in_flight, default_queue(in_flight) if queue is None else queue
 
     def fingerprint(self) -> str:
         """Stable hash of the spec: an export is stale when this changes (objectives and

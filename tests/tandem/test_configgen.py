@@ -79,9 +79,9 @@ def test_torchserve_properties(rendered: dict[str, str]) -> None:
     assert props["metrics_mode"] == "prometheus"
     assert props["number_of_gpu"] == "2"
     assert props["load_models"] == "torch_gpu.mar,torch_gpu.v2.mar"
-    # The gateway's admission bounds, derived: 4 workers x batch 4 x 2 in flight, as many
-    # waiting; TorchServe's own queue holds no more than both.
-    assert props["job_queue_size"] == "64"
+    # The gateway's admission bounds, derived: 4 workers x batch 4 x 2 in flight, four times
+    # that waiting; TorchServe's own queue holds no more than both.
+    assert props["job_queue_size"] == "160"
     models = json.loads(props["models"])
     v2 = models["torch_gpu"]["2"]
     assert v2 == {
@@ -112,7 +112,7 @@ def test_routes(rendered: dict[str, str]) -> None:
     assert torch["backend"] == "torchserve"
     assert torch["signature_name"] is None
     assert torch["timeout_ms"] == 2500
-    assert torch["admission"] == {"max_in_flight": 32, "max_queue": 32}
+    assert torch["admission"] == {"max_in_flight": 32, "max_queue": 128}
     assert tf["admission"] == {"max_in_flight": 3, "max_queue": 0}  # set in the manifest
 
 

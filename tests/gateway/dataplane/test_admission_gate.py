@@ -120,4 +120,4 @@ async def test_cancelled_waiter_gives_its_place_back():
 )
 def test_derived_defaults(workers, batch, in_flight):
     limits = Admission.derive(workers=workers, batch_size=batch)
-    assert (limits.max_in_flight, limits.max_queue) == (in_flight, in_flight)
+    assert (limits.max_in_flight, limits.max_queue) == (in_flight, 4 * in_flight)
