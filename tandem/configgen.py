@@ -26,7 +26,6 @@ from gateway.route_table import BackendRoute, ModelRoute, RouteTable
 from tandem.layout import Layout
 from tandem.manifest import Manifest, ModelSpec
 from tandem.monitoring.prometheus import RULES_FILE, alert_rules, scrape_config
-from wire.spec import TensorSpec
 
 PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 
@@ -229,8 +228,8 @@ def routes(manifest: Manifest, out: Path) -> str:
             default_version=max(m.served_versions),
             labels=dict(sorted(m.labels.items())),
             signature_name=m.signature if tf else None,
-            inputs=tuple(TensorSpec.from_json(t.model_dump()) for t in m.inputs),
-            outputs=tuple(TensorSpec.from_json(t.model_dump()) for t in m.outputs),
+            inputs=tuple(t.to_wire() for t in m.inputs),
+            outputs=tuple(t.to_wire() for t in m.outputs),
             max_batch_size=m.batching.max_batch_size,
             timeout_ms=m.timeout_ms,
         )

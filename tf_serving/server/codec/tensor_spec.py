@@ -5,25 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from tensorflow.core.framework import types_pb2
 
 from tf_serving.server.errors import InvalidArgument
+from wire.dtypes import NAME_TO_NUMPY, TF_ENUM_VALUES, TF_TO_NAME
 
+# TF Serving's enum name -> numpy carrier, from the wire contract's one dtype table.
 _NUMPY_BY_DTYPE: dict[str, Any] = {
-    "DT_FLOAT": np.float32,
-    "DT_DOUBLE": np.float64,
-    "DT_HALF": np.float16,
-    "DT_INT8": np.int8,
-    "DT_INT16": np.int16,
-    "DT_INT32": np.int32,
-    "DT_INT64": np.int64,
-    "DT_UINT8": np.uint8,
-    "DT_UINT16": np.uint16,
-    "DT_UINT32": np.uint32,
-    "DT_UINT64": np.uint64,
-    "DT_BOOL": np.bool_,
-    "DT_STRING": np.object_,
+    enum: NAME_TO_NUMPY[TF_TO_NAME[number]] for enum, number in TF_ENUM_VALUES.items()
 }
 
 
