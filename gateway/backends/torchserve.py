@@ -57,7 +57,6 @@ class TokenSource:
 
     def __init__(self, path: Path | None, static: str | None = None) -> None:
         self._path = path
-        self._static = static
         self._token: str | None = static
         self._stamp: tuple[int, int] | None = None
 

@@ -161,12 +161,6 @@ def open_savedmodel(path: Path) -> Iterator[LoadedSavedModel]:
         yield LoadedSavedModel(tf, session, meta_graph)
 
 
-def read_signature(path: Path, name: str = "serving_default") -> Signature:
-    """The named signature of the SavedModel at `path` (a version directory or its parent)."""
-    with open_savedmodel(find_savedmodel(path)) as model:
-        return model.signature(name)
-
-
 def _digest(root: Path) -> dict[str, str]:
     """sha256 of saved_model.pb(txt), fingerprint.pb and every file under variables/."""
     files = [root / n for n in (*PROTO_FILES, "fingerprint.pb") if (root / n).is_file()]
