@@ -68,6 +68,9 @@ USER_ID = 10001
 DRAIN_S = 10
 """preStop sleep: time for the endpoint removal to reach every kube-proxy and gateway."""
 
+BACKEND_COMPONENTS: dict[str, str] = {"tensorflow": "tf-serving", "pytorch": "torchserve"}
+"""The component serving each framework: its Deployment, Service, image and config names."""
+
 CONTAINER_PORTS: dict[str, dict[str, int]] = {
     "gateway": {"http": 8000},
     "tf-serving": {"grpc": 8500, "http": 8501},
@@ -525,7 +528,7 @@ def gateway_resources(manifest: Manifest) -> list[dict[str, Any]]:
     return [deployment, _service("gateway", "gateway"), hpa, _pdb("gateway", "gateway")]
 
 
-def tf_serving_resources(manifest: Manifest) -> list[dict[str, Any]]:
+def tfserving_resources(manifest: Manifest) -> list[dict[str, Any]]:
     models = _tf(manifest)
     if not models:
         return []
@@ -846,7 +849,7 @@ def render_tree(manifest: Manifest, model_repository: str = DEFAULT_MODEL_REPOSI
             continue
         if component != "gateway":
             resources.append(f"{component}.yaml")
-            builder = tf_serving_resources if component == "tf-serving" else torchserve_resources
+            builder = tfserving_resources if component == "tf-serving" else torchserve_resources
             files[f"base/{component}.yaml"] = _dump(*builder(manifest))
         names = []
         for fname, text in configs[component].items():
@@ -868,7 +871,7 @@ def render_tree(manifest: Manifest, model_repository: str = DEFAULT_MODEL_REPOSI
 
     backends = [
         (name, fw)
-        for name, fw in (("tf-serving", "tensorflow"), ("torchserve", "pytorch"))
+        for fw, name in BACKEND_COMPONENTS.items()
         if any(m.framework == fw for m in manifest.models)
     ]
 
