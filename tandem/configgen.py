@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.route_table import BackendRoute, ModelRoute, RouteTable
+from tandem.backend_kinds import TFSERVING, TORCHSERVE
 from tandem.layout import Layout
 from tandem.manifest import Manifest, ModelSpec
 from tandem.monitoring.prometheus import RULES_FILE, alert_rules, scrape_config
@@ -34,12 +35,8 @@ def _q(text: str) -> str:
     return json.dumps(text)  # a JSON string is a valid text-proto string literal
 
 
-def _tf_models(manifest: Manifest) -> list[ModelSpec]:
-    return [m for m in manifest.models if m.framework == "tensorflow"]
-
-
-def _torch_models(manifest: Manifest) -> list[ModelSpec]:
-    return [m for m in manifest.models if m.framework == "pytorch"]
+_tf_models = TFSERVING.models
+_torch_models = TORCHSERVE.models
 
 
 def tf_models_config(manifest: Manifest, out: Path) -> str:
