@@ -37,6 +37,12 @@ class BackendKind:
     image: str
     container_ports: Mapping[str, int] = field(default_factory=dict)
     """Named ports inside its container (Kubernetes, compose)."""
+    metrics_path: str = "/metrics"
+    """Where Prometheus scrapes it."""
+    metrics_port_name: str = "http"
+    """The container port that serves `metrics_path`."""
+    metrics_server_port: str = "rest_port"
+    """The field of its manifest `servers:` entry holding that port."""
 
     def models(self, manifest: Manifest) -> list[ModelSpec]:
         """The manifest's models this kind serves, in manifest order."""
@@ -56,6 +62,7 @@ TFSERVING = BackendKind(
     component="tf-serving",
     image="tandem/tf-serving",
     container_ports={"grpc": 8500, "http": 8501},
+    metrics_path="/monitoring/prometheus/metrics",  # as its monitoring.config says
 )
 TORCHSERVE = BackendKind(
     id="torchserve",
@@ -63,6 +70,8 @@ TORCHSERVE = BackendKind(
     component="torchserve",
     image="tandem/torchserve",
     container_ports={"http": 8080, "grpc": 7070, "metrics": 8082},
+    metrics_port_name="metrics",
+    metrics_server_port="metrics_port",
 )
 
 KINDS: tuple[BackendKind, ...] = (TFSERVING, TORCHSERVE)

@@ -28,8 +28,6 @@ from tandem.layout import Layout
 from tandem.manifest import Manifest, ModelSpec
 from tandem.monitoring.prometheus import RULES_FILE, alert_rules, scrape_config
 
-PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
-
 
 def _q(text: str) -> str:
     return json.dumps(text)  # a JSON string is a valid text-proto string literal
@@ -84,7 +82,7 @@ def tf_batching_parameters(manifest: Manifest) -> str:
 
 
 def tf_monitoring_config() -> str:
-    return f"prometheus_config {{\n  enable: true\n  path: {_q(PROMETHEUS_PATH)}\n}}\n"
+    return f"prometheus_config {{\n  enable: true\n  path: {_q(TFSERVING.metrics_path)}\n}}\n"
 
 
 @dataclass(frozen=True)
