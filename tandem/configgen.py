@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.route_table import BackendRoute, ModelRoute, RouteTable
-from tandem.backend_kinds import TFSERVING, TORCHSERVE
+from tandem.backend_kinds import TFSERVING, TORCHSERVE, kind_for
 from tandem.layout import Layout
 from tandem.manifest import Manifest, ModelSpec
 from tandem.monitoring.prometheus import RULES_FILE, alert_rules, scrape_config
@@ -217,7 +217,7 @@ def routes(manifest: Manifest, out: Path) -> str:
         tf = m.framework == "tensorflow"
         models[m.name] = ModelRoute(
             framework=m.framework,
-            backend="tfserving" if tf else "torchserve",
+            backend=kind_for(m.framework).id,
             upstream_name=m.name,
             versions=tuple(m.served_versions),
             default_version=max(m.served_versions),

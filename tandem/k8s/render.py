@@ -121,7 +121,7 @@ def _device(m: ModelSpec, kind: Overlay) -> Device:
 def gpu_count(manifest: Manifest, framework: str) -> int:
     """GPUs one backend pod gets in the gpu overlay: the most any of its models asks for, at
     least one (models share the server process)."""
-    counts = [_device(m, "gpu").count for m in manifest.models if m.framework == framework]
+    counts = [_device(m, "gpu").count for m in kind_for(framework).models(manifest)]
     return max(counts, default=0)
 
 
@@ -854,11 +854,7 @@ def render_tree(manifest: Manifest, model_repository: str = DEFAULT_MODEL_REPOSI
     base["configMapGenerator"] = generators
     files["base/kustomization.yaml"] = _dump(_kustomization(base))
 
-    backends = [
-        (name, fw)
-        for fw, name in BACKEND_COMPONENTS.items()
-        if any(m.framework == fw for m in manifest.models)
-    ]
+    backends = [(kind.component, kind.framework) for kind in KINDS if kind.models(manifest)]
 
     # cpu: one replica of everything, for dev clusters.
     cpu_patches = [_replicas_patch("Deployment", n, "replicas", 1) for n, _ in backends]
