@@ -70,8 +70,3 @@ def name_of(array: np.ndarray) -> str:
     name = "bool" if kind == "b" else dtype.name
     _NAMES[dtype] = name
     return name
-
-
-def numpy_dtype(name: str) -> np.dtype[Any]:
-    """numpy dtype for a numpy-style name; ``KeyError`` for unknown names."""
-    return NAME_TO_NUMPY[name]
