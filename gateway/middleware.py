@@ -7,7 +7,9 @@
 * ``Content-Encoding: gzip`` / ``deflate`` request bodies are decoded here, once, with the
   body limit applied to the decoded size too (a compression bomb gets 413, decoding stops at
   the limit); any other encoding is 415, a body that is not what it claims 400;
-* in-flight gauge and one structured access-log line per request.
+* in-flight gauge and one structured access-log line per request;
+* ``X-Tandem-Variant``: the twin variant that answered, when the dataplane routed one
+  (:mod:`gateway.dataplane.twins`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import zlib
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.dataplane.twins import VARIANT_HEADER, answered_by
 from gateway.errors import BadRequest, GatewayError, PayloadTooLarge, UnsupportedMediaType
 from gateway.logs import request_id_var
 from gateway.metrics import GatewayMetrics
@@ -28,6 +31,7 @@ from gateway.tracing import Tracing
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 access_log = logging.getLogger("gateway.access")
+_VARIANT = VARIANT_HEADER.lower().encode()
 #: Content-Encoding → zlib window bits (deflate is zlib-wrapped, RFC 9110; raw is retried).
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
@@ -74,13 +78,18 @@ class GatewayMiddleware:
             request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
+        variants: list[str] = []
+        variant_token = answered_by.set(variants)
         rid_header = (b"x-request-id", request_id.encode())
         status_box = [0]
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_box[0] = message["status"]
-                message["headers"] = [*message.get("headers", []), rid_header]
+                headers = [*message.get("headers", []), rid_header]
+                if variants:
+                    headers.append((_VARIANT, variants[-1].encode()))
+                message["headers"] = headers
             await send(message)
 
         self.metrics.in_flight.inc()
@@ -113,6 +122,7 @@ class GatewayMiddleware:
         finally:
             self.metrics.in_flight.dec()
             request_id_var.reset(token)
+            answered_by.reset(variant_token)
             if self.log_access:
                 access_log.info(
                     "request",
