@@ -59,8 +59,11 @@ def export(
     out: OutOpt = Path("build"),
     force: Annotated[bool, typer.Option(help="Re-export even when up to date.")] = False,
 ) -> None:
-    """Export models to SavedModel / .mar, check parity, and generate every server config."""
-    from tandem.export import export_models
+    """Export models to SavedModel / .mar, check parity, check that each twin's variants agree
+    on its sample inputs (exit 2 when not: no config is written), and generate every server
+    config."""
+    from tandem.export import export_models, resolve_manifest
+    from tandem.export.twins import check_twins
 
     try:
         m = load_manifest(manifest)
@@ -68,6 +71,11 @@ def export(
             results = export_models(
                 m, models or [], out, force=force, progress=lambda msg: status.update(msg)
             )
+            twin_checks = []
+            changed = {r.model for r in results if not r.skipped}
+            if m.twins and changed:
+                status.update("comparing twins")
+                twin_checks = check_twins(resolve_manifest(m, out), out, only=changed)
             status.update("writing configs")
             _write_configs(m, out)
     except TandemError as exc:
@@ -93,6 +101,13 @@ def export(
         stages = "; ".join(f"{p.stage} {p.worst:.1e}" for p in r.parity)
         detail = f"  [{stages}]" if stages else ""
         console.print(f"{r.model}: {os.path.relpath(r.artifact)}{detail}", highlight=False)
+    for check in twin_checks:
+        agreed = ", ".join(f"{v} {check.agreed[v]}/{check.samples}" for v in sorted(check.agreed))
+        console.print(
+            f"twin {check.twin}: agrees with {check.reference}: {agreed} "
+            f"(objective {check.objective:.0%})",
+            highlight=False,
+        )
     console.print(f"configs: {os.path.relpath(out / 'config')}/")
 
 

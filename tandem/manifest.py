@@ -304,6 +304,11 @@ class AgreementSpec(_Strict):
     samples: Annotated[int, Field(ge=1, le=10_000)] = 64
     """Sample inputs both variants answer at export (``tandem export`` refuses below the
     objective)."""
+    sample_inputs: str | None = None
+    """``module:function`` taking a count and returning that many inputs (an array for a
+    one-input twin, else a dict by twin input name): real data, where random inputs would
+    say little about agreement. Default: deterministic random inputs of the declared
+    shapes."""
 
 
 class TwinSpec(_Strict):
