@@ -303,6 +303,50 @@ def rollout(
 
 
 @app.command()
+def promote(
+    twin: Annotated[str, typer.Argument(help="The twin's public name.")],
+    variant: Annotated[str, typer.Argument(help="The variant that takes its traffic.")],
+    steps: Annotated[
+        str, typer.Option(help="Percentages of the twin's traffic, step by step.")
+    ] = "100",
+    step_seconds: Annotated[
+        float, typer.Option(help="Wait between steps (the gateway polls every second).")
+    ] = 10.0,
+    out: OutOpt = Path("build"),
+    routes: Annotated[
+        Path | None,
+        typer.Option(
+            help="Route file to rewrite (default: OUT/config/routes.json; compose: "
+            "its config/routes.json)."
+        ),
+    ] = None,
+) -> None:
+    """Move TWIN's traffic to VARIANT (gradually with --steps 10,50,100); at 100% VARIANT
+    becomes the default. Routing only: no request fails for it."""
+    from tandem.layout import Layout
+    from tandem.stack.promote import parse_steps
+    from tandem.stack.promote import promote as run_promote
+
+    path = routes if routes is not None else Layout(out.resolve()).config / "routes.json"
+    try:
+        run_promote(
+            path,
+            twin,
+            variant,
+            parse_steps(steps),
+            step_s=step_seconds,
+            say=lambda msg: console.print(msg, highlight=False),
+        )
+    except TandemError as exc:
+        raise _fail(exc) from None
+    console.print(
+        f"routes: {os.path.relpath(path)} (models.yaml is unchanged: set the twin's default "
+        "and weights there to keep this after the next export)",
+        highlight=False,
+    )
+
+
+@app.command()
 def loadtest(
     out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path(
         "build/loadtest"
@@ -310,6 +354,10 @@ def loadtest(
     quick: Annotated[bool, typer.Option(help="Reduced sweep, under 2 minutes.")] = False,
     profile: Annotated[str, typer.Option(help="quick | full (default full).")] = "full",
     models: Annotated[str | None, typer.Option(help="Comma-separated models.")] = None,
+    twin: Annotated[
+        str | None,
+        typer.Option(help="Compare the variants of this twin (its models) in one run."),
+    ] = None,
     paths: Annotated[
         str | None,
         typer.Option(
@@ -352,6 +400,7 @@ def loadtest(
         out=out,
         profile="quick" if quick else profile,
         models=models,
+        twin=twin,
         paths=paths,
         concurrency=concurrency,
         rate=rate,
