@@ -81,3 +81,19 @@ def test_a_different_model_is_refused(tmp_path: Path, export_error) -> None:
     assert "below the objective 99.0%" in line
     assert "label on" in line
     assert not (out / "config" / "routes.json").exists()
+
+
+def test_demo_twins_agree_on_held_out_digits(demo_build: Path, repo_root: Path) -> None:
+    """The demo's builds are trained apart: they agree on the digit (the declared rule), on
+    held-out images, at least as often as the manifest's objective asks."""
+    from tandem.export import resolve_manifest
+    from tandem.export.twins import check_twins
+    from tandem.manifest import load_manifest
+
+    manifest = resolve_manifest(load_manifest(repo_root / "models.yaml"), demo_build)
+    checks = {c.twin: c for c in check_twins(manifest, demo_build)}
+    assert set(checks) == {"digits_mlp", "digits_cnn224"}
+    mlp = checks["digits_mlp"]
+    assert mlp.samples == 64
+    assert mlp.ok
+    assert mlp.ratio("digits_mlp_torch") >= 0.9
