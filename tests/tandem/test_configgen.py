@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.route_table import RouteTable
 from tandem.configgen import render_all, write_configs
 from tandem.manifest import load_manifest
 
@@ -78,7 +79,7 @@ def test_torchserve_properties(rendered: dict[str, str]) -> None:
     assert props["token_expiration_min"] == "120"
     assert props["metrics_mode"] == "prometheus"
     assert props["number_of_gpu"] == "2"
-    assert props["load_models"] == "torch_gpu.mar,torch_gpu.v2.mar"
+    assert props["load_models"] == "torch_gpu.mar,torch_gpu.v2.mar,torch_mlp.mar"
     models = json.loads(props["models"])
     v2 = models["torch_gpu"]["2"]
     assert v2 == {
@@ -109,3 +110,14 @@ def test_routes(rendered: dict[str, str]) -> None:
     assert torch["backend"] == "torchserve"
     assert torch["signature_name"] is None
     assert torch["timeout_ms"] == 2500
+    twin = routes["twins"]["mlp"]
+    assert twin["default"] == "tf_two_versions"
+    assert twin["shadow"] == "torch_mlp"
+    assert twin["variants"]["tf_two_versions"]["weight"] == 0.75
+    assert twin["variants"]["torch_mlp"] == {
+        "weight": 0.25,
+        "inputs": {"pixels": "x"},
+        "outputs": {},
+    }
+    assert twin["agreement"]["top1"] == ["probabilities"]
+    RouteTable.model_validate(routes)  # the gateway accepts what the generator writes
