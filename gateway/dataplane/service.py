@@ -88,6 +88,7 @@ class DataPlane:
         self._publish_twins(table)
 
     def _publish_twins(self, table: RouteTable) -> None:
+        self._metrics.twin_objective.clear()  # a twin gone from the table has no objective
         for name, twin in table.twins.items():
             self._metrics.twin_objective.labels(name).set(twin.agreement.objective)
 
