@@ -209,7 +209,7 @@ def _print_endpoints(stack: object) -> None:
             f"{os.path.relpath(stack.layout.config)}/; Grafana dashboard "
             "monitoring/grafana/tandem.json)"
         )
-    for model, lines in stack.curls(_demo_example()).items():
+    for model, lines in [*stack.curls(_demo_example()).items(), *stack.twin_curls().items()]:
         console.print(f"\n[bold]{model}[/]")
         for line in lines:
             console.print(line, highlight=False, soft_wrap=True)

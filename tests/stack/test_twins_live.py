@@ -289,3 +289,28 @@ def test_promotion_under_load_loses_no_request(live_stack: Any, routes: dict[str
     assert set(variants[cut:]) == {TORCH}
     final = json.loads(live_stack.routes_file.read_text())["twins"][TWIN]
     assert final["default"] == TORCH
+
+
+def test_printed_twin_curls_work(live_stack: Any) -> None:
+    import shlex
+    import subprocess
+
+    live_stack.stack.curls()  # writes the request bodies, as `tandem up` does first
+    curls = live_stack.stack.twin_curls()
+    assert set(curls) == {
+        "twin digits_mlp = digits_mlp_tf + digits_mlp_torch",
+        "twin digits_cnn224 = digits_cnn224_tf + digits_cnn224_torch",
+    }
+    for name, (split, pinned) in curls.items():
+        twin = name.split()[1]
+        out = subprocess.run(
+            shlex.split(split), capture_output=True, text=True, timeout=60, check=True
+        ).stdout
+        assert out.startswith("HTTP/1.1 200"), out[:200]
+        assert "x-tandem-variant: " in out.lower()
+        body = json.loads(
+            subprocess.run(
+                shlex.split(pinned), capture_output=True, text=True, timeout=60, check=True
+            ).stdout
+        )
+        assert body["model_name"] == twin
