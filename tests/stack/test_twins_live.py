@@ -210,12 +210,21 @@ def test_same_model_shadow_agrees_and_a_different_model_drops(
         answers = asyncio.run(_many(live_stack, twin, [{}] * 40, x, concurrency=4))
         assert {r.status_code for r in answers} == {200}
         assert {r.headers["x-tandem-variant"] for r in answers} == {TF}
+
+    def settled(twin: str, shadow: str) -> bool:
+        """Every copy compared (or dropped for the in-flight bound)."""
+        compared = _metric(live_stack, "tandem_twin_comparisons_total", twin=twin)
+        dropped = _metric(
+            live_stack, "tandem_gateway_shadow_requests_total", model=shadow, outcome="dropped"
+        )
+        return compared + dropped >= 40
+
     _wait(
         lambda: (
-            _metric(live_stack, "tandem_twin_comparisons_total", twin="same") >= 30
-            and _metric(live_stack, "tandem_twin_comparisons_total", twin="different") >= 30
+            settled("same", "digits_mlp_tf_again") and settled("different", "digits_dynamic_torch")
         ),
         "the shadow comparisons",
+        timeout=180,
     )
 
     def count(twin: str, result: str) -> float:
@@ -306,7 +315,7 @@ def test_printed_twin_curls_work(live_stack: Any) -> None:
         out = subprocess.run(
             shlex.split(split), capture_output=True, text=True, timeout=60, check=True
         ).stdout
-        assert out.startswith("HTTP/1.1 200"), out[:200]
+        assert "HTTP/1.1 200 OK" in out, out[:200]  # after curl's "100 Continue" for big bodies
         assert "x-tandem-variant: " in out.lower()
         body = json.loads(
             subprocess.run(
