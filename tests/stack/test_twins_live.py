@@ -163,7 +163,17 @@ def test_sticky_callers_stay_and_pins_win(live_stack: Any) -> None:
 
 
 def test_demo_twin_agrees_on_digits_both_builds_name_alike(live_stack: Any) -> None:
+    def count(result: str) -> float:
+        return _metric(live_stack, "tandem_twin_comparisons_total", twin=TWIN, result=result)
+
+    def accounted() -> float:  # copies compared, or dropped beyond the in-flight bound
+        dropped = _metric(
+            live_stack, "tandem_gateway_shadow_requests_total", model=TORCH, outcome="dropped"
+        )
+        return _metric(live_stack, "tandem_twin_comparisons_total", twin=TWIN) + dropped
+
     x = load_split().x_test[:64]
+    base = accounted()
     tf_pin = asyncio.run(_many(live_stack, TWIN, [{"X-Tandem-Variant": TF}] * 64, x))
     torch_pin = asyncio.run(_many(live_stack, TWIN, [{"X-Tandem-Variant": TORCH}] * 64, x))
     same = [
@@ -172,17 +182,19 @@ def test_demo_twin_agrees_on_digits_both_builds_name_alike(live_stack: Any) -> N
         if a.json()["predictions"][0]["label"] == b.json()["predictions"][0]["label"]
     ]
     assert len(same) >= 32  # both builds are >= 95% accurate on held-out digits
-
-    def count(result: str) -> float:
-        return _metric(live_stack, "tandem_twin_comparisons_total", twin=TWIN, result=result)
-
-    agreed_before, disagreed_before = count("agree"), count("disagree")
-    # Sequential, pinned to TF: each is shadowed to TorchServe and compared off the request
-    # path (one at a time, so no copy is dropped for the in-flight bound).
+    # The copies of the TF-pinned requests above settle first (TorchServe answers are not
+    # copied: it is the shadow).
+    _wait(lambda: accounted() - base >= 64, "the earlier copies", timeout=180)
+    before = {r: count(r) for r in ("agree", "disagree", "error")}
+    start = accounted()
+    # Pinned to TF, one at a time: each is shadowed to TorchServe and compared off the
+    # request path (a copy that finds 16 in flight is dropped, never queued).
     for i in same:
         assert _serves_row(live_stack, x[i : i + 1], TF)
-    _wait(lambda: count("agree") - agreed_before >= len(same), "the shadow comparisons")
-    assert count("disagree") == disagreed_before  # agreement 1.0
+    _wait(lambda: accounted() - start >= len(same), "the shadow comparisons", timeout=180)
+    assert count("agree") - before["agree"] >= 10
+    assert count("disagree") == before["disagree"]  # agreement 1.0
+    assert count("error") == before["error"]
 
 
 def test_same_model_shadow_agrees_and_a_different_model_drops(
@@ -205,11 +217,6 @@ def test_same_model_shadow_agrees_and_a_different_model_drops(
     }  # fmt: skip
     _install(live_stack, doc)
     x = load_split().x_test[:40]
-    for twin in ("same", "different"):
-        # 4 at a time: well within the shadow in-flight bound, so no copy is dropped
-        answers = asyncio.run(_many(live_stack, twin, [{}] * 40, x, concurrency=4))
-        assert {r.status_code for r in answers} == {200}
-        assert {r.headers["x-tandem-variant"] for r in answers} == {TF}
 
     def settled(twin: str, shadow: str) -> bool:
         """Every copy compared (or dropped for the in-flight bound)."""
@@ -219,20 +226,20 @@ def test_same_model_shadow_agrees_and_a_different_model_drops(
         )
         return compared + dropped >= 40
 
-    _wait(
-        lambda: (
-            settled("same", "digits_mlp_tf_again") and settled("different", "digits_dynamic_torch")
-        ),
-        "the shadow comparisons",
-        timeout=180,
-    )
+    for twin, shadow in (("same", "digits_mlp_tf_again"), ("different", "digits_dynamic_torch")):
+        answers = asyncio.run(_many(live_stack, twin, [{}] * 40, x, concurrency=4))
+        assert {r.status_code for r in answers} == {200}
+        assert {r.headers["x-tandem-variant"] for r in answers} == {TF}
+        _wait(lambda t=twin, s=shadow: settled(t, s), "the shadow comparisons", timeout=180)
 
     def count(twin: str, result: str) -> float:
         return _metric(live_stack, "tandem_twin_comparisons_total", twin=twin, result=result)
 
-    assert count("same", "agree") >= 30
+    # A shadow slower than its primary piles up: copies beyond the in-flight bound (16) are
+    # dropped, never queued; the first 16 always fit, as nothing else is in flight.
+    assert count("same", "agree") >= 10
     assert count("same", "disagree") == 0
-    assert count("different", "disagree") >= 30
+    assert count("different", "disagree") >= 10
     assert count("different", "agree") == 0
     diff = _metric(live_stack, "tandem_twin_max_abs_diff", twin="same", output="probabilities")
     assert diff <= 1e-5
