@@ -400,9 +400,10 @@ def smoke(manifest_src: Path, out: Path, keep_engine: bool) -> None:
             stash = Stash(out, v2_path)
             stash.hide()
 
-        ports = {k: free_port() for k in ("gateway", "mgmt", "tf")}
+        ports = {k: free_port() for k in ("gateway", "mgmt", "tf", "grpc")}
         _link_wheels(Path(os.environ.get("TANDEM_WHEEL_DIR", "/opt/wheels")))
         env = _build_env(base, out, ports["gateway"], ports["mgmt"], ports["tf"])
+        env["TANDEM_GATEWAY_GRPC_PUBLISH"] = f"127.0.0.1:{ports['grpc']}"
         stack = Stack(engine, out, files, env)
         with bounded("build", 1800):
             stack.run("--progress", "plain", "build", timeout=1800)
