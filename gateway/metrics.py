@@ -28,6 +28,7 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from gateway.schemas.status import RecentError
 
 _DIFF_BUCKETS = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0)
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -56,19 +57,6 @@ def error_cause(exc: BaseException) -> str:
         if isinstance(exc, kind):
             return cause
     return "internal"
-
-
-@dataclass(frozen=True, slots=True)
-class RecentError:
-    """One failed inference request, kept for the status page."""
-
-    at: float
-    model: str
-    backend: str
-    status: int
-    cause: str
-    message: str
-    request_id: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,6 @@ from gateway.metrics import GatewayMetrics
 from gateway.schemas.status import (
     BackendStatus,
     DisagreementEntry,
-    ErrorEntry,
     ModelStatus,
     StatusReport,
     TwinStatus,
@@ -197,7 +196,7 @@ async def status_report(
                 models=len(served),
             )
         )
-    errors = [ErrorEntry(**asdict(e)) for e in reversed(metrics.recent_errors)]
+    errors = list(reversed(metrics.recent_errors))
     twins = twin_statuses(dataplane, metrics, {m.name: m for m in models})
     return StatusReport(
         window_s=window, models=models, backends=backends, recent_errors=errors, twins=twins
