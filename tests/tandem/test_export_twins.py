@@ -94,6 +94,6 @@ def test_demo_twins_agree_on_held_out_digits(demo_build: Path, repo_root: Path) 
     checks = {c.twin: c for c in check_twins(manifest, demo_build)}
     assert set(checks) == {"digits_mlp", "digits_cnn224"}
     mlp = checks["digits_mlp"]
-    assert mlp.samples == 64
+    assert mlp.samples == 360
     assert mlp.ok
-    assert mlp.ratio("digits_mlp_torch") >= 0.9
+    assert mlp.ratio("digits_mlp_torch") >= 0.88
