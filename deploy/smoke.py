@@ -67,7 +67,7 @@ ROLLOUT_MODELS = ("digits_mlp_tf", "digits_mlp_torch")
 SERVERS = ("gateway", "tf-serving", "torchserve")
 STOP_LIMIT_S = 15.0
 # Hang-catchers, not speed checks: a cold export trains every demo model on the CPU.
-UP_MAX_S = 1500
+UP_MAX_S = 2400
 LOAD_MAX_S = 600
 
 
