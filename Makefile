@@ -9,7 +9,7 @@ MANIFEST ?= models.yaml
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install protos lint typecheck test test-fast up down export bench loadtest benchmarks smoke clean k8s k8s-tools
+.PHONY: help install protos lint typecheck test test-fast up down export bench loadtest benchmarks smoke clean k8s k8s-tools schema
 
 help:
 	@echo "make up      export the demo models, start both backends and the gateway"
@@ -20,6 +20,7 @@ help:
 	@echo "make loadtest  tandem loadtest --quick against 'make up' (report in build/loadtest)"
 	@echo "make benchmarks  regenerate BENCHMARKS.md (starts and stops its own stacks)"
 	@echo "make k8s     render k8s/ from the manifest and build every overlay into build/k8s/"
+	@echo "make schema  regenerate schemas/models.schema.json (the manifest's JSON Schema)"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,7 +38,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: protos
-	$(VENV)/bin/mypy wire tandem torchserve tf_serving gateway examples bench deploy locustfile.py
+	$(VENV)/bin/mypy wire tandem torchserve tf_serving gateway examples bench deploy
 
 test: lint typecheck k8s-tools
 	$(PY) -m pytest -ra
@@ -47,6 +48,9 @@ test-fast: protos
 
 export: install
 	$(VENV)/bin/tandem export --manifest $(MANIFEST) --out $(OUT)
+
+schema: install
+	$(VENV)/bin/tandem schema --out schemas/models.schema.json
 
 up: protos
 	$(VENV)/bin/tandem up --manifest $(MANIFEST) --out $(OUT)

@@ -7,8 +7,8 @@ running on the manifest's ports):
 1. the upstream HTTP client comparison (no stack);
 2. the demo stack (``--manifest``, batching on): ``tandem up`` time to ready, the wrk
    cross-check, ``tandem loadtest`` (full profile: TF Serving vs TorchServe, gateway vs
-   direct, JSON vs binary), ``make bench`` (issue 7's targets), a headless Locust run, and
-   the batching-on point at concurrency 32;
+   direct, JSON vs binary), ``make bench`` (issue 7's targets) and the
+   batching-on point at concurrency 32;
 3. the same two MLP models with batching off (exported into ``OUT/bench-nobatch``): the
    batching-off point at concurrency 32;
 4. ``tandem up`` time without the two 224x224x3 models (the cost they add to every stack).
@@ -139,7 +139,6 @@ def main() -> None:
     rec.run("Machine", ["sh", "-c", "nproc; uptime; free -g | head -2"], 30)
     rec.run("Upstream HTTP client: CPU per request", [py, "-m", "bench.http_clients"], 600)
     m = load_manifest(args.manifest)
-    gateway_port = m.data.servers.gateway.port
     with stack(args.manifest, args.out, rec, f"all {len(m.models)} demo models"):
         rec.run(
             "Load generator vs wrk (same concurrency)",
@@ -174,26 +173,6 @@ def main() -> None:
                 "4",
             ],
             900,
-        )
-        rec.run(
-            "Locust, headless, through the gateway",
-            [
-                str(Path(py).parent / "locust"),
-                "-f",
-                "locustfile.py",
-                "--headless",
-                "-u",
-                "16",
-                "-r",
-                "16",
-                "-t",
-                "20s",
-                "--host",
-                f"http://127.0.0.1:{gateway_port}",
-                "--only-summary",
-            ],
-            120,
-            env={"TANDEM_BUILD": str(args.out)},
         )
         rec.run(
             "Dynamic batching ON, concurrency 32",

@@ -1,27 +1,39 @@
 """`tandem` command line: a thin shell over the library functions.
 
 Errors from the library (TandemError) are printed as one line on stderr and turned into the
-exit code they carry; nothing here knows about frameworks.
+exit code they carry. The module imports only the base install (typer, rich, pydantic):
+each command imports what it needs inside itself, and a command whose extra is missing says
+which one in one line (exit 2, tandem/extras.py), so `pip install tandem-serving` runs every
+command that needs no ML framework. Also `python -m tandem`; shell completion through
+`tandem --install-completion`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tandem.errors import TandemError
+from tandem.extras import DISTRIBUTION, from_import_error, require
 from tandem.manifest import Manifest, load_manifest
 
 if TYPE_CHECKING:
     from tandem.stack import KnownExample
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tandem model serving.")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown")
 # Wide enough for the report when stdout is a pipe (CI logs), where rich assumes 80.
 console = Console(width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True)
@@ -30,9 +42,81 @@ ManifestOpt = Annotated[Path, typer.Option("--manifest", "-m", help="Path to mod
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Build directory.")]
 
 
+#: The running command as typed (`tandem k8s render`), for the missing-extra error.
+_COMMAND: ContextVar[str] = ContextVar("command", default="tandem")
+
+
+def _command() -> str:
+    return _COMMAND.get()
+
+
 def _fail(exc: TandemError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=exc.exit_code)
+    """Print `exc` as one line on stderr; the exit to raise. An error raised from a missing
+    import of an extra's module (an ExportError over a failed `import torch`) names that
+    extra instead."""
+    shown: TandemError = from_import_error(exc, _command()) or exc
+    err_console.print(f"[bold red]error:[/] {escape(str(shown))}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=shown.exit_code)
+
+
+def needs(extra: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A command that needs `extra` checks it before it starts; an import of an extra's
+    module that fails on the way (for any command) ends in the same one-line error."""
+
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+        command = "tandem " + fn.__name__.replace("_", " ")  # k8s_render: `tandem k8s render`
+
+        @functools.wraps(fn)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            _COMMAND.set(command)
+            try:
+                if extra is not None:
+                    require(extra, command)
+                return fn(*args, **kwargs)
+            except TandemError as exc:
+                raise _fail(exc) from None
+            except ImportError as exc:
+                missing = from_import_error(exc, command, extra)
+                if missing is None:
+                    raise
+                raise _fail(missing) from None
+
+        return run
+
+    return wrap
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"tandem {_version()}")
+        raise typer.Exit()
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # a source tree on PYTHONPATH, not installed
+        from tandem import __version__
+
+        return __version__
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_show_version,
+            is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Tandem model serving: export TensorFlow and PyTorch models, serve them behind one
+    API (TF Serving REST v1 + Open Inference Protocol v2), locally, with compose or on k8s."""
 
 
 def _write_configs(
@@ -51,6 +135,7 @@ def _write_configs(
 
 
 @app.command()
+@needs("export")
 def export(
     models: Annotated[
         list[str] | None, typer.Argument(help="Models to export (default: all).")
@@ -97,6 +182,7 @@ def export(
 
 
 @app.command()
+@needs()
 def configs(manifest: ManifestOpt = Path("models.yaml"), out: OutOpt = Path("build")) -> None:
     """Regenerate the server configs and routes from the manifest (and, for file sources
     without declared inputs/outputs, their export records or the artifacts themselves)."""
@@ -109,6 +195,7 @@ def configs(manifest: ManifestOpt = Path("models.yaml"), out: OutOpt = Path("bui
 
 
 @app.command()
+@needs()
 def inspect(
     path: Annotated[Path, typer.Argument(help="SavedModel directory, .pt2 or TorchScript file.")],
     signature: Annotated[
@@ -127,6 +214,7 @@ def inspect(
 
 
 @app.command()
+@needs("stack")
 def up(
     manifest: ManifestOpt = Path("models.yaml"),
     out: OutOpt = Path("build"),
@@ -215,6 +303,7 @@ def _demo_example() -> KnownExample | None:
 
 
 @app.command()
+@needs()
 def down(out: OutOpt = Path("build")) -> None:
     """Stop the stack that `tandem up` started from this build directory."""
     from tandem.stack import down as stop_stack
@@ -224,6 +313,7 @@ def down(out: OutOpt = Path("build")) -> None:
 
 
 @app.command()
+@needs("export")
 def rollout(
     models: Annotated[list[str], typer.Argument(help="Models whose new version goes live.")],
     manifest: ManifestOpt = Path("models.yaml"),
@@ -262,6 +352,8 @@ def rollout(
     from tandem.stack.rollout import rollout as go_live
 
     try:
+        if k8s and apply:  # the push runs tandem.k8s.storage (fsspec)
+            require("k8s", _command())
         m = load_manifest(manifest)
         with console.status("exporting...") as status:
             export_models(m, models, out, progress=lambda msg: status.update(msg))
@@ -288,6 +380,7 @@ def rollout(
 
 
 @app.command()
+@needs("loadtest")
 def loadtest(
     out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path(
         "build/loadtest"
@@ -368,6 +461,7 @@ app.add_typer(k8s_app, name="k8s")
 
 
 @k8s_app.command("render")
+@needs()
 def k8s_render(
     manifest: ManifestOpt = Path("models.yaml"),
     overlay: Annotated[
@@ -437,10 +531,30 @@ def _rollout_k8s(
         console.print("rolled out.")
 
 
+@app.command()
+@needs()
+def schema(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write it here instead of stdout.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of models.yaml, generated from the manifest model (editors:
+    `# yaml-language-server: $schema=schemas/models.schema.json` on the first line)."""
+    from tandem.manifest import json_schema_text
+
+    text = json_schema_text()
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    console.print(os.path.relpath(out))
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (`tandem`, `python -m tandem`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.exit(app())
+    sys.exit(app(prog_name="tandem"))
 
 
 if __name__ == "__main__":

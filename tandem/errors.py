@@ -5,7 +5,8 @@
     ├── ExportError             a model cannot be exported as declared     (exit 2)
     │   └── ParityError         the artifact disagrees with its source     (exit 2)
     ├── StackError              a local backend failed to start or stop    (exit 1)
-    └── K8sError                a Kubernetes render, fetch or apply failed  (exit 1)
+    ├── K8sError                a Kubernetes render, fetch or apply failed  (exit 1)
+    └── MissingExtraError       a command needs an extra not installed      (exit 2)
 
 Every message is one line that names the file, the model and the field where known, so a
 user can act on it without reading a traceback.
@@ -38,3 +39,10 @@ class StackError(TandemError):
 
 class K8sError(TandemError):
     exit_code = 1
+
+
+class MissingExtraError(TandemError):
+    """The command imports a package of an optional extra that is not installed; the
+    message names the extra and the pip line that brings it (tandem/extras.py)."""
+
+    exit_code = 2

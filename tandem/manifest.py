@@ -40,7 +40,8 @@ _ITEM_RE = re.compile(r"^\[(?P<index>\d+)\]\.(?P<fields>[\w.]+): ")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Field docstrings become the JSON Schema's descriptions (editor hovers on models.yaml).
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class TensorSpec(_Strict):
@@ -151,7 +152,9 @@ class ModelSpec(_Strict):
     version: Annotated[int, Field(ge=1)] = 1
     version_policy: VersionPolicy = Field(default_factory=VersionPolicy)
     labels: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]*$")], int] = Field(
-        default_factory=dict
+        # pydantic states the key pattern as patternProperties only; other keys are refused too.
+        default_factory=dict,
+        json_schema_extra={"additionalProperties": False},
     )
     inputs: list[TensorSpec] = Field(default_factory=list, validate_default=True)
     """Optional for a file source: read from its signature when left out (`tandem inspect`)."""
@@ -277,6 +280,9 @@ class Servers(_Strict):
 
 
 class ManifestData(_Strict):
+    """A Tandem manifest: the models to serve and the ports of the servers that serve them
+    (exports, server configs, routes and deploy files are all derived from it)."""
+
     servers: Servers = Field(default_factory=Servers)
     models: Annotated[list[ModelSpec], Field(min_length=1)]
 
@@ -288,6 +294,34 @@ class ManifestData(_Strict):
                 raise ValueError(f"model name {m.name!r} is declared twice")
             seen.add(m.name)
         return self
+
+
+#: Where the generated schema is committed, relative to the repository root; models.yaml's
+#: first line points editors at it (yaml-language-server).
+SCHEMA_PATH = "schemas/models.schema.json"
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a manifest, generated from :class:`ManifestData`.
+
+    It states the shape (fields, types, ranges, patterns); the cross-field rules of the
+    validators (a pytorch model's `format`, labels among the served versions) stay with
+    :func:`load_manifest`. `tandem schema` prints it; tests keep the committed copy equal.
+    """
+    schema = ManifestData.model_json_schema(mode="validation")
+    defs = schema.pop("$defs", {})
+    schema.pop("title", None)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Tandem manifest (models.yaml)",
+        **schema,
+        "$defs": defs,
+    }
+
+
+def json_schema_text() -> str:
+    """:func:`json_schema` as the committed file holds it (2-space indent, final newline)."""
+    return orjson.dumps(json_schema(), option=orjson.OPT_INDENT_2).decode() + "\n"
 
 
 LinePath = tuple[str | int, ...]

@@ -7,9 +7,9 @@ fails with one line when any is missing, so a pod never starts a server over a p
 repository. `tandem rollout --k8s` pushes a build directory the other way with `push`.
 
 `s3://` needs s3fs and `gs://` needs gcsfs (installed in the fetch image, k8s/model-fetch/);
-`file://` and `memory://` work with fsspec alone. Only stdlib and fsspec are imported, so the
-fetch image carries this file without the rest of Tandem. The whole copy is bounded by
-`--timeout` seconds (SIGALRM), since fsspec backends differ in their own timeouts.
+`file://` and `memory://` work with fsspec alone (the `k8s` extra). Only stdlib and fsspec are
+imported, so the fetch image carries this file without the rest of Tandem. The whole copy is
+bounded by `--timeout` seconds (SIGALRM), since fsspec backends differ in their own timeouts.
 """
 
 from __future__ import annotations
@@ -22,14 +22,19 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import fsspec  # type: ignore[import-untyped]
-
 
 class StorageError(Exception):
     """A copy to or from the model repository failed; the message is one line."""
 
 
 def _fs(uri: str) -> tuple[Any, str]:
+    try:  # here, not at the top: without fsspec the command still fails in one line
+        import fsspec  # type: ignore[import-untyped]
+    except ModuleNotFoundError as exc:
+        raise StorageError(
+            "fsspec is not installed: pip install 'tandem-serving[k8s]' (fsspec; s3fs or "
+            "gcsfs for s3:// or gs://)"
+        ) from exc
     try:
         fs, root = fsspec.core.url_to_fs(uri)
     except (ImportError, ValueError) as exc:  # unknown protocol or its package missing

@@ -29,6 +29,7 @@ from tandem.loadtest.targets import (
     Path_,
     default_models,
     endpoints_from_build,
+    grpc_stubs_missing,
     make_targets,
     models_from_build,
 )
@@ -87,6 +88,12 @@ def run_loadtest(options: LoadTestOptions, console: Console) -> list[Path]:
     bad = [p for p in paths if p not in PATHS]
     if bad:
         raise LoadTestError(f"unknown path(s) {bad}; known: {list(PATHS)}")
+    no_grpc = grpc_stubs_missing() if "direct-grpc" in paths else None
+    if no_grpc is not None:
+        if options.paths:  # asked for by name: say why it cannot run
+            raise LoadTestError(f"direct-grpc: {no_grpc}")
+        paths.remove("direct-grpc")
+        console.print(f"direct-grpc left out: {no_grpc}", highlight=False)
     targets = make_targets(routes, endpoints, models, cast(list[Path_], paths))
     conc = _numbers(options.concurrency, int)
     points = plan(

@@ -1,8 +1,7 @@
 """Request bodies for a model, built from its input spec: batch-1 sample inputs, TF Serving's
 v1 row format and (via the gateway's codec) OIP v2 JSON or binary.
 
-Who calls it: :mod:`tandem.loadtest.targets` and ``locustfile.py`` (which runs under
-gevent, so nothing here imports grpc or asyncio clients).
+Who calls it: :mod:`tandem.loadtest.targets` (pure: nothing here opens a connection).
 """
 
 from __future__ import annotations

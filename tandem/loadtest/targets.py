@@ -195,6 +195,17 @@ class Target:
         )
 
 
+def grpc_stubs_missing() -> str | None:
+    """Why the direct gRPC paths cannot run in this install, or None when they can: their
+    request types are the gateway's generated stubs, which a wheel built without
+    `python -m gateway.protos.build` (a fresh clone) does not carry."""
+    try:
+        import gateway._pb  # noqa: F401
+    except RuntimeError as exc:  # gateway._pb's own one-line reason
+        return str(exc)
+    return None
+
+
 def make_targets(
     routes: dict[str, ModelRoute],
     endpoints: Endpoints,

@@ -116,7 +116,8 @@ async def test_request_budget_stops_the_point(delay_server) -> None:
     finally:
         await client.aclose()
     assert r.sent <= 300 + 4
-    assert time.monotonic() - started < 5
+    # The request budget, not the 25 s of windows, ended it: a hang bound, not a timing.
+    assert time.monotonic() - started < budget.max_windows * budget.window_s
 
 
 async def test_errors_are_counted_by_status(delay_server) -> None:
