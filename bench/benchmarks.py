@@ -294,6 +294,15 @@ def summary(rec: Recorder, results: Path) -> list[str]:
                 f"JSON vs binary end to end, {model} through the gateway: binary {speedups} "
                 f"({verdict}: target >= 5x)."
             )
+            grpc_rows = [r for r in rows if r.get("grpc_v2_rps") or r.get("grpc_tfs_rps")]
+            if grpc_rows:
+                figures = "; ".join(
+                    f"c={r['concurrency']}: REST JSON {r['json_rps']}, REST binary "
+                    f"{r['binary_rps']}, gRPC v2 {r.get('grpc_v2_rps')}, gRPC TF Serving "
+                    f"{r.get('grpc_tfs_rps')} req/s"
+                    for r in grpc_rows
+                )
+                lines.append(f"Gateway gRPC vs REST, {model}: {figures} (no target).")
     for key in out:
         if key.startswith("Dynamic batching ON vs OFF"):
             for row in out[key].splitlines()[1:]:

@@ -469,8 +469,9 @@ def smoke(manifest_src: Path, out: Path, keep_engine: bool) -> None:
             )
         say(f"project directory: {tree}; COMPOSE_FILE={os.pathsep.join(files)}")
 
-        ports = {k: free_port() for k in ("gateway", "mgmt", "tf")}
+        ports = {k: free_port() for k in ("gateway", "mgmt", "tf", "grpc")}
         env = _build_env(base, files, ports["gateway"], ports["mgmt"], ports["tf"])
+        env["TANDEM_GATEWAY_GRPC_PUBLISH"] = f"127.0.0.1:{ports['grpc']}"
         stack = Stack(engine, tree, env)
         with bounded("build", 1800):
             stack.run("--progress", "plain", "build", timeout=1800)

@@ -28,8 +28,17 @@ model_pb2: Any = _load("tensorflow_serving.apis.model_pb2")
 predict_pb2: Any = _load("tensorflow_serving.apis.predict_pb2")
 get_model_metadata_pb2: Any = _load("tensorflow_serving.apis.get_model_metadata_pb2")
 get_model_status_pb2: Any = _load("tensorflow_serving.apis.get_model_status_pb2")
+prediction_service_pb2: Any = _load("tensorflow_serving.apis.prediction_service_pb2")
+model_service_pb2: Any = _load("tensorflow_serving.apis.model_service_pb2")
 prediction_service_pb2_grpc: Any = _load("tensorflow_serving.apis.prediction_service_pb2_grpc")
 model_service_pb2_grpc: Any = _load("tensorflow_serving.apis.model_service_pb2_grpc")
+classification_pb2: Any = _load("tensorflow_serving.apis.classification_pb2")
+regression_pb2: Any = _load("tensorflow_serving.apis.regression_pb2")
+input_pb2: Any = _load("tensorflow_serving.apis.input_pb2")
+meta_graph_pb2: Any = _load("tensorflow.core.protobuf.meta_graph_pb2")
+example_pb2: Any = _load("tensorflow.core.example.example_pb2")
+grpc_predict_v2_pb2: Any = _load("inference.grpc_predict_v2_pb2")
+grpc_predict_v2_pb2_grpc: Any = _load("inference.grpc_predict_v2_pb2_grpc")
 
 
 def torchserve_modules() -> tuple[Any, Any]:

@@ -16,6 +16,7 @@ from gateway.backends.base import Backend
 from gateway.backends.registry import build_backend, build_backends, wrap
 from gateway.dataplane.service import DataPlane
 from gateway.deps import AppState
+from gateway.grpc.server import GrpcFrontDoor
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import GatewayMiddleware
 from gateway.reload import RouteReloader
@@ -71,11 +72,17 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
+        front_door = None
+        if settings.grpc_port is not None:
+            front_door = GrpcFrontDoor(app_.state.gateway, tracing)
+            app_.state.grpc_port = await front_door.start()
         reloader.start()
         try:
             yield
         finally:
+            if front_door is not None:
+                await front_door.stop()
             await reloader.stop()
             await dataplane.aclose()
             if tracing is not None:

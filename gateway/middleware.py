@@ -134,7 +134,14 @@ class GatewayMiddleware:
         attributes = {"http.request.method": method, "url.path": path}
         attributes["tandem.request_id"] = request_id
         name = f"{method} {path}"
-        with self.tracing.start_span(name, server=True, attributes=attributes) as span:
+        carrier = {
+            k.decode("latin-1"): v.decode("latin-1")
+            for k, v in scope["headers"]
+            if k in (b"traceparent", b"tracestate")
+        }
+        with self.tracing.start_span(
+            name, server=True, attributes=attributes, carrier=carrier
+        ) as span:
             try:
                 await self.app(scope, receive, send)
             finally:

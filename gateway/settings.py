@@ -38,6 +38,14 @@ class GatewaySettings(BaseSettings):
     """Bind address; a non-loopback bind requires auth."""
     port: int = Field(default=8000, ge=0, le=65535)
     """Bind port."""
+    grpc_port: int | None = Field(default=None, ge=0, le=65535)
+    """Port of the gRPC front door (OIP v2 ``GRPCInferenceService``, TF Serving's
+    ``PredictionService`` and ``ModelService``) on ``host``, served by the same process and
+    event loop; 0 picks a free port. ``None``: no gRPC server. Off unless set, because a
+    library or test use of ``create_app`` must not grab a fixed second port; every deploy path
+    (``tandem up``, compose, Kubernetes) sets it from the manifest's ``servers.gateway``."""
+    grpc_max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """Largest gRPC message received or sent by the front door (RESOURCE_EXHAUSTED beyond)."""
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """API keys, comma-separated; an entry ``sha256:<hex>`` is an already-hashed key."""
     api_keys_file: Path | None = None

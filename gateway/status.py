@@ -148,6 +148,13 @@ async def status_report(
     circuit and ready count, and the recent errors, newest first."""
     summaries = await dataplane.summaries()
     window, figures = sampler.figures()
+    by_protocol: dict[str, dict[str, int]] = {}
+    for family in metrics.requests.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                counts = by_protocol.setdefault(sample.labels["model"], {})
+                protocol = sample.labels["protocol"]
+                counts[protocol] = counts.get(protocol, 0) + int(sample.value)
     idle = ModelFigures(0, 0, 0.0 if window > 0 else None, None, None)
     models = []
     for s in summaries:
@@ -163,6 +170,7 @@ async def status_report(
                 ready=s.ready,
                 requests=f.requests,
                 errors=f.errors,
+                by_protocol=dict(sorted(by_protocol.get(s.name, {}).items())),
                 rps=f.rps,
                 p50_ms=f.p50_ms,
                 p99_ms=f.p99_ms,

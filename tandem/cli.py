@@ -276,6 +276,18 @@ def _print_endpoints(stack: object) -> None:
             f"  (API key in {os.path.relpath(stack.gateway.api_key_file)})"
         )
         console.print(f"[bold]Status page[/]: http://127.0.0.1:{s.gateway.port}/ui")
+        console.print(
+            f"[bold]Gateway gRPC[/]: 127.0.0.1:{s.gateway.grpc_port}  (OIP v2"
+            " inference.GRPCInferenceService; TF Serving PredictionService, ModelService;"
+            " key in metadata x-api-key)"
+        )
+        console.print(
+            "grpcurl -plaintext -import-path gateway/protos -proto inference/grpc_predict_v2.proto"
+            f' -H "x-api-key: $(cat {os.path.relpath(stack.gateway.api_key_file)})"'
+            f" 127.0.0.1:{s.gateway.grpc_port} inference.GRPCInferenceService/ServerReady",
+            highlight=False,
+            soft_wrap=True,
+        )
     if stack.prometheus is not None:
         console.print(
             f"[bold]Prometheus[/]: {stack.prometheus.url}  (config, alert rules in "
@@ -403,6 +415,7 @@ def loadtest(
     build: Annotated[Path, typer.Option(help="Build directory of the stack.")] = Path("build"),
     manifest: ManifestOpt = Path("models.yaml"),
     gateway: Annotated[str | None, typer.Option(help="Gateway URL.")] = None,
+    gateway_grpc: Annotated[str | None, typer.Option(help="Gateway gRPC host:port.")] = None,
     api_key: Annotated[str | None, typer.Option(help="Gateway API key.")] = None,
     tfserving_rest: Annotated[str | None, typer.Option(help="TF Serving REST URL.")] = None,
     tfserving_grpc: Annotated[str | None, typer.Option(help="TF Serving host:port.")] = None,
@@ -438,6 +451,7 @@ def loadtest(
         manifest=manifest,
         endpoints={
             "gateway": gateway,
+            "gateway_grpc": gateway_grpc,
             "api_key": api_key,
             "tfserving_rest": tfserving_rest,
             "tfserving_grpc": tfserving_grpc,

@@ -271,6 +271,8 @@ class TorchServeServer(_Strict):
 class GatewayServer(_Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    grpc_port: Annotated[int, Field(ge=1, le=65535)] = 8001
+    """The gateway's gRPC front door (OIP v2 and TF Serving gRPC); 8001 as Triton's."""
 
 
 class Servers(_Strict):

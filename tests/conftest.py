@@ -49,6 +49,7 @@ class LiveStack:
         self.ts_management = f"http://127.0.0.1:{servers.torchserve.management_port}"
         self.ts_grpc = f"127.0.0.1:{servers.torchserve.grpc_inference_port}"
         self.gateway_url = f"http://127.0.0.1:{servers.gateway.port}"
+        self.gateway_grpc = f"127.0.0.1:{servers.gateway.grpc_port}"
 
     @property
     def torchserve_token(self) -> str:
@@ -86,7 +87,7 @@ def with_free_ports(manifest):  # type: ignore[no-untyped-def]
             grpc_inference_port=free_port(),
             grpc_management_port=free_port(),
         ),
-        gateway=GatewayServer(port=free_port()),
+        gateway=GatewayServer(port=free_port(), grpc_port=free_port()),
     )
     data = manifest.data.model_copy(update={"servers": servers})
     return Manifest(path=manifest.path, data=data, lines=manifest.lines)

@@ -32,6 +32,9 @@ class InferCall:
     """Ask the backend without a version, so its current default answers (a new version goes
     live there before the gateway's route file names it); ``version`` is then the route's
     default, reported when the backend does not say which version answered."""
+    trace: dict[str, str] | None = None
+    """W3C ``traceparent``/``tracestate`` of the gateway's span, for the backend call's
+    headers or metadata (set by the dataplane when tracing is on)."""
 
 
 @dataclass(slots=True)
@@ -73,6 +76,8 @@ class ExampleCall:
     body: dict[str, Any]
     request_id: str
     timeout_s: float
+    trace: dict[str, str] | None = None
+    """As :attr:`InferCall.trace`."""
 
 
 class Backend(Protocol):

@@ -87,8 +87,9 @@ class _GrpcTransport:
         if call.output_names:
             request.output_filter.extend(call.output_names)
         try:
+            metadata = (("x-request-id", call.request_id), *(call.trace or {}).items())
             response = await self._predict.Predict(
-                request, timeout=call.timeout_s, metadata=(("x-request-id", call.request_id),)
+                request, timeout=call.timeout_s, metadata=metadata
             )
         except grpc.aio.AioRpcError as exc:
             raise _grpc.translate(exc, self.name, "predict") from exc
@@ -167,7 +168,11 @@ class _RestTransport:
             "POST",
             self._path(call.route, None if call.latest else call.version) + ":predict",
             body=orjson.dumps(payload, option=_DUMPS),
-            headers={"Content-Type": "application/json", "X-Request-ID": call.request_id},
+            headers={
+                "Content-Type": "application/json",
+                "X-Request-ID": call.request_id,
+                **(call.trace or {}),
+            },
             timeout_s=call.timeout_s,
             what="predict",
         )
@@ -229,7 +234,11 @@ class _RestTransport:
             "POST",
             self._path(call.route, call.version) + f":{call.method}",
             body=orjson.dumps(call.body),
-            headers={"Content-Type": "application/json", "X-Request-ID": call.request_id},
+            headers={
+                "Content-Type": "application/json",
+                "X-Request-ID": call.request_id,
+                **(call.trace or {}),
+            },
             timeout_s=call.timeout_s,
             what=call.method,
         )

@@ -135,6 +135,7 @@ class TorchServeBackend:
             header_length,
             call.request_id,
             call.timeout_s,
+            call.trace,
         )
         try:
             header, tail = split_response(raw) if self._binary else (loads(raw), None)
@@ -161,16 +162,17 @@ class TorchServeBackend:
         header_length: int | None,
         request_id: str,
         timeout_s: float,
+        trace: dict[str, str] | None = None,
     ) -> bytes:
         for attempt in range(2):
             token = self._tokens.get(force=attempt > 0)
             try:
                 if self._use_grpc and len(body) >= self._rest_below:
                     return await self._predict_grpc(
-                        route, version, body, header_length, request_id, timeout_s, token
+                        route, version, body, header_length, request_id, timeout_s, token, trace
                     )
                 return await self._predict_rest(
-                    route, version, body, header_length, request_id, timeout_s, token
+                    route, version, body, header_length, request_id, timeout_s, token, trace
                 )
             except _Rejected:
                 if attempt:
@@ -186,6 +188,7 @@ class TorchServeBackend:
         request_id: str,
         timeout_s: float,
         token: str | None,
+        trace: dict[str, str] | None = None,
     ) -> bytes:
         inputs = {"body": body}
         if header_length is not None:
@@ -196,7 +199,7 @@ class TorchServeBackend:
             model_version="" if version is None else str(version),
             input=inputs,
         )
-        metadata: list[tuple[str, str]] = [("x-request-id", request_id)]
+        metadata: list[tuple[str, str]] = [("x-request-id", request_id), *(trace or {}).items()]
         if token:
             metadata.append(("authorization", f"Bearer {token}"))
         try:
@@ -222,9 +225,10 @@ class TorchServeBackend:
         request_id: str,
         timeout_s: float,
         token: str | None,
+        trace: dict[str, str] | None = None,
     ) -> bytes:
         assert self._http is not None
-        headers = {"X-Request-ID": request_id}
+        headers = {"X-Request-ID": request_id, **(trace or {})}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if header_length is None:

@@ -140,12 +140,13 @@ class DataPlane:
     def backend_of(self, target: Target) -> ResilientBackend:
         return self.backends[target.route.backend]
 
-    def _timeout_s(self, target: Target) -> float:
+    def _timeout_s(self, target: Target, deadline_s: float | None = None) -> float:
         ms = min(
             target.route.timeout_ms or self._settings.default_timeout_ms,
             self._settings.max_timeout_ms,
         )
-        return ms / 1000.0
+        # A client's own deadline (gRPC) caps the backend call: no work past it.
+        return ms / 1000.0 if deadline_s is None else max(0.0, min(ms / 1000.0, deadline_s))
 
     # -- inference -------------------------------------------------------------------------
 
@@ -178,12 +179,14 @@ class DataPlane:
         request_id: str,
         signature_name: str | None = None,
         v2_body: tuple[bytes, int] | None = None,
+        deadline_s: float | None = None,
     ) -> InferResult:
         """Check signature and inputs, call the backend, start the shadow copy; returns the
         backend's result with exactly the requested outputs (all of them when none are named).
 
         ``v2_body`` is the client's v2 binary body that ``inputs`` were decoded from: a
-        v2-speaking backend forwards it as it came."""
+        v2-speaking backend forwards it as it came. ``deadline_s``: seconds the client still
+        waits, a cap on the backend call's timeout."""
         expected_signature = target.route.signature_name or "serving_default"
         if signature_name not in (None, "", expected_signature):
             raise UnsupportedSignature(
@@ -202,7 +205,7 @@ class DataPlane:
             inputs=checked,
             output_names=output_names,
             request_id=request_id,
-            timeout_s=self._timeout_s(target),
+            timeout_s=self._timeout_s(target, deadline_s),
             v2_body=v2_body,
             latest=not target.pinned and not target.split and self._shadow_of(target) is None,
         )
@@ -220,6 +223,7 @@ class DataPlane:
                     with self._tracing.start_span(
                         "upstream infer", server=False, attributes=attributes
                     ):
+                        call.trace = self._tracing.headers()
                         result = await backend.infer(call)
             except UpstreamRejected:
                 # Name the expected spec when the model refused a shape we let through.
@@ -276,9 +280,16 @@ class DataPlane:
         self._metrics.shadow.labels(target.model, str(call.version), outcome).inc()
 
     async def example_method(
-        self, target: Target, method: ExampleMethod, body: dict[str, Any], request_id: str
+        self,
+        target: Target,
+        method: ExampleMethod,
+        body: dict[str, Any],
+        request_id: str,
+        *,
+        deadline_s: float | None = None,
     ) -> dict[str, Any]:
-        """``:classify`` / ``:regress`` on a signature that implements the method."""
+        """``:classify`` / ``:regress`` on a signature that implements the method
+        (``deadline_s`` as in :meth:`infer`)."""
         meta = await self.metadata(target)
         signature = body.get("signature_name") or meta.default_signature
         sig = meta.signatures.get(str(signature))
@@ -291,11 +302,21 @@ class DataPlane:
             raise UnsupportedSignature(
                 f"model {target.model!r} is served by {backend.name!r}, which has no :{method}"
             )
-        return await backend.examples(
-            ExampleCall(
-                target.route, target.version, method, body, request_id, self._timeout_s(target)
-            )
+        call = ExampleCall(
+            target.route,
+            target.version,
+            method,
+            body,
+            request_id,
+            self._timeout_s(target, deadline_s),
         )
+        if self._tracing is None:
+            return await backend.examples(call)
+        attributes = {"tandem.model": target.model, "tandem.version": target.version}
+        attributes["tandem.backend"] = backend.name
+        with self._tracing.start_span(f"upstream {method}", server=False, attributes=attributes):
+            call.trace = self._tracing.headers()
+            return await backend.examples(call)
 
     # -- metadata and readiness ------------------------------------------------------------
 

@@ -35,7 +35,7 @@ _JAR_MEMBERS = {
     "proto/inference.proto": "torchserve/inference.proto",
     "google/rpc/status.proto": "google/rpc/status.proto",
 }
-_REWRITE_ROOTS = ("tensorflow_serving", "tensorflow", "torchserve", "google.rpc")
+_REWRITE_ROOTS = ("tensorflow_serving", "tensorflow", "torchserve", "google.rpc", "inference")
 _DEFAULT_POOL = "_descriptor_pool.Default()"
 _POOL_IMPORT = "from google.protobuf import descriptor_pool as _descriptor_pool"
 _IMPORT_RE = re.compile(

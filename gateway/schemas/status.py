@@ -19,6 +19,8 @@ class ModelStatus(BaseModel):
     """Requests since the gateway started (any status)."""
     errors: int
     """Of which answered with a status >= 400."""
+    by_protocol: dict[str, int] = {}
+    """``requests`` split by protocol: ``v1``, ``v2`` (REST), ``tfs-grpc``, ``v2-grpc``."""
     rps: float | None
     """Requests per second over the window; ``None`` before the second poll."""
     p50_ms: float | None

@@ -69,7 +69,7 @@ DRAIN_S = 10
 """preStop sleep: time for the endpoint removal to reach every kube-proxy and gateway."""
 
 CONTAINER_PORTS: dict[str, dict[str, int]] = {
-    "gateway": {"http": 8000},
+    "gateway": {"http": 8000, "grpc": 8001},
     "tf-serving": {"grpc": 8500, "http": 8501},
     "torchserve": {"http": 8080, "grpc": 7070, "metrics": 8082},
 }
@@ -103,7 +103,11 @@ def cluster_manifest(manifest: Manifest, *, routes: bool, device: Overlay) -> Ma
             grpc_management_port=TORCHSERVE_GRPC_MANAGEMENT_PORT,
             token_expiration_min=ts.token_expiration_min,
         ),
-        gateway=GatewayServer(host="0.0.0.0", port=CONTAINER_PORTS["gateway"]["http"]),
+        gateway=GatewayServer(
+            host="0.0.0.0",
+            port=CONTAINER_PORTS["gateway"]["http"],
+            grpc_port=CONTAINER_PORTS["gateway"]["grpc"],
+        ),
     )
     models = [m.model_copy(update={"device": _device(m, device)}) for m in manifest.data.models]
     data = manifest.data.model_copy(update={"servers": servers, "models": models})
@@ -452,6 +456,7 @@ def gateway_resources(manifest: Manifest) -> list[dict[str, Any]]:
         "TANDEM_GATEWAY_ENVIRONMENT": "production",
         "TANDEM_GATEWAY_HOST": "0.0.0.0",
         "TANDEM_GATEWAY_PORT": str(CONTAINER_PORTS["gateway"]["http"]),
+        "TANDEM_GATEWAY_GRPC_PORT": str(CONTAINER_PORTS["gateway"]["grpc"]),
         "TANDEM_GATEWAY_ROUTES_FILE": f"{CONFIG_DIR}/routes.json",
         "TANDEM_GATEWAY_API_KEYS_FILE": "/var/run/secrets/tandem/api-keys",
     }
@@ -672,7 +677,9 @@ def network_policies(manifest: Manifest) -> list[dict[str, Any]]:
     ]
     out = [
         policy("default-deny-ingress", "shared", "", []),
-        policy("gateway-ingress", "gateway", "gateway", [{"ports": ports("gateway", ["http"])}]),
+        policy(
+            "gateway-ingress", "gateway", "gateway", [{"ports": ports("gateway", ["http", "grpc"])}]
+        ),
     ]
     if _tf(manifest):
         out.append(

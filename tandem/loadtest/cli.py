@@ -24,6 +24,7 @@ from tandem.loadtest.runner import (
     run_points,
 )
 from tandem.loadtest.targets import (
+    GATEWAY_GRPC,
     PATHS,
     LoadTestError,
     Path_,
@@ -75,10 +76,13 @@ def run_loadtest(options: LoadTestOptions, console: Console) -> list[Path]:
     if options.arrival not in ("constant", "poisson"):
         raise LoadTestError(f"--arrival must be constant or poisson, not {options.arrival!r}")
     profile = PROFILES[options.profile]
-    gateway_port = 8000
+    gateway_port, grpc_port = 8000, 8001
     if options.manifest.exists():
-        gateway_port = load_manifest(options.manifest).data.servers.gateway.port
-    endpoints = endpoints_from_build(options.build, gateway_port, **options.endpoints)
+        gateway = load_manifest(options.manifest).data.servers.gateway
+        gateway_port, grpc_port = gateway.port, gateway.grpc_port
+    # A gateway named by URL runs elsewhere: its gRPC port only from --gateway-grpc.
+    local_grpc = None if options.endpoints.get("gateway") else grpc_port
+    endpoints = endpoints_from_build(options.build, gateway_port, local_grpc, **options.endpoints)
     remote = endpoints.non_loopback()
     if remote and not options.allow_remote:
         raise LoadTestError(f"refusing non-loopback targets {remote} (--allow-remote)")
@@ -88,12 +92,14 @@ def run_loadtest(options: LoadTestOptions, console: Console) -> list[Path]:
     bad = [p for p in paths if p not in PATHS]
     if bad:
         raise LoadTestError(f"unknown path(s) {bad}; known: {list(PATHS)}")
-    no_grpc = grpc_stubs_missing() if "direct-grpc" in paths else None
+    stubbed = [p for p in paths if p == "direct-grpc" or p in GATEWAY_GRPC]
+    no_grpc = grpc_stubs_missing() if stubbed else None
     if no_grpc is not None:
         if options.paths:  # asked for by name: say why it cannot run
-            raise LoadTestError(f"direct-grpc: {no_grpc}")
-        paths.remove("direct-grpc")
-        console.print(f"direct-grpc left out: {no_grpc}", highlight=False)
+            raise LoadTestError(f"{', '.join(stubbed)}: {no_grpc}")
+        paths = [p for p in paths if p not in stubbed]
+        for path in stubbed:
+            console.print(f"{path} left out: {no_grpc}", highlight=False)
     targets = make_targets(routes, endpoints, models, cast(list[Path_], paths))
     conc = _numbers(options.concurrency, int)
     points = plan(

@@ -94,6 +94,10 @@ def comparisons(points: Sequence[dict[str, Any]]) -> dict[str, Any]:
         js, binary = paths.get("gateway-v2-json"), paths.get("gateway-v2-binary")
         if js and binary:
             b_at = {p["concurrency"]: p for p in binary}
+            grpc_at = {
+                name: {p["concurrency"]: p for p in paths.get(f"gateway-grpc-{name}") or ()}
+                for name in ("v2", "tfs")
+            }
             for j in js:
                 b = b_at.get(j["concurrency"])
                 if b is None or not j["throughput_rps"]:
@@ -107,6 +111,15 @@ def comparisons(points: Sequence[dict[str, Any]]) -> dict[str, Any]:
                         "json_p50_ms": j["latency_ms"]["p50"],
                         "binary_p50_ms": b["latency_ms"]["p50"],
                         "binary_speedup": round(b["throughput_rps"] / j["throughput_rps"], 2),
+                        # The gateway's gRPC front door at the same concurrency (if measured).
+                        **{
+                            f"grpc_{name}_rps": (
+                                at[j["concurrency"]]["throughput_rps"]
+                                if j["concurrency"] in at
+                                else None
+                            )
+                            for name, at in grpc_at.items()
+                        },
                     }
                 )
     # TF Serving vs TorchServe: each backend's direct REST sweep side by side.
@@ -248,7 +261,7 @@ def markdown(
             )
         )
     if summary["json_vs_binary"]:
-        parts.append("\n## v2 JSON vs binary through the gateway\n\n")
+        parts.append("\n## v2 JSON vs binary vs gRPC through the gateway\n\n")
         parts.append(
             _table(
                 (
@@ -259,6 +272,8 @@ def markdown(
                     "JSON p50 ms",
                     "binary p50 ms",
                     "binary speed-up",
+                    "gRPC v2 req/s",
+                    "gRPC TF Serving req/s",
                 ),
                 (
                     [
@@ -269,6 +284,8 @@ def markdown(
                         r["json_p50_ms"],
                         r["binary_p50_ms"],
                         f"{r['binary_speedup']}x",
+                        r.get("grpc_v2_rps", "-") or "-",
+                        r.get("grpc_tfs_rps", "-") or "-",
                     ]
                     for r in summary["json_vs_binary"]
                 ),

@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 
 from tandem.loadtest.clients import http_client
 from tandem.loadtest.engine import Budget, PointResult, closed_loop, open_loop
-from tandem.loadtest.targets import PATHS, Path_, Target
+from tandem.loadtest.targets import GATEWAY_GRPC, PATHS, Path_, Target
 
 T = TypeVar("T")
 
@@ -47,7 +47,7 @@ class Profile:
     concurrency: dict[Path_, tuple[int, ...]]
     rates: dict[Path_, tuple[float, ...]] = field(default_factory=dict)
     budget: Budget = field(default_factory=Budget)
-    #: Models with a large input (1x224x224x3): JSON vs binary through the gateway only.
+    #: Models with a large input (1x224x224x3): JSON vs binary vs gRPC through the gateway.
     large_concurrency: tuple[int, ...] = (4,)
 
 
@@ -60,6 +60,8 @@ PROFILES: dict[str, Profile] = {
             "gateway-v1": (1, 8, 32),
             "gateway-v2-json": (8,),
             "gateway-v2-binary": (8,),
+            "gateway-grpc-v2": (8,),
+            "gateway-grpc-tfs": (8,),
         },
         budget=Budget(warmup_s=0.5, window_s=1.0, max_windows=3, request_timeout_s=10),
         large_concurrency=(2,),
@@ -72,6 +74,8 @@ PROFILES: dict[str, Profile] = {
             "gateway-v1": (1, 4, 16, 32, 64),
             "gateway-v2-json": (8, 32),
             "gateway-v2-binary": (8, 32),
+            "gateway-grpc-v2": (8, 32),
+            "gateway-grpc-tfs": (8, 32),
         },
         rates={"direct-rest": (100.0, 300.0), "gateway-v1": (100.0, 300.0)},
         budget=Budget(warmup_s=1.0, window_s=1.0, max_windows=6, request_timeout_s=10),
@@ -101,7 +105,7 @@ def plan(
     points: list[Point] = []
     for t in targets:
         if is_large(t):
-            if t.path not in ("gateway-v2-json", "gateway-v2-binary"):
+            if t.path not in ("gateway-v2-json", "gateway-v2-binary", *GATEWAY_GRPC):
                 continue
             loads: Sequence[int] = concurrency or profile.large_concurrency
             points += [Point(t, "closed", c) for c in loads]

@@ -1,5 +1,6 @@
 """What a load test can aim at: each backend directly (REST, gRPC) and the gateway (v1 JSON,
-v2 JSON, v2 binary), for one model, with a request body built from the model's input spec.
+v2 JSON, v2 binary; gRPC: OIP v2 with raw contents, TF Serving ``Predict`` with
+``tensor_content``), for one model, with a request body built from the model's input spec.
 
 Who calls it: :mod:`tandem.loadtest.runner`. Endpoints come from the build directory's route
 table (``config/routes.json``: the ``make up`` stack) unless overridden by URL, so the same
@@ -21,14 +22,25 @@ from tandem.errors import TandemError
 from tandem.loadtest.clients import Client, grpc_client, http_client
 from tandem.loadtest.payloads import sample_inputs, v1_body, v2_body
 
-Path_ = Literal["direct-rest", "direct-grpc", "gateway-v1", "gateway-v2-json", "gateway-v2-binary"]
+Path_ = Literal[
+    "direct-rest",
+    "direct-grpc",
+    "gateway-v1",
+    "gateway-v2-json",
+    "gateway-v2-binary",
+    "gateway-grpc-v2",
+    "gateway-grpc-tfs",
+]
 PATHS: tuple[Path_, ...] = (
     "direct-rest",
     "direct-grpc",
     "gateway-v1",
     "gateway-v2-json",
     "gateway-v2-binary",
+    "gateway-grpc-v2",
+    "gateway-grpc-tfs",
 )
+GATEWAY_GRPC: tuple[Path_, ...] = ("gateway-grpc-v2", "gateway-grpc-tfs")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -41,6 +53,7 @@ class Endpoints:
     """Where each server answers; ``None`` leaves the paths through it out."""
 
     gateway: str | None = None
+    gateway_grpc: str | None = None
     api_key: str | None = None
     tfserving_rest: str | None = None
     tfserving_grpc: str | None = None
@@ -54,17 +67,21 @@ class Endpoints:
         for url in (self.gateway, self.tfserving_rest, self.torchserve_rest):
             if url and urlsplit(url).hostname not in LOOPBACK:
                 hosts.append(str(urlsplit(url).hostname))
-        for target in (self.tfserving_grpc, self.torchserve_grpc):
+        for target in (self.tfserving_grpc, self.torchserve_grpc, self.gateway_grpc):
             if target and urlsplit(f"//{target}").hostname not in LOOPBACK:
                 hosts.append(str(urlsplit(f"//{target}").hostname))
         return hosts
 
 
-def endpoints_from_build(out: Path, gateway_port: int, **overrides: str | None) -> Endpoints:
+def endpoints_from_build(
+    out: Path, gateway_port: int, gateway_grpc_port: int | None = None, **overrides: str | None
+) -> Endpoints:
     """The ``make up`` stack's endpoints (routes.json, ``run/api_key``, TorchServe's key
     file), with any non-``None`` override applied."""
     table = _table(out)
     found: dict[str, str | None] = {"gateway": f"http://127.0.0.1:{gateway_port}"}
+    if gateway_grpc_port is not None:
+        found["gateway_grpc"] = f"127.0.0.1:{gateway_grpc_port}"
     key_file = out / "run" / "api_key"
     found["api_key"] = key_file.read_text().strip() if key_file.exists() else None
     for backend in table.backends.values():
@@ -117,6 +134,8 @@ class Target:
         version = self.route.default_version
         e = self.endpoints
         upstream = self.route.upstream_name
+        if self.path in GATEWAY_GRPC:
+            return self._gateway_grpc(arrays, timeout_s)
         if self.path.startswith("gateway"):
             if not e.gateway:
                 raise LoadTestError("no gateway URL (--gateway)")
@@ -132,6 +151,46 @@ class Target:
         if self.backend == "tfserving":
             return self._tfserving(arrays, version, upstream, timeout_s)
         return self._torchserve(arrays, version, upstream, timeout_s)
+
+    def _gateway_grpc(self, arrays: dict[str, np.ndarray], timeout_s: float) -> Client:
+        """The gateway's gRPC front door: OIP v2 ``ModelInfer`` with raw contents, or TF
+        Serving ``Predict`` with ``tensor_content`` (the fast forms of each protocol)."""
+        e = self.endpoints
+        if not e.gateway_grpc:
+            raise LoadTestError("no gateway gRPC target (--gateway-grpc)")
+        metadata = (("x-api-key", e.api_key),) if e.api_key else ()
+        if self.path == "gateway-grpc-tfs":
+            from gateway._pb import predict_pb2
+            from gateway.codecs.tensor_proto import array_to_tensor_proto
+
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = self.model
+            for name, array in arrays.items():
+                request.inputs[name].CopyFrom(array_to_tensor_proto(array))
+            return grpc_client(
+                e.gateway_grpc,
+                "/tensorflow.serving.PredictionService/Predict",
+                request,
+                predict_pb2.PredictResponse,
+                metadata,
+                timeout_s,
+            )
+        from gateway._pb import grpc_predict_v2_pb2 as v2
+        from wire.dtypes import NAME_TO_V2, name_of
+        from wire.v2 import encode_binary_tensor
+
+        infer = v2.ModelInferRequest(model_name=self.model)
+        for name, array in arrays.items():
+            infer.inputs.add(name=name, datatype=NAME_TO_V2[name_of(array)], shape=array.shape)
+            infer.raw_input_contents.append(encode_binary_tensor(array))
+        return grpc_client(
+            e.gateway_grpc,
+            "/inference.GRPCInferenceService/ModelInfer",
+            infer,
+            v2.ModelInferResponse,
+            metadata,
+            timeout_s,
+        )
 
     def _tfserving(
         self, arrays: dict[str, np.ndarray], version: int, upstream: str, timeout_s: float
@@ -227,6 +286,8 @@ def make_targets(
 
 
 def _reachable(e: Endpoints, backend: str, path: Path_) -> bool:
+    if path in GATEWAY_GRPC:
+        return e.gateway_grpc is not None
     if path.startswith("gateway"):
         return e.gateway is not None
     key = f"{backend}_{'rest' if path == 'direct-rest' else 'grpc'}"

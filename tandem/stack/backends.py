@@ -320,7 +320,7 @@ class Gateway(Service):
 
     @property
     def ports(self) -> list[tuple[str, int]]:
-        return [(self.server.host, self.server.port)]
+        return [(self.server.host, self.server.port), (self.server.host, self.server.grpc_port)]
 
     @property
     def api_key_file(self) -> Path:
@@ -348,6 +348,7 @@ class Gateway(Service):
             TANDEM_GATEWAY_ROUTES_FILE=str(self.layout.config / "routes.json"),
             TANDEM_GATEWAY_HOST=self.server.host,
             TANDEM_GATEWAY_PORT=str(self.server.port),
+            TANDEM_GATEWAY_GRPC_PORT=str(self.server.grpc_port),
             TANDEM_GATEWAY_API_KEYS_FILE=str(self.layout.run / "gateway_keys"),
             TANDEM_GATEWAY_TORCHSERVE_TOKEN_FILE=str(self.torchserve.key_file),
         )

@@ -19,6 +19,7 @@ def test_short_sweep_over_every_path_of_both_backends(live_stack, tmp_path) -> N
     out = tmp_path / "report"
     args = [
         "loadtest", "--build", str(live_stack.out), "--gateway", f"http://127.0.0.1:{port}",
+        "--gateway-grpc", live_stack.gateway_grpc,
         "--models", "digits_mlp_tf,digits_mlp_torch,digits_cnn224_tf,digits_cnn224_torch",
         "--concurrency", "2", "--window-s", "0.3", "--max-windows", "3", "--out", str(out),
     ]  # fmt: skip
@@ -28,10 +29,11 @@ def test_short_sweep_over_every_path_of_both_backends(live_stack, tmp_path) -> N
     seen = {(p["model"], p["path"]) for p in doc["points"]}
     for model in ("digits_mlp_tf", "digits_mlp_torch"):
         for path in ("direct-rest", "direct-grpc", "gateway-v1", "gateway-v2-json",
-                     "gateway-v2-binary"):  # fmt: skip
+                     "gateway-v2-binary", "gateway-grpc-v2", "gateway-grpc-tfs"):  # fmt: skip
             assert (model, path) in seen
     for model in ("digits_cnn224_tf", "digits_cnn224_torch"):
-        assert {(model, "gateway-v2-json"), (model, "gateway-v2-binary")} <= seen
+        assert {(model, "gateway-v2-json"), (model, "gateway-v2-binary"),
+                (model, "gateway-grpc-v2"), (model, "gateway-grpc-tfs")} <= seen  # fmt: skip
     for point in doc["points"]:
         assert point["errors"] == {}, point["target"]
         assert point["requests_ok"] > 0, point["target"]
@@ -41,4 +43,5 @@ def test_short_sweep_over_every_path_of_both_backends(live_stack, tmp_path) -> N
         "digits_cnn224_tf",
         "digits_cnn224_torch",
     }
+    assert all(r["grpc_v2_rps"] and r["grpc_tfs_rps"] for r in comp["json_vs_binary"])
     assert "<svg" in (out / "report.html").read_text()

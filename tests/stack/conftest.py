@@ -24,7 +24,7 @@ servers:
     metrics_port: {ts_metrics}
     grpc_inference_port: {ts_grpc}
     grpc_management_port: {ts_grpc_mgmt}
-  gateway: {{port: {gw}}}
+  gateway: {{port: {gw}, grpc_port: {gw_grpc}}}
 models:
   - name: digits_mlp_tf
     framework: tensorflow
@@ -45,7 +45,17 @@ models:
       - {{name: label, dtype: int64, shape: [-1]}}
 """
 
-PORTS = ("tf_grpc", "tf_rest", "ts_inf", "ts_mgmt", "ts_metrics", "ts_grpc", "ts_grpc_mgmt", "gw")
+PORTS = (
+    "tf_grpc",
+    "tf_rest",
+    "ts_inf",
+    "ts_mgmt",
+    "ts_metrics",
+    "ts_grpc",
+    "ts_grpc_mgmt",
+    "gw",
+    "gw_grpc",
+)
 
 
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

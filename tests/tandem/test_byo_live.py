@@ -34,7 +34,7 @@ servers:
     metrics_port: {}
     grpc_inference_port: {}
     grpc_management_port: {}
-  gateway: {{port: {}}}"""
+  gateway: {{port: {}, grpc_port: {}}}"""
 
 
 @dataclass
@@ -58,7 +58,7 @@ def _cli(repo_root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def served(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("byo-live")
     sources = write_all(root / "artifacts")
-    ports = [free_port() for _ in range(8)]
+    ports = [free_port() for _ in range(9)]
     manifest = root / "artifacts" / "models.yaml"  # beside user_models.py (model_class)
     manifest.write_text(manifest_text(sources, head=SERVERS.format(*ports)))
     out = root / "build"

@@ -40,6 +40,8 @@ class GatewayServer:
     table: RouteTable
     stack: Stack
     headers: dict[str, str]
+    grpc_target: str = ""
+    """``127.0.0.1:PORT`` of the gateway's gRPC front door."""
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +64,7 @@ def gateway_server(stack: Stack) -> Iterator[GatewayServer]:
         access_log=False,
         ready_cache_s=0.0,
         breaker_reset_s=0.5,
+        grpc_port=0,
     )
     app = create_app(settings)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -96,7 +99,8 @@ def gateway_server(stack: Stack) -> Iterator[GatewayServer]:
         if httpx.get(f"{url}/readyz", timeout=5.0).status_code == 200:
             break
         time.sleep(0.5)
-    yield GatewayServer(url, load_route_table(stack.routes_file), stack, headers)
+    grpc_target = f"127.0.0.1:{app.state.grpc_port}"
+    yield GatewayServer(url, load_route_table(stack.routes_file), stack, headers, grpc_target)
     server.should_exit = True
     thread.join(timeout=10)
     sock.close()

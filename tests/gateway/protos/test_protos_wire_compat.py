@@ -101,3 +101,56 @@ def test_service_and_method_names_match():
             == f"tensorflow.serving.PredictionService.{method}"
         )
         assert f"/tensorflow.serving.PredictionService/{method}" in source
+
+
+def test_oip_messages_match_tritonclient_both_ways():
+    triton = pytest.importorskip("tritonclient.grpc.service_pb2")
+    ours = _pb.grpc_predict_v2_pb2.ModelInferRequest(model_name="m", model_version="2", id="x")
+    ours.parameters["sequence_id"].int64_param = 7
+    tensor = ours.inputs.add(name="pixels", datatype="FP32", shape=[1, 2])
+    tensor.contents.fp32_contents.extend([0.5, 1.5])
+    ours.outputs.add(name="label").parameters["binary_data"].bool_param = True
+    ours.raw_input_contents.append(b"\x01\x02")
+    theirs = triton.ModelInferRequest.FromString(ours.SerializeToString())
+    assert theirs.SerializeToString(deterministic=True) == ours.SerializeToString(
+        deterministic=True
+    )
+    assert theirs.inputs[0].contents.fp32_contents == [0.5, 1.5]
+    assert theirs.parameters["sequence_id"].int64_param == 7
+    reply = triton.ModelInferResponse(model_name="m", model_version="2")
+    out = reply.outputs.add(name="label", datatype="INT64", shape=[1])
+    out.contents.int64_contents.append(3)
+    reply.raw_output_contents.append(b"\x03")
+    back = _pb.grpc_predict_v2_pb2.ModelInferResponse.FromString(reply.SerializeToString())
+    assert back.outputs[0].contents.int64_contents == [3]
+    assert back.raw_output_contents == [b"\x03"]
+    meta = triton.ModelMetadataResponse(name="m", versions=["1"], platform="p")
+    meta.inputs.add(name="pixels", datatype="FP32", shape=[-1, 64])
+    ours_meta = _pb.grpc_predict_v2_pb2.ModelMetadataResponse.FromString(meta.SerializeToString())
+    assert list(ours_meta.inputs[0].shape) == [-1, 64]
+
+
+def test_classify_and_regress_messages_match_tensorflow_serving():
+    classification = pytest.importorskip("tensorflow_serving.apis.classification_pb2")
+    regression = pytest.importorskip("tensorflow_serving.apis.regression_pb2")
+    theirs = classification.ClassificationRequest()
+    theirs.model_spec.name = "m"
+    listed = theirs.input.example_list_with_context
+    listed.context.features.feature["c"].bytes_list.value.append(b"ctx")
+    example = listed.examples.add()
+    example.features.feature["f"].float_list.value.extend([1.5, 2.0])
+    example.features.feature["i"].int64_list.value.append(-4)
+    ours = _pb.classification_pb2.ClassificationRequest.FromString(theirs.SerializeToString())
+    assert ours.SerializeToString(deterministic=True) == theirs.SerializeToString(
+        deterministic=True
+    )
+    reply = _pb.classification_pb2.ClassificationResponse()
+    reply.result.classifications.add().classes.add(label="cat", score=0.25)
+    back = classification.ClassificationResponse.FromString(reply.SerializeToString())
+    assert back.result.classifications[0].classes[0].label == "cat"
+    regress = _pb.regression_pb2.RegressionResponse()
+    regress.result.regressions.add(value=2.5)
+    regress.model_spec.version.value = 3
+    parsed = regression.RegressionResponse.FromString(regress.SerializeToString())
+    assert parsed.result.regressions[0].value == 2.5
+    assert parsed.model_spec.version.value == 3
