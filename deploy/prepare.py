@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -122,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return prepare(args.manifest, args.out, args.keys, args.rollout)
     except TandemError as exc:
-        print(f"[export] error: {exc}", file=sys.stderr, flush=True)
+        hint = ""
+        if isinstance(exc.__cause__, PermissionError):
+            hint = f" (this runs as uid {os.getuid()}: the tree must be readable by others)"
+        print(f"[export] error: {exc}{hint}", file=sys.stderr, flush=True)
         return exc.exit_code
     except httpx.HTTPError as exc:  # a server refused or did not answer during a rollout
         print(f"[export] error: rollout: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from deploy import prepare
 from deploy.prepare import KEY_BANNER
+from tandem.errors import ManifestError
 from tests.deploy.conftest import REPO
 
 MANIFEST = """\
@@ -91,3 +93,23 @@ def test_a_rollout_of_an_unknown_model_fails_in_one_line_and_exports_nothing(
         "[export] error: models.yaml: no model named 'nosuch' (known: small_tf, small_torch)"
     ]
     assert not (tmp_path / "models").exists()
+
+
+def test_an_unreadable_tree_is_named_with_the_uid_that_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A clone readable only by its owner: the container's uid cannot read the manifest.
+    (Root reads any file, so the refusal is raised where the manifest is read.)"""
+
+    def refuse(path: Path) -> None:
+        try:
+            raise PermissionError(13, "Permission denied", str(path))
+        except PermissionError as exc:
+            raise ManifestError(f"{path}: cannot read manifest: {exc}") from exc
+
+    monkeypatch.setattr(prepare, "load_manifest", refuse)
+    code = prepare.main(["--manifest", str(tmp_path / "models.yaml"), "--out", str(tmp_path)])
+    assert code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.endswith(f"(this runs as uid {os.getuid()}: the tree must be readable by others)")
+    assert "Permission denied" in line
