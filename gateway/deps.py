@@ -3,7 +3,7 @@
 Every dependency is ``async``: FastAPI runs a plain ``def`` dependency in a worker thread,
 which costs more than the dependency itself. :func:`authenticate_request` is the one
 authentication rule, run by the lean inference path (``gateway.routers.hot``) and by the
-:data:`CallerDep` dependency of every other route.
+:func:`authenticate` dependency of every other route.
 """
 
 from __future__ import annotations
@@ -101,4 +101,3 @@ async def authenticate_request(state: AppState, request: Request) -> str:
 
 DataPlaneDep = Annotated[DataPlane, Depends(get_dataplane)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
-CallerDep = Annotated[str, Depends(authenticate)]

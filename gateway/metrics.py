@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -27,6 +26,7 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from gateway.schemas.status import RecentError
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LABELS = ("model", "version", "backend", "protocol", "status")
@@ -54,19 +54,6 @@ def error_cause(exc: BaseException) -> str:
         if isinstance(exc, kind):
             return cause
     return "internal"
-
-
-@dataclass(frozen=True, slots=True)
-class RecentError:
-    """One failed inference request, kept for the status page."""
-
-    at: float
-    model: str
-    backend: str
-    status: int
-    cause: str
-    message: str
-    request_id: str
 
 
 class GatewayMetrics:

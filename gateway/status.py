@@ -12,11 +12,11 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from gateway.dataplane.service import DataPlane
 from gateway.metrics import GatewayMetrics
-from gateway.schemas.status import BackendStatus, ErrorEntry, ModelStatus, StatusReport
+from gateway.schemas.status import BackendStatus, ModelStatus, StatusReport
 
 WINDOW_S = 60.0
 MIN_SPACING_S = 1.0
@@ -189,5 +189,5 @@ async def status_report(
                 models=len(served),
             )
         )
-    errors = [ErrorEntry(**asdict(e)) for e in reversed(metrics.recent_errors)]
+    errors = list(reversed(metrics.recent_errors))
     return StatusReport(window_s=window, models=models, backends=backends, recent_errors=errors)

@@ -23,24 +23,18 @@ from pathlib import Path
 from typing import Any
 
 from gateway.route_table import BackendRoute, ModelRoute, RouteTable
+from tandem.backend_kinds import TFSERVING, TORCHSERVE, kind_for
 from tandem.layout import Layout
 from tandem.manifest import Manifest, ModelSpec
 from tandem.monitoring.prometheus import RULES_FILE, alert_rules, scrape_config
-from wire.spec import TensorSpec
-
-PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 
 
 def _q(text: str) -> str:
     return json.dumps(text)  # a JSON string is a valid text-proto string literal
 
 
-def _tf_models(manifest: Manifest) -> list[ModelSpec]:
-    return [m for m in manifest.models if m.framework == "tensorflow"]
-
-
-def _torch_models(manifest: Manifest) -> list[ModelSpec]:
-    return [m for m in manifest.models if m.framework == "pytorch"]
+_tf_models = TFSERVING.models
+_torch_models = TORCHSERVE.models
 
 
 def tf_models_config(manifest: Manifest, out: Path) -> str:
@@ -88,7 +82,7 @@ def tf_batching_parameters(manifest: Manifest) -> str:
 
 
 def tf_monitoring_config() -> str:
-    return f"prometheus_config {{\n  enable: true\n  path: {_q(PROMETHEUS_PATH)}\n}}\n"
+    return f"prometheus_config {{\n  enable: true\n  path: {_q(TFSERVING.metrics_path)}\n}}\n"
 
 
 @dataclass(frozen=True)
@@ -223,14 +217,14 @@ def routes(manifest: Manifest, out: Path) -> str:
         tf = m.framework == "tensorflow"
         models[m.name] = ModelRoute(
             framework=m.framework,
-            backend="tfserving" if tf else "torchserve",
+            backend=kind_for(m.framework).id,
             upstream_name=m.name,
             versions=tuple(m.served_versions),
             default_version=max(m.served_versions),
             labels=dict(sorted(m.labels.items())),
             signature_name=m.signature if tf else None,
-            inputs=tuple(TensorSpec.from_json(t.model_dump()) for t in m.inputs),
-            outputs=tuple(TensorSpec.from_json(t.model_dump()) for t in m.outputs),
+            inputs=tuple(t.to_wire() for t in m.inputs),
+            outputs=tuple(t.to_wire() for t in m.outputs),
             max_batch_size=m.batching.max_batch_size,
             timeout_ms=m.timeout_ms,
         )

@@ -27,10 +27,12 @@ from pydantic import (
 )
 
 from tandem.errors import ManifestError
+from wire.dtypes import DTypeName
+from wire.spec import TensorSpec as WireTensorSpec
+from wire.spec import check_shape, concrete_shape
 
-DType = Literal[
-    "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool", "string"
-]
+DType = DTypeName
+"""The wire contract's dtype names (``wire.dtypes``): one list for manifest, routes and handler."""
 Framework = Literal["tensorflow", "pytorch"]
 TorchFormat = Literal["torchscript", "export", "eager"]
 
@@ -60,8 +62,7 @@ class TensorSpec(_Strict):
     def _check_shape(cls, shape: list[int]) -> list[int]:
         if not shape:
             raise ValueError("shape must list at least the batch dimension, e.g. [-1]")
-        if any(d == 0 or d < -1 for d in shape):
-            raise ValueError("dimensions are positive sizes or -1")
+        check_shape(shape)  # WireError is a ValueError: pydantic reports its message
         return shape
 
     @property
@@ -71,7 +72,11 @@ class TensorSpec(_Strict):
 
     def concrete_shape(self, batch: int) -> tuple[int, ...]:
         """The shape with a free batch set to `batch`; other free dimensions become 1."""
-        return (self.fixed_batch or batch, *[d if d > 0 else 1 for d in self.shape[1:]])
+        return concrete_shape(self.shape, batch)
+
+    def to_wire(self) -> WireTensorSpec:
+        """This spec as the wire contract holds it (route file, the handler's spec)."""
+        return WireTensorSpec(self.name, self.dtype, tuple(self.shape))
 
 
 class Batching(_Strict):

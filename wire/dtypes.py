@@ -61,8 +61,3 @@ def name_of(array: np.ndarray) -> str:
     if kind == "b":
         return "bool"
     return array.dtype.name
-
-
-def numpy_dtype(name: str) -> np.dtype[Any]:
-    """numpy dtype for a numpy-style name; ``KeyError`` for unknown names."""
-    return NAME_TO_NUMPY[name]

@@ -40,7 +40,11 @@ class TensorSpec:
         dtype = data["dtype"]
         if dtype not in NAME_TO_V2:
             raise WireError(f"tensor {data['name']!r}: unknown dtype {dtype!r}")
-        return cls(str(data["name"]), dtype, tuple(int(d) for d in data["shape"]))
+        try:
+            shape = check_shape(data["shape"])
+        except WireError as exc:
+            raise WireError(f"tensor {data['name']!r}: {exc.message}") from None
+        return cls(str(data["name"]), dtype, shape)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,25 @@ class ModelIO:
             "inputs": [s.to_json() for s in self.inputs],
             "outputs": [s.to_json() for s in self.outputs],
         }
+
+
+def check_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    """The dimensions as a tuple: each a positive size or -1 (any size), else WireError.
+
+    The rule of every spec: the route file, the handler's spec and the manifest's."""
+    dims = tuple(int(d) for d in shape)
+    if any(d == 0 or d < -1 for d in dims):
+        raise WireError("dimensions are positive sizes or -1")
+    return dims
+
+
+def concrete_shape(shape: Sequence[int], batch: int) -> tuple[int, ...]:
+    """The shape of a sample request: a free batch (first dimension -1) set to ``batch``,
+    every other free dimension 1; a fixed first dimension stays."""
+    if not shape:
+        return ()
+    first = shape[0] if shape[0] > 0 else batch
+    return (first, *[d if d > 0 else 1 for d in shape[1:]])
 
 
 def shape_text(shape: Sequence[int]) -> str:

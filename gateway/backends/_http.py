@@ -1,38 +1,23 @@
-"""HTTP/1.1 plumbing shared by the REST transports: one keep-alive pool, error translation.
+"""HTTP/1.1 plumbing shared by the REST transports: one keep-alive pool.
 
 A small client on asyncio protocols and ``httptools``' response parser (the parser uvicorn
 uses) rather than aiohttp: the gateway only sends whole, small-headered requests to the
 backends it is configured with and reads whole answers, and on uvloop aiohttp writes the
 headers and the body in two syscalls (two TCP segments per request) and spends more Python
-time per request than the rest of the REST path. One ``write`` per request here.
+time per request than the rest of the REST path. One ``write`` per request here. What it
+raises becomes the gateway's error by :mod:`gateway.backends.error_map`'s tables.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any, cast
+from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
-import orjson
 
-from gateway.errors import (
-    BackendUnavailable,
-    GatewayError,
-    ModelNotReady,
-    UpstreamError,
-    UpstreamRejected,
-    UpstreamTimeout,
-)
-
-
-class _Disconnected(Exception):
-    """The server closed the connection (or sent garbage) before a whole answer."""
-
-    def __init__(self, message: str, *, answered: bool) -> None:
-        super().__init__(message)
-        self.answered = answered  # some response bytes had arrived
+from gateway.backends.error_map import Disconnected, from_transport
 
 
 class _Connection(asyncio.Protocol):
@@ -95,7 +80,7 @@ class _Connection(asyncio.Protocol):
     def _fail(self, message: str) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_exception(_Disconnected(message, answered=self._got_bytes))
+            waiter.set_exception(Disconnected(message, answered=self._got_bytes))
 
     def send(self, data: bytes) -> asyncio.Future[tuple[int, bytes]]:
         """Write one whole request; the future resolves with ``(status, body)``."""
@@ -140,10 +125,8 @@ class HttpClient:
                 _, protocol = await loop.create_connection(
                     _Connection, self._host, self._port, ssl=self._ssl or None
                 )
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"{self.backend}: connect timed out") from exc
-        except OSError as exc:
-            raise BackendUnavailable(f"{self.backend} is unavailable: {exc}", sent=False) from exc
+        except OSError as exc:  # TimeoutError is one
+            raise from_transport(exc, self.backend, "connect", connecting=True) from exc
         return protocol
 
     def _request_bytes(
@@ -179,10 +162,8 @@ class HttpClient:
         try:
             async with self._slots, asyncio.timeout(timeout_s):
                 return await self._exchange(data, timeout_s)
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"{self.backend}: {what} timed out") from exc
-        except _Disconnected as exc:
-            raise BackendUnavailable(f"{self.backend}: {what}: {exc}", sent=True) from exc
+        except (TimeoutError, Disconnected) as exc:
+            raise from_transport(exc, self.backend, what) from exc
 
     async def _exchange(self, data: bytes, timeout_s: float) -> tuple[int, bytes]:
         while self._idle:
@@ -191,7 +172,7 @@ class HttpClient:
                 continue
             try:
                 return await self._send_on(conn, data)
-            except _Disconnected as exc:
+            except Disconnected as exc:
                 # A kept-alive connection the server had just closed: it never saw this
                 # request, so send it again on a new connection (what HTTP clients do).
                 if exc.answered:
@@ -215,30 +196,3 @@ class HttpClient:
         self._closed = True
         while self._idle:
             self._idle.pop().close()
-
-
-def error_for_status(status: int, body: bytes, backend: str, what: str) -> GatewayError:
-    """Map a backend's non-2xx HTTP answer to the gateway's error."""
-    message = _error_message(body)
-    text = f"{backend}: {what}: {message}" if message else f"{backend}: {what}: HTTP {status}"
-    if status in (400, 422):
-        return UpstreamRejected(text)
-    if status == 404:
-        return ModelNotReady(text)
-    if status in (408, 504):
-        return UpstreamTimeout(text)
-    if status in (502, 503):
-        return BackendUnavailable(text, sent=True)
-    return UpstreamError(text)
-
-
-def _error_message(body: bytes) -> str:
-    try:
-        parsed: Any = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body[:200].decode(errors="replace").strip()
-    if isinstance(parsed, dict):
-        for key in ("error", "message", "detail"):
-            if key in parsed:
-                return str(parsed[key])
-    return str(parsed)[:200]

@@ -23,7 +23,7 @@ from gateway._pb import (
     prediction_service_pb2_grpc,
 )
 from gateway.backends import _grpc
-from gateway.backends._http import HttpClient, error_for_status
+from gateway.backends._http import HttpClient
 from gateway.backends.base import (
     ExampleCall,
     InferCall,
@@ -31,6 +31,7 @@ from gateway.backends.base import (
     ModelMetadata,
     Signature,
 )
+from gateway.backends.error_map import from_grpc, from_http
 from gateway.codecs.tensor_proto import array_to_tensor_proto, tensor_proto_to_array
 from gateway.errors import UpstreamError
 from gateway.route_table import BackendRoute, ModelRoute, TensorSpec
@@ -92,7 +93,7 @@ class _GrpcTransport:
                 request, timeout=call.timeout_s, metadata=metadata
             )
         except grpc.aio.AioRpcError as exc:
-            raise _grpc.translate(exc, self.name, "predict") from exc
+            raise from_grpc(exc, self.name, "predict") from exc
         try:
             outputs = {k: tensor_proto_to_array(v) for k, v in response.outputs.items()}
         except ValueError as exc:
@@ -108,7 +109,7 @@ class _GrpcTransport:
         try:
             response = await self._predict.GetModelMetadata(request, timeout=timeout_s)
         except grpc.aio.AioRpcError as exc:
-            raise _grpc.translate(exc, self.name, "metadata") from exc
+            raise from_grpc(exc, self.name, "metadata") from exc
         packed = response.metadata.get("signature_def")
         if packed is None or not packed.type_url.endswith("/tensorflow.serving.SignatureDefMap"):
             raise UpstreamError(f"{self.name}: metadata without a signature_def map")
@@ -131,7 +132,7 @@ class _GrpcTransport:
         try:
             response = await self._models.GetModelStatus(request, timeout=timeout_s)
         except grpc.aio.AioRpcError as exc:
-            error = _grpc.translate(exc, self.name, "status")
+            error = from_grpc(exc, self.name, "status")
             if isinstance(error, UpstreamError):
                 raise error from exc
             return False
@@ -177,7 +178,7 @@ class _RestTransport:
             what="predict",
         )
         if status != 200:
-            raise error_for_status(status, body, self.name, "predict")
+            raise from_http(status, body, self.name, "predict")
         try:
             outputs = orjson.loads(body)["outputs"]
             specs = {o.name: o.dtype for o in call.route.outputs}
@@ -196,7 +197,7 @@ class _RestTransport:
             "GET", self._path(route, version) + "/metadata", timeout_s=timeout_s, what="metadata"
         )
         if status != 200:
-            raise error_for_status(status, body, self.name, "metadata")
+            raise from_http(status, body, self.name, "metadata")
         try:
             defs = orjson.loads(body)["metadata"]["signature_def"]["signature_def"]
             signatures = {
@@ -243,7 +244,7 @@ class _RestTransport:
             what=call.method,
         )
         if status != 200:
-            raise error_for_status(status, raw, self.name, call.method)
+            raise from_http(status, raw, self.name, call.method)
         try:
             parsed = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:

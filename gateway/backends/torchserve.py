@@ -29,13 +29,14 @@ import orjson
 
 from gateway._pb import torchserve_modules
 from gateway.backends import _grpc
-from gateway.backends._http import HttpClient, error_for_status
+from gateway.backends._http import HttpClient
 from gateway.backends.base import (
     InferCall,
     InferResult,
     ModelMetadata,
     route_metadata,
 )
+from gateway.backends.error_map import from_answer, from_grpc, from_http
 from gateway.errors import (
     ServiceUnavailable,
     UpstreamError,
@@ -56,7 +57,6 @@ class TokenSource:
 
     def __init__(self, path: Path | None, static: str | None = None) -> None:
         self._path = path
-        self._static = static
         self._token: str | None = static
         self._stamp: tuple[int, int] | None = None
 
@@ -141,8 +141,9 @@ class TorchServeBackend:
             header, tail = split_response(raw) if self._binary else (loads(raw), None)
         except WireError as exc:
             raise UpstreamError(f"{self.name}: prediction is not JSON") from exc
-        if isinstance(header, dict) and "error" in header and "outputs" not in header:
-            raise UpstreamRejected(f"{self.name}: {header['error']}")
+        refused = from_answer(header, self.name)
+        if refused is not None:
+            raise refused
         try:
             response = decode_infer_response(header, tail)
         except WireError as exc:
@@ -209,10 +210,7 @@ class TorchServeBackend:
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
                 raise _Rejected from exc
-            error = _grpc.translate(exc, self.name, "predictions")
-            if isinstance(error, UpstreamError) and _looks_like_input_error(exc.details()):
-                error = UpstreamRejected(error.message)
-            raise error from exc
+            raise from_grpc(exc, self.name, "predictions") from exc
         prediction: bytes = response.prediction
         return prediction
 
@@ -247,7 +245,7 @@ class TorchServeBackend:
         if status in (401, 403):
             raise _Rejected
         if status != 200:
-            raise error_for_status(status, raw, self.name, "predictions")
+            raise from_http(status, raw, self.name, "predictions")
         return raw
 
     async def metadata(self, route: ModelRoute, version: int, timeout_s: float) -> ModelMetadata:
@@ -286,9 +284,3 @@ def _zeros(dtype: str, shape: tuple[int, ...]) -> np.ndarray:
         out[:] = [b""] * out.size
         return out.reshape(shape)
     return np.zeros(shape, dtype=NAME_TO_NUMPY[dtype])
-
-
-def _looks_like_input_error(details: str | None) -> bool:
-    # The handler reports bad input as {"error": "..."} / a 400 that gRPC carries as INTERNAL.
-    text = (details or "").lower()
-    return '"error"' in text or "400" in text or "expected" in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pydantic import BaseModel
 
 
@@ -36,7 +38,10 @@ class BackendStatus(BaseModel):
     models: int
 
 
-class ErrorEntry(BaseModel):
+@dataclass(frozen=True, slots=True)
+class RecentError:
+    """One failed inference request: kept by ``GatewayMetrics``, shown by the status page."""
+
     at: float
     """Unix time."""
     model: str
@@ -52,5 +57,5 @@ class StatusReport(BaseModel):
     """Seconds the rates and percentiles are computed over."""
     models: list[ModelStatus]
     backends: list[BackendStatus]
-    recent_errors: list[ErrorEntry]
+    recent_errors: list[RecentError]
     """Newest first."""

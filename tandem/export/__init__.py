@@ -2,13 +2,16 @@
 
 `tandem.export.pipeline` runs it (staging, skip-if-current, commit); `savedmodel` copies an
 existing SavedModel as it is; `tensorflow` and `pytorch` build artifacts from live models;
-`signatures` reads an artifact's own inputs and outputs. Where files go is `tandem.layout`;
-the configs that point the servers at them are written by the CLI (`tandem.configgen`).
+`signatures` reads an artifact's own inputs and outputs; `record` owns the source
+fingerprint and the export records that both of them read. Where files go is
+`tandem.layout`; the configs that point the servers at them are written by the CLI
+(`tandem.configgen`).
 """
 
 from __future__ import annotations
 
-from tandem.export.pipeline import export_models, is_current, source_fingerprint
+from tandem.export.pipeline import export_models
+from tandem.export.record import is_current, source_fingerprint
 from tandem.export.result import ExportResult, ParityCheck
 from tandem.export.signatures import inspect_snippet, resolve_manifest, resolve_spec
 

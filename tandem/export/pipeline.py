@@ -9,17 +9,15 @@ manifest resolved by `tandem.export.resolve_manifest`.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 from tandem.errors import ExportError, ParityError, TandemError
+from tandem.export.record import is_current, write_record
 from tandem.export.result import ExportResult
 from tandem.export.signatures import resolve_spec
 from tandem.export.sources import load_source, one_line
@@ -31,52 +29,6 @@ Progress = Callable[[str], None]
 
 def _artifact(layout: Layout, spec: ModelSpec) -> Path:
     return layout.artifact(spec.framework, spec.name, spec.version)
-
-
-def _source_stat(path: Path) -> str:
-    """Sizes and mtimes of a source file, or of every file in a source directory."""
-    if path.is_file():
-        st = path.stat()
-        return f"{st.st_size}:{st.st_mtime_ns}"
-    parts = []
-    for p in sorted(path.rglob("*")):
-        if p.is_file():
-            st = p.stat()
-            parts.append(f"{p.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}")
-    return "\n".join(parts)
-
-
-def source_fingerprint(manifest: Manifest, spec: ModelSpec) -> str:
-    """Spec (as the manifest states it) + the source's code or file(s): an export is stale
-    when either changes."""
-    h = hashlib.sha256(spec.fingerprint().encode())
-    if spec.is_entry_point:
-        module = spec.source.partition(":")[0]
-        found = None
-        try:
-            found = importlib.util.find_spec(module)
-        except (ImportError, ValueError):
-            found = None
-        if found is not None and found.origin and Path(found.origin).is_file():
-            h.update(Path(found.origin).read_bytes())
-    else:
-        path = manifest.root / spec.source
-        if path.exists():
-            h.update(_source_stat(path).encode())
-    return h.hexdigest()[:16]
-
-
-def is_current(manifest: Manifest, spec: ModelSpec, out: Path) -> bool:
-    """True when the artifact exists and was exported from this very spec and source."""
-    layout = Layout(out)
-    record = layout.export_record(spec.name, spec.version)
-    if not _artifact(layout, spec).exists() or not record.exists():
-        return False
-    try:
-        data = json.loads(record.read_text())
-    except (OSError, ValueError):
-        return False
-    return bool(data.get("fingerprint") == source_fingerprint(manifest, spec))
 
 
 def _export_one(manifest: Manifest, declared: ModelSpec, staging: Path) -> ExportResult:
@@ -157,21 +109,7 @@ def _commit(
         trash.parent.mkdir(parents=True, exist_ok=True)
         os.replace(final, trash)
     os.replace(result.artifact, final)
-    record = layout.export_record(spec.name, spec.version)
-    record.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "model": spec.name,
-        "framework": spec.framework,
-        "version": spec.version,
-        "fingerprint": source_fingerprint(manifest, spec),
-        "metrics": result.metrics,
-        "parity": [asdict(p) for p in result.parity],
-        "artifact": str(final),
-        "spec": (result.spec or spec).model_dump(mode="json"),
-    }
-    tmp = record.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, record)
+    write_record(layout, manifest, spec, result, final)
     return replace(result, artifact=final)
 
 

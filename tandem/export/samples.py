@@ -1,22 +1,39 @@
-"""Sample inputs that follow the manifest's declared specs (parity checks, warmup)."""
+"""Sample inputs that follow a model's declared specs: the one builder, for parity checks,
+warmup files, the stack's sample requests and the load tests' bodies."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from tandem.manifest import TensorSpec
 from wire.dtypes import NAME_TO_NUMPY as NUMPY_DTYPES
+from wire.spec import concrete_shape
 
 
-def sample_inputs(specs: list[TensorSpec], batch: int, seed: int = 0) -> list[npt.NDArray[Any]]:
-    """Deterministic random arrays of the declared dtype and shape, `batch` rows each."""
+class Spec(Protocol):
+    """A tensor spec: the manifest's (``tandem.manifest.TensorSpec``) or the route file's
+    (``wire.spec.TensorSpec``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dtype(self) -> str: ...
+
+    @property
+    def shape(self) -> Sequence[int]: ...
+
+
+def sample_inputs(specs: Sequence[Spec], batch: int, seed: int = 0) -> list[npt.NDArray[Any]]:
+    """Deterministic random arrays of the declared dtype and shape, `batch` rows each (a
+    fixed first dimension stays; other free dimensions are 1), in the order of `specs`."""
     rng = np.random.default_rng(seed)
     out: list[npt.NDArray[Any]] = []
     for spec in specs:
-        shape = spec.concrete_shape(batch)
+        shape = concrete_shape(spec.shape, batch)
         if spec.dtype.startswith("float"):
             out.append(rng.random(shape).astype(NUMPY_DTYPES[spec.dtype]))
         elif spec.dtype == "bool":
@@ -36,7 +53,7 @@ def max_abs_diff(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> float:
     return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)), initial=0.0))
 
 
-def request_bodies(specs: list[TensorSpec], arrays: list[npt.NDArray[Any]]) -> tuple[bytes, bytes]:
+def request_bodies(specs: Sequence[Spec], arrays: list[npt.NDArray[Any]]) -> tuple[bytes, bytes]:
     """The v1 (row format) and v2 JSON request bodies carrying `arrays` as `specs` name them.
 
     The one place in tandem.export that writes wire bodies (for the handler parity check);

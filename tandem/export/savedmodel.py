@@ -28,6 +28,7 @@ from tandem.export.result import ParityCheck
 from tandem.export.samples import max_abs_diff, sample_inputs
 from tandem.layout import WARMUP_FILE
 from tandem.manifest import DType, ModelSpec, TensorSpec
+from wire.dtypes import NAME_TO_NUMPY
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -35,9 +36,8 @@ SERVE_TAG = "serve"
 PROTO_FILES = ("saved_model.pb", "saved_model.pbtxt")
 # TF Serving parses version directories as integers: leading zeros allowed, others ignored.
 _VERSION_DIR = re.compile(r"^\d+$")
-SERVABLE_DTYPES: frozenset[str] = frozenset(
-    ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool", "string")
-)
+SERVABLE_DTYPES: frozenset[str] = frozenset(NAME_TO_NUMPY)
+"""Every dtype of the wire contract (``wire.dtypes``)."""
 
 
 def is_savedmodel(path: Path) -> bool:
@@ -159,12 +159,6 @@ def open_savedmodel(path: Path) -> Iterator[LoadedSavedModel]:
         finally:
             logger.setLevel(level)
         yield LoadedSavedModel(tf, session, meta_graph)
-
-
-def read_signature(path: Path, name: str = "serving_default") -> Signature:
-    """The named signature of the SavedModel at `path` (a version directory or its parent)."""
-    with open_savedmodel(find_savedmodel(path)) as model:
-        return model.signature(name)
 
 
 def _digest(root: Path) -> dict[str, str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from tandem.errors import ExportError
+from tandem.export.record import recorded_spec
 from tandem.layout import Layout
 from tandem.manifest import DType, Manifest, ModelSpec, TensorSpec, TorchFormat
 
@@ -108,12 +109,12 @@ def read_artifact(
 ) -> ArtifactIO:
     """Inspect a SavedModel directory, `.keras`, `.pt2`, TorchScript or state_dict file
     (of a parent of version directories: the one numbered `version`, else the latest)."""
-    from tandem.export import savedmodel
+    from tandem.export.savedmodel import find_savedmodel, open_savedmodel
 
     if path.is_dir():
         if framework == "pytorch":
             raise ExportError(f"{path} is a directory; a pytorch source is one file")
-        with savedmodel.open_savedmodel(savedmodel.find_savedmodel(path, version)) as model:
+        with open_savedmodel(find_savedmodel(path, version)) as model:
             sig = model.signature(signature)
             others = tuple(n for n in model.signature_names if n != signature)
         return ArtifactIO(
@@ -223,26 +224,15 @@ def resolve_spec(manifest: Manifest, spec: ModelSpec) -> ModelSpec:
     return spec.model_copy(update=update) if update else spec
 
 
-def _recorded(manifest: Manifest, spec: ModelSpec, layout: Layout) -> ModelSpec | None:
-    """The spec as the current export of this very source recorded it, if there is one."""
-    from tandem.export.pipeline import source_fingerprint
-
-    try:
-        data = json.loads(layout.export_record(spec.name, spec.version).read_text())
-    except (OSError, ValueError):
-        return None
-    if data.get("fingerprint") != source_fingerprint(manifest, spec) or "spec" not in data:
-        return None
-    return ModelSpec.model_validate(data["spec"])
-
-
 def resolve_manifest(manifest: Manifest, out: Path | None = None) -> Manifest:
     """Every model's spec resolved; with `out`, from the export records where still current
     (so configs and the stack need not open the artifacts again)."""
     layout = Layout(out.resolve()) if out is not None else None
     models = []
     for spec in manifest.models:
-        recorded = _recorded(manifest, spec, layout) if layout and not spec.is_entry_point else None
+        recorded = (
+            recorded_spec(manifest, spec, layout) if layout and not spec.is_entry_point else None
+        )
         models.append(recorded or resolve_spec(manifest, spec))
     if models == manifest.models:
         return manifest

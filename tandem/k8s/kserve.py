@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tandem.backend_kinds import TFSERVING, TORCHSERVE
 from tandem.configgen import torchserve_batching
 from tandem.k8s.render import (
     NAMESPACE,
@@ -125,12 +126,10 @@ def kserve_routes(manifest: Manifest) -> str:
     doc = json.loads(routes(manifest, Path("/models")))
     backends: dict[str, Any] = {}
     models: dict[str, Any] = {}
-    for m in manifest.models:
-        if m.framework != "tensorflow":
-            continue
+    for m in TFSERVING.models(manifest):
         name = f"kserve-{isvc_name(m)}"
         backends[name] = {
-            "kind": "tfserving",
+            "kind": TFSERVING.id,
             "grpc_target": None,
             "rest_url": f"http://{isvc_name(m)}-predictor.{NAMESPACE}.svc.cluster.local",
         }
@@ -170,9 +169,7 @@ def write_kserve(manifest: Manifest, out: Path, repository: str, build: Path) ->
     from tandem.layout import mar_filename
 
     out.mkdir(parents=True, exist_ok=True)
-    for m in manifest.models:
-        if m.framework != "pytorch":
-            continue
+    for m in TORCHSERVE.models(manifest):
         root = out / "kserve-repository" / "kserve" / m.name
         (root / "config").mkdir(parents=True, exist_ok=True)
         (root / "config" / "config.properties").write_text(

@@ -35,6 +35,7 @@ from typing import Any, Literal
 import yaml
 
 from tandem import __version__
+from tandem.backend_kinds import KINDS, TFSERVING, TORCHSERVE, kind_for
 from tandem.configgen import render_all
 from tandem.errors import K8sError
 from tandem.manifest import (
@@ -53,8 +54,7 @@ TAG = __version__
 GPU_TAG = f"{TAG}-gpu"
 IMAGES = {
     "gateway": "tandem/gateway",
-    "tf-serving": "tandem/tf-serving",
-    "torchserve": "tandem/torchserve",
+    **{kind.component: kind.image for kind in KINDS},
     "model-fetch": "tandem/model-fetch",
 }
 MODEL_ROOT = Path("/models")
@@ -68,10 +68,12 @@ USER_ID = 10001
 DRAIN_S = 10
 """preStop sleep: time for the endpoint removal to reach every kube-proxy and gateway."""
 
+BACKEND_COMPONENTS: dict[str, str] = {kind.framework: kind.component for kind in KINDS}
+"""The component serving each framework: its Deployment, Service, image and config names."""
+
 CONTAINER_PORTS: dict[str, dict[str, int]] = {
     "gateway": {"http": 8000, "grpc": 8001},
-    "tf-serving": {"grpc": 8500, "http": 8501},
-    "torchserve": {"http": 8080, "grpc": 7070, "metrics": 8082},
+    **{kind.component: dict(kind.container_ports) for kind in KINDS},
 }
 TORCHSERVE_MANAGEMENT_PORT = 8081
 TORCHSERVE_GRPC_MANAGEMENT_PORT = 7071
@@ -123,16 +125,12 @@ def _device(m: ModelSpec, kind: Overlay) -> Device:
 def gpu_count(manifest: Manifest, framework: str) -> int:
     """GPUs one backend pod gets in the gpu overlay: the most any of its models asks for, at
     least one (models share the server process)."""
-    counts = [_device(m, "gpu").count for m in manifest.models if m.framework == framework]
+    counts = [_device(m, "gpu").count for m in kind_for(framework).models(manifest)]
     return max(counts, default=0)
 
 
-def _tf(manifest: Manifest) -> list[ModelSpec]:
-    return [m for m in manifest.models if m.framework == "tensorflow"]
-
-
-def _torch(manifest: Manifest) -> list[ModelSpec]:
-    return [m for m in manifest.models if m.framework == "pytorch"]
+_tf = TFSERVING.models
+_torch = TORCHSERVE.models
 
 
 def _replicas(models: list[ModelSpec]) -> int:
@@ -141,18 +139,8 @@ def _replicas(models: list[ModelSpec]) -> int:
 
 def model_paths(manifest: Manifest, framework: str) -> list[str]:
     """What one backend's pods fetch, relative to the model repository root."""
-    from tandem.layout import mar_filename
-
-    paths = []
-    for m in manifest.models:
-        if m.framework != framework:
-            continue
-        for v in m.served_versions:
-            if framework == "tensorflow":
-                paths.append(f"tensorflow/{m.name}/{v}")
-            else:
-                paths.append(f"torchserve/model-store/{mar_filename(m.name, v)}")
-    return paths
+    kind = kind_for(framework)
+    return [path for m in kind.models(manifest) for path in kind.repository_paths(m)]
 
 
 # ---------------------------------------------------------------------------- config files
@@ -530,7 +518,7 @@ def gateway_resources(manifest: Manifest) -> list[dict[str, Any]]:
     return [deployment, _service("gateway", "gateway"), hpa, _pdb("gateway", "gateway")]
 
 
-def tf_serving_resources(manifest: Manifest) -> list[dict[str, Any]]:
+def tfserving_resources(manifest: Manifest) -> list[dict[str, Any]]:
     models = _tf(manifest)
     if not models:
         return []
@@ -853,7 +841,7 @@ def render_tree(manifest: Manifest, model_repository: str = DEFAULT_MODEL_REPOSI
             continue
         if component != "gateway":
             resources.append(f"{component}.yaml")
-            builder = tf_serving_resources if component == "tf-serving" else torchserve_resources
+            builder = tfserving_resources if component == "tf-serving" else torchserve_resources
             files[f"base/{component}.yaml"] = _dump(*builder(manifest))
         names = []
         for fname, text in configs[component].items():
@@ -873,11 +861,7 @@ def render_tree(manifest: Manifest, model_repository: str = DEFAULT_MODEL_REPOSI
     base["configMapGenerator"] = generators
     files["base/kustomization.yaml"] = _dump(_kustomization(base))
 
-    backends = [
-        (name, fw)
-        for name, fw in (("tf-serving", "tensorflow"), ("torchserve", "pytorch"))
-        if any(m.framework == fw for m in manifest.models)
-    ]
+    backends = [(kind.component, kind.framework) for kind in KINDS if kind.models(manifest)]
 
     # cpu: one replica of everything, for dev clusters.
     cpu_patches = [_replicas_patch("Deployment", n, "replicas", 1) for n, _ in backends]
@@ -947,7 +931,7 @@ def render_tree(manifest: Manifest, model_repository: str = DEFAULT_MODEL_REPOSI
 
 
 def _by(manifest: Manifest, framework: str) -> list[ModelSpec]:
-    return [m for m in manifest.models if m.framework == framework]
+    return kind_for(framework).models(manifest)
 
 
 def current_repository(tree: Path) -> str | None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tandem.errors import K8sError
-from tandem.k8s.render import NAMESPACE, OVERLAYS, model_paths, render_tree
+from tandem.k8s.render import BACKEND_COMPONENTS, NAMESPACE, OVERLAYS, model_paths, render_tree
 from tandem.manifest import Manifest, VersionPolicy
 
 ROLLOUT_TIMEOUT = "15m"
@@ -106,12 +106,7 @@ def plan(
         for path in _paths(manifest, name)
         if _version_of(path) not in versions[name][0]
     ]
-    backends = sorted(
-        {
-            "tf-serving" if manifest.model(n).framework == "tensorflow" else "torchserve"
-            for n in models
-        }
-    )
+    backends = sorted({BACKEND_COMPONENTS[manifest.model(n).framework] for n in models})
     kubectl = ("kubectl", "-n", NAMESPACE)
 
     def wait(deployments: list[str]) -> list[Step]:

@@ -12,22 +12,20 @@ import numpy as np
 import orjson
 
 from gateway.route_table import ModelRoute
+from tandem.export import samples
 from wire import v2
 
 
 def sample_inputs(route: ModelRoute, seed: int = 0) -> dict[str, np.ndarray]:
-    """One request's worth of input (batch 1) shaped and typed per the model's spec."""
-    rng = np.random.default_rng(seed)
-    arrays = {}
-    for spec in route.inputs:
-        shape = tuple(1 if d < 0 else d for d in spec.shape)
-        if spec.dtype.startswith("float"):
-            arrays[spec.name] = rng.random(shape).astype(spec.dtype).round(4)
-        elif spec.dtype == "string":
-            arrays[spec.name] = np.full(shape, b"load test", dtype=object)
-        else:
-            arrays[spec.name] = rng.integers(0, 2, shape).astype(spec.dtype)
-    return arrays
+    """One request's worth of input (batch 1) shaped and typed per the model's spec, by the
+    export's sample builder."""
+    arrays = samples.sample_inputs(route.inputs, batch=1, seed=seed)
+    # Floats rounded to 4 decimals: JSON bodies stay short, so the load test measures the
+    # servers rather than float printing.
+    return {
+        spec.name: a.round(4) if a.dtype.kind == "f" else a
+        for spec, a in zip(route.inputs, arrays, strict=True)
+    }
 
 
 def v1_body(arrays: dict[str, np.ndarray]) -> bytes:

@@ -19,9 +19,10 @@ from typing import Any
 
 import yaml
 
+from tandem.backend_kinds import KINDS
 from tandem.manifest import Manifest
 from tandem.monitoring import dashboard
-from tandem.monitoring.prometheus import PROMETHEUS_PATH, alert_rules
+from tandem.monitoring.prometheus import alert_rules
 
 COMPONENT = "components/monitoring"
 SCRAPE_KEY_SECRET = "tandem-prometheus-api-key"
@@ -59,13 +60,15 @@ def _pod_monitor(
 
 def pod_monitors(manifest: Manifest, namespace: str) -> list[dict[str, Any]]:
     """One PodMonitor per component the manifest deploys (port names of the Deployments)."""
-    frameworks = {m.framework for m in manifest.models}
     auth = {"type": "Bearer", "credentials": {"name": SCRAPE_KEY_SECRET, "key": "api-key"}}
     out = [_pod_monitor(namespace, "gateway", "gateway", "http", "/metrics", auth)]
-    if "tensorflow" in frameworks:
-        out.append(_pod_monitor(namespace, "tf-serving", "tfserving", "http", PROMETHEUS_PATH))
-    if "pytorch" in frameworks:
-        out.append(_pod_monitor(namespace, "torchserve", "torchserve", "metrics", "/metrics"))
+    for kind in KINDS:
+        if kind.models(manifest):
+            out.append(
+                _pod_monitor(
+                    namespace, kind.component, kind.id, kind.metrics_port_name, kind.metrics_path
+                )
+            )
     return out
 
 

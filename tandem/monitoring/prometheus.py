@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
+from tandem.backend_kinds import KINDS
 from tandem.layout import Layout
 from tandem.manifest import Manifest
 
-PROMETHEUS_PATH = "/monitoring/prometheus/metrics"  # TF Serving's, as in monitoring.config
 RULES_FILE = "tandem.rules.yml"
 SCRAPE_INTERVAL = "5s"
 
@@ -45,7 +45,6 @@ def scrape_config(
     ``stack="compose"`` (the ``tandem`` external label)."""
     s = manifest.data.servers
     key_file = credentials_file if credentials_file is not None else Layout(out).gateway_api_key
-    frameworks = {m.framework for m in manifest.models}
     jobs: list[dict[str, Any]] = [
         {
             "job_name": "gateway",
@@ -59,24 +58,16 @@ def scrape_config(
             "static_configs": [{"targets": [f"{_local(s.gateway.host)}:{s.gateway.port}"]}],
         }
     ]
-    if "tensorflow" in frameworks:
+    for kind in KINDS:
+        if not kind.models(manifest):
+            continue
+        server = getattr(s, kind.id)
+        target = f"{_local(server.host)}:{getattr(server, kind.metrics_server_port)}"
         jobs.append(
             {
-                "job_name": "tfserving",
-                "metrics_path": PROMETHEUS_PATH,
-                "static_configs": [
-                    {"targets": [f"{_local(s.tfserving.host)}:{s.tfserving.rest_port}"]}
-                ],
-            }
-        )
-    if "pytorch" in frameworks:
-        jobs.append(
-            {
-                "job_name": "torchserve",
-                "metrics_path": "/metrics",
-                "static_configs": [
-                    {"targets": [f"{_local(s.torchserve.host)}:{s.torchserve.metrics_port}"]}
-                ],
+                "job_name": kind.id,
+                "metrics_path": kind.metrics_path,
+                "static_configs": [{"targets": [target]}],
             }
         )
     doc = {

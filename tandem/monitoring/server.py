@@ -63,7 +63,3 @@ class Prometheus(Service):
         r.raise_for_status()
         active: list[dict[str, Any]] = r.json()["data"]["activeTargets"]
         return {t["labels"]["job"]: str(t["health"]) for t in active}
-
-    def all_targets_up(self) -> bool:
-        health = self.targets()
-        return bool(health) and all(h == "up" for h in health.values())

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from tandem.backend_kinds import TFSERVING, TORCHSERVE
 from tandem.errors import StackError
 from tandem.layout import TORCHSERVE_KEY_FILE
 from tandem.layout import Layout as Layout  # re-exported: the stack's modules import it here
@@ -124,11 +125,7 @@ class TorchServe(Service):
         return self.layout.torchserve_home / TORCHSERVE_KEY_FILE
 
     def models(self) -> list[tuple[str, list[int], int]]:
-        return [
-            (m.name, m.served_versions, m.workers)
-            for m in self.manifest.models
-            if m.framework == "pytorch"
-        ]
+        return [(m.name, m.served_versions, m.workers) for m in TORCHSERVE.models(self.manifest)]
 
     def prepare(self) -> None:
         self.java = find_java()
@@ -255,9 +252,7 @@ class TFServing(Service):
 
     def command(self) -> list[str]:
         c = self.layout.config
-        batching = any(
-            m.batching.enabled for m in self.manifest.models if m.framework == "tensorflow"
-        )
+        batching = any(m.batching.enabled for m in TFSERVING.models(self.manifest))
         flags = [
             f"--port={self.server.grpc_port}",
             f"--rest_api_port={self.server.rest_port}",
@@ -289,9 +284,7 @@ class TFServing(Service):
     def is_ready(self) -> bool:
         base = f"http://127.0.0.1:{self.server.rest_port}"
         with httpx.Client(timeout=HTTP_TIMEOUT) as client:
-            for m in self.manifest.models:
-                if m.framework != "tensorflow":
-                    continue
+            for m in TFSERVING.models(self.manifest):
                 r = client.get(f"{base}/v1/models/{m.name}")
                 if r.status_code != 200:
                     return False
@@ -304,7 +297,7 @@ class TFServing(Service):
 
 
 def _wants_gpu(manifest: Manifest) -> bool:
-    return any(m.device.kind == "gpu" for m in manifest.models if m.framework == "tensorflow")
+    return any(m.device.kind == "gpu" for m in TFSERVING.models(manifest))
 
 
 # --------------------------------------------------------------------------- gateway

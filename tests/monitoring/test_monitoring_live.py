@@ -44,13 +44,18 @@ def _query(prom: Any, expr: str) -> list[dict[str, Any]]:
     return list(body["data"]["result"])
 
 
+def _all_targets_up(prom: Any) -> bool:
+    health = prom.targets()
+    return bool(health) and all(h == "up" for h in health.values())
+
+
 def test_all_three_targets_are_up(prometheus) -> None:
-    wait_for(prometheus.all_targets_up, timeout=30, what="prometheus targets", interval=1)
+    wait_for(lambda: _all_targets_up(prometheus), timeout=30, what="prometheus targets", interval=1)
     assert prometheus.targets() == {"gateway": "up", "tfserving": "up", "torchserve": "up"}
 
 
 def test_every_non_gpu_panel_returns_data_after_traffic(live_stack, prometheus) -> None:
-    wait_for(prometheus.all_targets_up, timeout=30, what="prometheus targets", interval=1)
+    wait_for(lambda: _all_targets_up(prometheus), timeout=30, what="prometheus targets", interval=1)
     official = live_stack.stack.tfserving.official is not None
     expected = [
         (panel, query)

@@ -42,12 +42,13 @@ def test_accuracy_and_parity_recorded(demo_build: Path, name: str) -> None:
 def test_savedmodel_signature_matches_manifest(
     demo_build: Path, repo_root: Path, name: str
 ) -> None:
-    from tandem.export.savedmodel import read_signature
+    from tandem.export.savedmodel import find_savedmodel, open_savedmodel
 
     spec = load_manifest(repo_root / "models.yaml").model(name)
     version_dir = demo_build / "tensorflow" / name / "1"
     assert (version_dir / "saved_model.pb").is_file()
-    sig = read_signature(version_dir)
+    with open_savedmodel(find_savedmodel(version_dir)) as saved:
+        sig = saved.signature("serving_default")
     assert sig.method == "tensorflow/serving/predict"
     key = lambda t: t.name  # noqa: E731
     assert sorted(sig.inputs, key=key) == sorted(spec.inputs, key=key)

@@ -211,3 +211,28 @@ def test_file_sources_leave_io_and_format_to_the_artifact(write_manifest) -> Non
     assert not tf2.has_io
     assert program.format is None
     assert hp2.signature == "serving_default"
+
+
+def test_every_wire_dtype_is_a_manifest_dtype(write_manifest) -> None:
+    """The manifest takes its dtypes from the wire contract (uint16/32/64 included)."""
+    from wire.dtypes import NAME_TO_V2
+
+    for dtype in NAME_TO_V2:
+        text = manifest(
+            GOOD_MODEL.replace(
+                "dtype: float32, shape: [-1, 64]", f"dtype: {dtype}, shape: [-1, 64]"
+            )
+        )
+        if dtype == "string":  # a PyTorch model takes no string input (its own rule)
+            continue
+        spec = load_manifest(write_manifest(text)).model("m")
+        assert spec.inputs[0].dtype == dtype
+        assert spec.inputs[0].to_wire().dtype == dtype
+
+
+def test_manifest_shape_rule_is_the_wire_rule(write_manifest) -> None:
+    bad = manifest(GOOD_MODEL.replace("shape: [-1, 64]", "shape: [-1, 0]"))
+    with pytest.raises(
+        ManifestError, match=r"inputs\[0\]\.shape.*dimensions are positive sizes or -1"
+    ):
+        load_manifest(write_manifest(bad))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from wire import WireError
-from wire.spec import ModelIO, TensorSpec, validate_inputs
+from wire.spec import ModelIO, TensorSpec, check_shape, concrete_shape, validate_inputs
 
 SPECS = (TensorSpec(name="pixels", dtype="float32", shape=(-1, 64)),)
 
@@ -62,3 +62,27 @@ def test_model_io_json_round_trip_and_unknown_dtype():
     bad = {**io.to_json(), "inputs": [{"name": "x", "dtype": "complex64", "shape": [1]}]}
     with pytest.raises(WireError, match="unknown dtype"):
         ModelIO.from_json(bad)
+
+
+@pytest.mark.parametrize(
+    ("shape", "checked"),
+    [([-1, 64], (-1, 64)), ((1,), (1,)), ([-1, -1, 3], (-1, -1, 3)), ([], ())],
+)
+def test_check_shape_accepts_sizes_and_any(shape, checked):
+    assert check_shape(shape) == checked
+
+
+@pytest.mark.parametrize("shape", [[0], [-1, 0], [-2, 3]])
+def test_check_shape_refuses_zero_and_below_minus_one(shape):
+    with pytest.raises(WireError, match="positive sizes or -1"):
+        check_shape(shape)
+    with pytest.raises(WireError, match="tensor 'x': dimensions are positive sizes or -1"):
+        TensorSpec.from_json({"name": "x", "dtype": "float32", "shape": shape})
+
+
+@pytest.mark.parametrize(
+    ("shape", "batch", "concrete"),
+    [((-1, 64), 4, (4, 64)), ((1,), 4, (1,)), ((-1, -1, 3), 2, (2, 1, 3)), ((), 3, ())],
+)
+def test_concrete_shape_sets_the_batch_and_other_free_dims_to_one(shape, batch, concrete):
+    assert concrete_shape(shape, batch) == concrete

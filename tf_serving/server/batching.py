@@ -197,10 +197,6 @@ class Batcher:
             if not task.future.done():
                 task.future.set_exception(exc)
 
-    def queued_batches(self) -> int:
-        """Open batches across all queues (for tests and debugging)."""
-        return sum(len(q.batches) for q in self._queues.values())
-
     def shutdown(self) -> None:
         """Stop the batch threads (waits for running batches)."""
         self._executor.shutdown(wait=True)

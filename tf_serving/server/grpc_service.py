@@ -22,7 +22,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from tf_serving.server import codec, wire
+from tf_serving.server import codec, responses
 from tf_serving.server.config import model_specs_from_proto
 from tf_serving.server.dataplane import DataPlane
 from tf_serving.server.errors import InvalidArgument, ServingError
@@ -141,7 +141,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer): 
             ref = model_ref(request.model_spec)
             with self.dataplane.metrics.observe(ref.name, "GetModelMetadata", "GRPC"):
                 async with self.dataplane.servable(ref) as servable:
-                    return wire.metadata_response(servable)
+                    return responses.metadata_response(servable)
 
         return await _guard(context, call)
 
@@ -161,7 +161,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):  # type: ignore
                 raise InvalidArgument("Missing ModelSpec")
             ref = model_ref(request.model_spec)
             with self.dataplane.metrics.observe(ref.name, "GetModelStatus", "GRPC"):
-                response: get_model_status_pb2.GetModelStatusResponse = wire.status_response(
+                response: get_model_status_pb2.GetModelStatusResponse = responses.status_response(
                     self.dataplane.manager.status(ref)
                 )
                 return response

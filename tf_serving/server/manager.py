@@ -288,10 +288,6 @@ class ModelManager:
             raise NotFound(f"Could not find any versions of model {ref.name}")
         return [versions[v] for v in sorted(versions, reverse=True)]
 
-    def model_names(self) -> list[str]:
-        """Configured model names."""
-        return sorted(n for n, m in self._models.items() if not m.removed)
-
     async def aclose(self) -> None:
         """Drop every servable and stop the loader thread."""
         for model in self._models.values():

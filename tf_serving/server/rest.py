@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from tf_serving.server import codec, wire
+from tf_serving.server import codec, responses
 from tf_serving.server.dataplane import DataPlane
 from tf_serving.server.errors import InvalidArgument, ServingError
 from tf_serving.server.manager import ModelRef
@@ -123,10 +123,10 @@ class RestApi:
         if route.subresource == "metadata":
             with self.metrics.observe(ref.name, "GetModelMetadata", "REST"):
                 async with self.dataplane.servable(ref) as servable:
-                    return _json(wire.metadata_json(wire.metadata_response(servable)))
+                    return _json(responses.metadata_json(responses.metadata_response(servable)))
         with self.metrics.observe(ref.name, "GetModelStatus", "REST"):
             states = self.dataplane.manager.status(ref)
-            return _json(wire.to_json(wire.status_response(states)))
+            return _json(responses.to_json(responses.status_response(states)))
 
     async def _predict(self, ref: ModelRef, body: bytes) -> web.Response:
         with self.metrics.observe(ref.name, "Predict", "REST"):
