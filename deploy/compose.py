@@ -8,12 +8,17 @@ own set, written to `<out>/compose/` and mounted over /models/config:
     compose/config/*      configgen's files, rendered for /models and the compose services
     compose/compose.env   GPU counts from the manifest's `device` (docker compose --env-file)
     compose/api_key       a development API key (0600) for curl; only its hash goes to the
-    compose/api_keys      gateway, as the compose secret `api_keys`
+    compose/api_keys      gateway: these hashes, also as compose/config/api_keys, which the
+                          gateway reads at /models/config/api_keys
     compose/prometheus/*  the `monitoring` profile's prometheus.yml (tandem.monitoring's
                           generator, service-name targets) and the same alert rules
     compose/prometheus_api_key  Prometheus's own scrape key (0600, owned by the user the
                           Prometheus container runs as), the compose secret
                           `prometheus_api_key`; its hash is the second line of `api_keys`
+
+The same files go straight into the compose stack's `models` volume when its one-shot
+`export` service runs (deploy/prepare.py, `write_volume`): configs in `/models/config/`, the
+Prometheus files in `/models/prometheus/`, the keys in the `keys` volume.
 
     python -m deploy.compose [--manifest models.yaml] [--out build]
 """
@@ -47,6 +52,8 @@ KEY_DIR = Path("/run/tandem/torchserve")
 volume the gateway mounts read-only."""
 TF_HOST, TS_HOST, GATEWAY_HOST = "tf-serving", "torchserve", "gateway"
 """Compose service names, which are the services' host names on the compose network."""
+API_KEYS_FILE = "api_keys"
+"""The gateway's key hashes, in its config directory (TANDEM_GATEWAY_API_KEYS_FILE)."""
 PROMETHEUS_KEY_SECRET = Path("/run/secrets/prometheus_api_key")
 """Where the Prometheus container finds its scrape key (the compose secret)."""
 PROMETHEUS_IMAGE_USER = (65534, 65534)
@@ -168,25 +175,37 @@ def _sha256(path: Path) -> str:
     return f"sha256:{hashlib.sha256(path.read_text().strip().encode()).hexdigest()}\n"
 
 
+def _write_atomic(path: Path, text: str, mode: int = 0o644) -> Path:
+    """Replace ``path`` in one rename (the running gateway polls routes.json)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.chmod(mode)
+    os.replace(tmp, path)
+    return path
+
+
+def _rendered(manifest: Manifest, out: Path, *, routes: bool) -> dict[str, str]:
+    files = render(resolve_manifest(manifest, out))
+    if not routes:
+        del files["config/routes.json"]
+    return files
+
+
 def write(manifest: Manifest, out: Path, *, routes: bool = True) -> list[Path]:
     """Write the compose configs under `<out>/compose/`; create the API key files once.
     Inputs and outputs of file sources come from `out`'s export records, as for `tandem`'s
     own configs. Each file is replaced atomically (the running gateway polls routes.json);
     ``routes=False`` leaves routes.json to the rollout, which writes it once versions are live."""
     root = out / "compose"
-    # compose/config is mounted over /models/config inside the read-only /models (= out): the
-    # mount point must exist there, and the export no longer writes out/config itself.
-    (out / "config").mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in render(resolve_manifest(manifest, out)).items():
-        if not routes and name == "config/routes.json":
-            continue
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-        written.append(path)
+    # compose/config and compose/prometheus are mounted over /models/config and
+    # /models/prometheus inside the read-only /models (= out): the mount points must exist.
+    for mount_point in ("config", "prometheus"):
+        (out / mount_point).mkdir(parents=True, exist_ok=True)
+    written = [
+        _write_atomic(root / name, text)
+        for name, text in _rendered(manifest, out, routes=routes).items()
+    ]
     key_file, scrape_key, hashes = root / "api_key", root / "prometheus_api_key", root / "api_keys"
     _new_key(key_file)
     _new_key(scrape_key)
@@ -194,8 +213,29 @@ def write(manifest: Manifest, out: Path, *, routes: bool = True) -> list[Path]:
     # must belong to the container's (non-root) user to be read there and stay 0600.
     if os.geteuid() == 0:
         os.chown(scrape_key, *PROMETHEUS_IMAGE_USER)
-    hashes.write_text(_sha256(key_file) + _sha256(scrape_key))
-    hashes.chmod(0o644)  # hashes only; the gateway's non-root user must read the secret
+    # Hashes only, readable by the gateway's non-root user: the compose secret `api_keys`
+    # and /models/config/api_keys (where the gateway reads them in either kind of stack).
+    text = _sha256(key_file) + _sha256(scrape_key)
+    extra = [_write_atomic(hashes, text), _write_atomic(root / "config" / API_KEYS_FILE, text)]
+    return [*written, key_file, scrape_key, *extra]
+
+
+def write_volume(manifest: Manifest, out: Path, keys: Path, *, routes: bool = True) -> list[Path]:
+    """The `export` service's half of `write`: the same configs straight into the model
+    repository `out` (the `models` volume: `<out>/config/`, `<out>/prometheus/`), the API keys
+    (0600, kept across runs) in ``keys`` (the `keys` volume, mounted only where a key is
+    presented) and their hashes in `<out>/config/api_keys` for the gateway. compose.env is not
+    written: this stack runs on the compose file's defaults."""
+    written = [
+        _write_atomic(out / name, text)
+        for name, text in _rendered(manifest, out, routes=routes).items()
+        if name != "compose.env"
+    ]
+    keys.mkdir(parents=True, exist_ok=True)
+    key_file, scrape_key = keys / "api_key", keys / "prometheus_api_key"
+    _new_key(key_file)
+    _new_key(scrape_key)
+    hashes = _write_atomic(out / "config" / API_KEYS_FILE, _sha256(key_file) + _sha256(scrape_key))
     return [*written, key_file, scrape_key, hashes]
 
 

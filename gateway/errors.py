@@ -16,7 +16,8 @@ as ``{"error": "..."}``, which is the error body of both TF Serving REST v1 and 
     ├── NotFound (404)
     │   ├── ModelNotFound (404)
     │   ├── VersionNotFound (404)
-    │   └── LabelNotFound (404)
+    │   ├── LabelNotFound (404)
+    │   └── VariantNotFound (404)      a pinned twin variant that the twin does not have
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415)
     ├── RateLimited (429)              carries ``retry_after`` seconds
@@ -86,6 +87,10 @@ class VersionNotFound(NotFound):
 
 
 class LabelNotFound(NotFound):
+    pass
+
+
+class VariantNotFound(NotFound):
     pass
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -29,6 +31,7 @@ from gateway.errors import (
 )
 from gateway.schemas.status import RecentError
 
+_DIFF_BUCKETS = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0)
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LABELS = ("model", "version", "backend", "protocol", "status")
 RECENT_ERRORS = 50
@@ -58,6 +61,24 @@ def error_cause(exc: BaseException) -> str:
         if isinstance(exc, kind):
             return cause
     return "internal"
+
+
+@dataclass(frozen=True, slots=True)
+class Disagreement:
+    """One shadowed request whose two answers disagreed, kept for the status page."""
+
+    at: float
+    twin: str
+    primary: str
+    shadow: str
+    request_id: str
+    outputs: tuple[str, ...]
+    """Outputs that disagreed."""
+    max_abs_diff: dict[str, float]
+    inputs: dict[str, list[int]]
+    """Input shapes (always) ..."""
+    payload: dict[str, object] | None = None
+    """... and the input tensors themselves, only when ``twin_keep_inputs`` is on."""
 
 
 class GatewayMetrics:
@@ -122,7 +143,47 @@ class GatewayMetrics:
             ("model", "reason"),
             registry=self.registry,
         )
+        self.twin_requests = Counter(
+            "tandem_twin_requests_total",
+            "Requests to a twin's public name, by the variant that served them.",
+            ("twin", "variant"),
+            registry=self.registry,
+        )
+        self.twin_comparisons = Counter(
+            "tandem_twin_comparisons_total",
+            "Shadowed twin requests compared, by result (agree, disagree; error: an answer "
+            "missing, not compared).",
+            ("twin", "primary", "shadow", "result"),
+            registry=self.registry,
+        )
+        self.twin_output_comparisons = Counter(
+            "tandem_twin_output_comparisons_total",
+            "Compared twin outputs, by result.",
+            ("twin", "output", "result"),
+            registry=self.registry,
+        )
+        self.twin_abs_diff = Histogram(
+            "tandem_twin_abs_diff",
+            "Largest |primary - shadow| of one compared numeric output.",
+            ("twin", "output"),
+            buckets=_DIFF_BUCKETS,
+            registry=self.registry,
+        )
+        self.twin_max_abs_diff = Gauge(
+            "tandem_twin_max_abs_diff",
+            "Largest |primary - shadow| of a numeric output since the gateway started.",
+            ("twin", "output"),
+            registry=self.registry,
+        )
+        self.twin_objective = Gauge(
+            "tandem_twin_agreement_objective",
+            "Share of compared requests that must agree (from the route file).",
+            ("twin",),
+            registry=self.registry,
+        )
         self.recent_errors: deque[RecentError] = deque(maxlen=RECENT_ERRORS)
+        self.disagreements: deque[Disagreement] = deque(maxlen=20)
+        self._max_diff: dict[tuple[str, str], float] = {}
         self._request_children: dict[tuple[str, str, str, str, int], tuple[Any, Any]] = {}
         self._upstream_children: dict[tuple[str, int, str, str], Any] = {}
         self._breaker_children: dict[str, Any] = {}
@@ -206,6 +267,32 @@ class GatewayMetrics:
         if child is None:
             child = self._breaker_children[backend] = self.breaker_open.labels(backend)
         child.set(1 if is_open else 0)
+
+    def keep_disagreements(self, count: int) -> None:
+        """Keep the latest ``count`` disagreements (settings: ``twin_disagreements_kept``)."""
+        self.disagreements = deque(self.disagreements, maxlen=count)
+
+    def observe_comparison(
+        self,
+        *,
+        twin: str,
+        primary: str,
+        shadow: str,
+        agree: bool | None,
+        outputs: Sequence[tuple[str, bool, float | None]] = (),
+    ) -> None:
+        """Count one shadow comparison (``agree`` None: an answer was missing) and each
+        compared output as ``(name, agreed, max |diff| or None)``."""
+        result = "error" if agree is None else "agree" if agree else "disagree"
+        self.twin_comparisons.labels(twin, primary, shadow, result).inc()
+        for name, ok, diff in outputs:
+            self.twin_output_comparisons.labels(twin, name, "agree" if ok else "disagree").inc()
+            if diff is not None:
+                self.twin_abs_diff.labels(twin, name).observe(diff)
+                key = (twin, name)
+                if diff > self._max_diff.get(key, -1.0):
+                    self._max_diff[key] = diff
+                    self.twin_max_abs_diff.labels(twin, name).set(diff)
 
     def render(self) -> bytes:
         """The text exposition format."""

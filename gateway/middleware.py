@@ -9,7 +9,9 @@
   the limit); any other encoding is 415, a body that is not what it claims 400;
 * in-flight count (a plain integer the gauge reads at scrape time) and a structured
   access-log line: for every request when asked for (``access_log``), else for a random
-  sample (``access_log_sample``; 0 = none). Errors are logged where they are raised.
+  sample (``access_log_sample``; 0 = none). Errors are logged where they are raised;
+* ``X-Tandem-Variant``: the twin variant that answered, when the dataplane routed one
+  (:mod:`gateway.dataplane.twins`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import zlib
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.dataplane.twins import VARIANT_HEADER, answered_by
 from gateway.errors import BadRequest, GatewayError, PayloadTooLarge, UnsupportedMediaType
 from gateway.logs import request_id_var
 from gateway.metrics import GatewayMetrics
@@ -32,6 +35,7 @@ from gateway.tracing import Tracing
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 access_log = logging.getLogger("gateway.access")
 log = logging.getLogger("gateway.middleware")
+_VARIANT = VARIANT_HEADER.lower().encode()
 #: Content-Encoding → zlib window bits (deflate is zlib-wrapped, RFC 9110; raw is retried).
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
@@ -80,13 +84,18 @@ class GatewayMiddleware:
             request_id = os.urandom(16).hex()  # uuid4().hex's 32 hex digits, at a third the cost
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
+        variants: list[str] = []
+        variant_token = answered_by.set(variants)
         rid_header = (b"x-request-id", request_id.encode())
         status_box = [0]
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_box[0] = message["status"]
-                message["headers"] = [*message.get("headers", []), rid_header]
+                headers = [*message.get("headers", []), rid_header]
+                if variants:
+                    headers.append((_VARIANT, variants[-1].encode()))
+                message["headers"] = headers
             await send(message)
 
         metrics = self.metrics
@@ -128,6 +137,7 @@ class GatewayMiddleware:
         finally:
             metrics.in_flight_count -= 1
             request_id_var.reset(token)
+            answered_by.reset(variant_token)
             if self.log_sample and (self.log_access or random.random() < self.log_sample):
                 access_log.info(
                     "request",

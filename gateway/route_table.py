@@ -5,19 +5,35 @@ side can add fields without breaking the gateway. Optional gateway extras per mo
 ``canary_weights`` (``{"2": 0.1}``: share of unpinned traffic sent to version 2) and
 ``shadow_version`` (a version that receives a fire-and-forget copy of every request).
 ``admission`` bounds the requests in flight and waiting per model (see :class:`Admission`).
+
+``twins`` (optional): public names served by two or more routed models (a TensorFlow and a
+PyTorch build of one model, say), each a :class:`TwinRoute`: weighted split, default, shadow
+variant, tensor name mapping and what "agree" means for the live comparison.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wire.dtypes import DTypeName
 from wire.spec import TensorSpec
 
-__all__ = ["Admission", "BackendRoute", "DTypeName", "ModelRoute", "RouteTable", "TensorSpec"]
+__all__ = [
+    "Admission",
+    "Agreement",
+    "BackendRoute",
+    "DTypeName",
+    "ModelRoute",
+    "RouteTable",
+    "TensorSpec",
+    "TwinRoute",
+    "TwinVariant",
+    "twin_interface_error",
+]
 
 
 class _Lenient(BaseModel):
@@ -100,18 +116,140 @@ class ModelRoute(_Lenient):
         return self
 
 
+class TwinVariant(_Lenient):
+    """One build of a twin: a routed model, its share of the split and, where its tensors are
+    named differently, the twin's tensor name → this model's tensor name."""
+
+    weight: float = Field(default=0.0, ge=0.0, le=1.0)
+    inputs: dict[str, str] = Field(default_factory=dict)
+    outputs: dict[str, str] = Field(default_factory=dict)
+
+
+class Agreement(_Lenient):
+    """When two answers of a twin agree: every compared output does. Float outputs agree
+    within ``atol`` (absolute, element-wise), integer/bool/string outputs exactly, and an
+    output named in ``top1`` when its arg-max over the last axis is the same."""
+
+    outputs: tuple[str, ...] = ()
+    """Twin output names compared (empty: all of them)."""
+    atol: float = Field(default=1e-5, ge=0.0)
+    top1: tuple[str, ...] = ()
+    objective: float = Field(default=0.99, gt=0.0, le=1.0)
+    """Share of shadowed requests that must agree (the alert fires below it)."""
+
+
+class TwinRoute(_Lenient):
+    """One public name served by several routed models (its variants)."""
+
+    variants: dict[str, TwinVariant] = Field(min_length=2)
+    default: str
+    shadow: str | None = None
+    agreement: Agreement = Field(default_factory=Agreement)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TwinRoute:
+        if self.default not in self.variants:
+            raise ValueError(f"default {self.default!r} is not a variant")
+        if self.shadow is not None and self.shadow not in self.variants:
+            raise ValueError(f"shadow {self.shadow!r} is not a variant")
+        if sum(v.weight for v in self.variants.values()) > 1.0 + 1e-5:
+            raise ValueError("variant weights add up to more than 1")  # 1e-5: rounded shares
+        first = next(iter(self.variants.values()))
+        if first.inputs or first.outputs:
+            raise ValueError("the first variant names the twin's tensors: it has no mapping")
+        return self
+
+
+class _Tensor(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def shape(self) -> Sequence[int]: ...
+
+
+def _spec_text(t: _Tensor) -> str:
+    return f"{t.dtype}{list(t.shape)}"
+
+
+def twin_interface_error(
+    twin: str,
+    first: str,
+    first_io: tuple[Sequence[_Tensor], Sequence[_Tensor]],
+    other: str,
+    other_io: tuple[Sequence[_Tensor], Sequence[_Tensor]],
+    mapping: tuple[Mapping[str, str], Mapping[str, str]],
+) -> str | None:
+    """One line naming both sides when ``other`` (its tensors renamed by ``mapping``, twin
+    name → its name) does not take and give the same tensors as ``first``; else ``None``.
+
+    The twin's interface is its first variant's. Called by the manifest check and by the
+    route table's validation."""
+    for kind, mine, theirs, names in zip(
+        ("input", "output"), first_io, other_io, mapping, strict=True
+    ):
+        by_name = {t.name: t for t in theirs}
+        for t in mine:
+            their_name = names.get(t.name, t.name)
+            got = by_name.pop(their_name, None)
+            alias = f" (as {their_name!r})" if their_name != t.name else ""
+            if got is None:
+                known = sorted(x.name for x in theirs)
+                return (
+                    f"twin {twin!r}: {kind} {t.name!r} {_spec_text(t)} of {first!r} has no "
+                    f"counterpart{alias} in {other!r} (its {kind}s: {known})"
+                )
+            if got.dtype != t.dtype or list(got.shape) != list(t.shape):
+                return (
+                    f"twin {twin!r}: {kind} {t.name!r} is {_spec_text(t)} in {first!r} but "
+                    f"{_spec_text(got)}{alias} in {other!r}"
+                )
+        if by_name:
+            return (
+                f"twin {twin!r}: {other!r} has {kind}s {sorted(by_name)} that {first!r} lacks "
+                f"(map names in the variant's '{kind}s:')"
+            )
+    return None
+
+
 class RouteTable(_Lenient):
     """The whole route file."""
 
     schema_version: Literal[1]
     backends: dict[str, BackendRoute]
     models: dict[str, ModelRoute]
+    twins: dict[str, TwinRoute] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _backends_exist(self) -> RouteTable:
         for name, model in self.models.items():
             if model.backend not in self.backends:
                 raise ValueError(f"model {name!r} names unknown backend {model.backend!r}")
+        for name, twin in self.twins.items():
+            if name in self.models:
+                raise ValueError(f"twin {name!r} has the name of a model")
+            missing = [v for v in twin.variants if v not in self.models]
+            if missing:
+                raise ValueError(f"twin {name!r} names unknown models {missing}")
+            first, *others = twin.variants
+            ref = self.models[first]
+            for other in others:
+                route, variant = self.models[other], twin.variants[other]
+                problem = twin_interface_error(
+                    name,
+                    first,
+                    (ref.inputs, ref.outputs),
+                    other,
+                    (route.inputs, route.outputs),
+                    (variant.inputs, variant.outputs),
+                )
+                if problem is not None:
+                    raise ValueError(problem)
+            outputs = {t.name for t in ref.outputs}
+            unknown = sorted(set(twin.agreement.outputs + twin.agreement.top1) - outputs)
+            if unknown:
+                raise ValueError(f"twin {name!r}: agreement names unknown outputs {unknown}")
         return self
 
 

@@ -90,7 +90,15 @@ class GatewaySettings(BaseSettings):
     is refused (503) rather than sent on once that much time has passed, and the backend gets
     only what is left. The model's timeout applies either way."""
     sticky_header: str = "X-Tandem-Sticky-Key"
-    """Header whose value pins a caller to one canary arm."""
+    """Header whose value pins a caller to one canary arm (and one twin variant)."""
+    variant_header: str = "X-Tandem-Variant"
+    """Request header naming the twin variant to serve a request (the response names the
+    variant that answered in the same header)."""
+    twin_disagreements_kept: int = Field(default=20, ge=0, le=1000)
+    """Latest disagreeing shadow comparisons kept for the status page."""
+    twin_keep_inputs: bool = False
+    """Keep the input tensors of those disagreements too (they are client data: off by
+    default; inputs above 64 KiB are never kept)."""
     ready_cache_s: float = Field(default=2.0, ge=0.0)
     """How long a backend readiness answer is reused."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

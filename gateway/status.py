@@ -12,11 +12,18 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from gateway.dataplane.service import DataPlane
 from gateway.metrics import GatewayMetrics
-from gateway.schemas.status import BackendStatus, ModelStatus, StatusReport
+from gateway.schemas.status import (
+    BackendStatus,
+    DisagreementEntry,
+    ModelStatus,
+    StatusReport,
+    TwinStatus,
+    TwinVariantStatus,
+)
 
 WINDOW_S = 60.0
 MIN_SPACING_S = 1.0
@@ -197,4 +204,80 @@ async def status_report(
             )
         )
     errors = list(reversed(metrics.recent_errors))
-    return StatusReport(window_s=window, models=models, backends=backends, recent_errors=errors)
+    twins = twin_statuses(dataplane, metrics, {m.name: m for m in models})
+    return StatusReport(
+        window_s=window, models=models, backends=backends, recent_errors=errors, twins=twins
+    )
+
+
+def _comparisons(metrics: GatewayMetrics) -> dict[str, tuple[int, int]]:
+    """Twin → (compared, agreed) from the comparison counter."""
+    out: dict[str, tuple[int, int]] = {}
+    for family in metrics.twin_comparisons.collect():
+        for sample in family.samples:
+            if not sample.name.endswith("_total"):
+                continue
+            result = sample.labels["result"]
+            if result == "error":
+                continue
+            compared, agreed = out.get(sample.labels["twin"], (0, 0))
+            n = int(sample.value)
+            out[sample.labels["twin"]] = (compared + n, agreed + (n if result == "agree" else 0))
+    return out
+
+
+def twin_statuses(
+    dataplane: DataPlane, metrics: GatewayMetrics, models: dict[str, ModelStatus]
+) -> list[TwinStatus]:
+    """Every twin of the route table, its variants side by side (from ``models``, the
+    per-model rows of the same report) and its agreement so far."""
+    counts = _comparisons(metrics)
+    out = []
+    for name, twin in dataplane.table.twins.items():
+        variants = []
+        for variant, spec in twin.variants.items():
+            m = models.get(variant)
+            if m is None:
+                continue
+            role = (
+                "default"
+                if variant == twin.default
+                else "shadow"
+                if variant == twin.shadow
+                else "split"
+            )
+            variants.append(
+                TwinVariantStatus(
+                    name=variant,
+                    framework=m.framework,
+                    backend=m.backend,
+                    weight=spec.weight,
+                    role=role,
+                    ready=m.ready,
+                    requests=m.requests,
+                    errors=m.errors,
+                    rps=m.rps,
+                    p50_ms=m.p50_ms,
+                    p99_ms=m.p99_ms,
+                )
+            )
+        compared, agreed = counts.get(name, (0, 0))
+        kept = [
+            DisagreementEntry(**{**asdict(d), "outputs": list(d.outputs)})
+            for d in reversed(metrics.disagreements)
+            if d.twin == name
+        ]
+        out.append(
+            TwinStatus(
+                name=name,
+                default=twin.default,
+                shadow=twin.shadow,
+                objective=twin.agreement.objective,
+                compared=compared,
+                agreed=agreed,
+                agreement=agreed / compared if compared else None,
+                variants=variants,
+                disagreements=kept,
+            )
+        )
+    return out

@@ -144,8 +144,11 @@ def export(
     out: OutOpt = Path("build"),
     force: Annotated[bool, typer.Option(help="Re-export even when up to date.")] = False,
 ) -> None:
-    """Export models to SavedModel / .mar, check parity, and generate every server config."""
-    from tandem.export import export_models
+    """Export models to SavedModel / .mar, check parity, check that each twin's variants agree
+    on its sample inputs (exit 2 when not: no config is written), and generate every server
+    config."""
+    from tandem.export import export_models, resolve_manifest
+    from tandem.export.twins import check_twins
 
     try:
         m = load_manifest(manifest)
@@ -153,6 +156,11 @@ def export(
             results = export_models(
                 m, models or [], out, force=force, progress=lambda msg: status.update(msg)
             )
+            twin_checks = []
+            changed = {r.model for r in results if not r.skipped}
+            if m.twins and changed:
+                status.update("comparing twins")
+                twin_checks = check_twins(resolve_manifest(m, out), out, only=changed)
             status.update("writing configs")
             _write_configs(m, out)
     except TandemError as exc:
@@ -178,6 +186,13 @@ def export(
         stages = "; ".join(f"{p.stage} {p.worst:.1e}" for p in r.parity)
         detail = f"  [{stages}]" if stages else ""
         console.print(f"{r.model}: {os.path.relpath(r.artifact)}{detail}", highlight=False)
+    for check in twin_checks:
+        agreed = ", ".join(f"{v} {check.agreed[v]}/{check.samples}" for v in sorted(check.agreed))
+        console.print(
+            f"twin {check.twin}: agrees with {check.reference}: {agreed} "
+            f"(objective {check.objective:.0%})",
+            highlight=False,
+        )
     console.print(f"configs: {os.path.relpath(out / 'config')}/")
 
 
@@ -294,7 +309,7 @@ def _print_endpoints(stack: object) -> None:
             f"{os.path.relpath(stack.layout.config)}/; Grafana dashboard "
             "monitoring/grafana/tandem.json)"
         )
-    for model, lines in stack.curls(_demo_example()).items():
+    for model, lines in [*stack.curls(_demo_example()).items(), *stack.twin_curls().items()]:
         console.print(f"\n[bold]{model}[/]")
         for line in lines:
             console.print(line, highlight=False, soft_wrap=True)
@@ -392,6 +407,51 @@ def rollout(
 
 
 @app.command()
+@needs()
+def promote(
+    twin: Annotated[str, typer.Argument(help="The twin's public name.")],
+    variant: Annotated[str, typer.Argument(help="The variant that takes its traffic.")],
+    steps: Annotated[
+        str, typer.Option(help="Percentages of the twin's traffic, step by step.")
+    ] = "100",
+    step_seconds: Annotated[
+        float, typer.Option(help="Wait between steps (the gateway polls every second).")
+    ] = 10.0,
+    out: OutOpt = Path("build"),
+    routes: Annotated[
+        Path | None,
+        typer.Option(
+            help="Route file to rewrite (default: OUT/config/routes.json; compose: "
+            "its config/routes.json)."
+        ),
+    ] = None,
+) -> None:
+    """Move TWIN's traffic to VARIANT (gradually with --steps 10,50,100); at 100% VARIANT
+    becomes the default. Routing only: no request fails for it."""
+    from tandem.layout import Layout
+    from tandem.stack.promote import parse_steps
+    from tandem.stack.promote import promote as run_promote
+
+    path = routes if routes is not None else Layout(out.resolve()).config / "routes.json"
+    try:
+        run_promote(
+            path,
+            twin,
+            variant,
+            parse_steps(steps),
+            step_s=step_seconds,
+            say=lambda msg: console.print(msg, highlight=False),
+        )
+    except TandemError as exc:
+        raise _fail(exc) from None
+    console.print(
+        f"routes: {os.path.relpath(path)} (models.yaml is unchanged: set the twin's default "
+        "and weights there to keep this after the next export)",
+        highlight=False,
+    )
+
+
+@app.command()
 @needs("loadtest")
 def loadtest(
     out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path(
@@ -400,6 +460,10 @@ def loadtest(
     quick: Annotated[bool, typer.Option(help="Reduced sweep, under 2 minutes.")] = False,
     profile: Annotated[str, typer.Option(help="quick | full (default full).")] = "full",
     models: Annotated[str | None, typer.Option(help="Comma-separated models.")] = None,
+    twin: Annotated[
+        str | None,
+        typer.Option(help="Compare the variants of this twin (its models) in one run."),
+    ] = None,
     paths: Annotated[
         str | None,
         typer.Option(
@@ -443,6 +507,7 @@ def loadtest(
         out=out,
         profile="quick" if quick else profile,
         models=models,
+        twin=twin,
         paths=paths,
         concurrency=concurrency,
         rate=rate,

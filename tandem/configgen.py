@@ -22,10 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.route_table import Admission, BackendRoute, ModelRoute, RouteTable
+from gateway.route_table import (
+    Admission,
+    Agreement,
+    BackendRoute,
+    ModelRoute,
+    RouteTable,
+    TwinRoute,
+    TwinVariant,
+)
 from tandem.backend_kinds import TFSERVING, TORCHSERVE, kind_for
 from tandem.layout import Layout
-from tandem.manifest import Manifest, ModelSpec
+from tandem.manifest import Manifest, ModelSpec, TwinSpec
 from tandem.monitoring.prometheus import RULES_FILE, alert_rules, scrape_config
 
 
@@ -244,9 +252,37 @@ def routes(manifest: Manifest, out: Path) -> str:
             admission=Admission(max_in_flight=in_flight, max_queue=queue),
         )
     table = RouteTable(schema_version=1, backends=backends, models=models)
+    if manifest.twins:  # set only when declared: a manifest without twins keeps its file
+        table = RouteTable(
+            schema_version=1,
+            backends=backends,
+            models=models,
+            twins={t.name: twin_route(t) for t in manifest.twins},
+        )
     # Only the fields set above: the file stays as it was (the golden file pins it).
     doc = table.model_dump(mode="json", exclude_unset=True)
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def twin_route(twin: TwinSpec) -> TwinRoute:
+    """A manifest twin as the route file states it (weights normalised to shares)."""
+    weights = twin.weights
+    a = twin.agreement
+    return TwinRoute(
+        variants={
+            v.model: TwinVariant(
+                weight=round(weights[v.model], 6),
+                inputs=dict(sorted(v.inputs.items())),
+                outputs=dict(sorted(v.outputs.items())),
+            )
+            for v in twin.variants
+        },
+        default=twin.default_variant,
+        shadow=twin.shadow,
+        agreement=Agreement(
+            outputs=tuple(a.outputs), atol=a.atol, top1=tuple(a.top1), objective=a.objective
+        ),
+    )
 
 
 def render_all(manifest: Manifest, out: Path) -> dict[str, str]:
@@ -276,6 +312,7 @@ def write_configs(
     missing = [m.name for m in manifest.models if not m.has_io]
     if missing:
         raise ValueError(f"write_configs needs resolved inputs/outputs; missing for {missing}")
+    manifest.check_twins()  # file sources' tensors are known only now
     dest.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in render_all(manifest, out).items():

@@ -3,7 +3,8 @@
     TandemError                 base; carries the process exit code
     ├── ManifestError           models.yaml is unreadable or invalid       (exit 2)
     ├── ExportError             a model cannot be exported as declared     (exit 2)
-    │   └── ParityError         the artifact disagrees with its source     (exit 2)
+    │   ├── ParityError         the artifact disagrees with its source     (exit 2)
+    │   └── TwinDisagreement    a twin's variants answer differently       (exit 2)
     ├── StackError              a local backend failed to start or stop    (exit 1)
     ├── K8sError                a Kubernetes render, fetch or apply failed  (exit 1)
     └── MissingExtraError       a command needs an extra not installed      (exit 2)
@@ -31,6 +32,10 @@ class ExportError(TandemError):
 
 class ParityError(ExportError):
     exit_code = 2
+
+
+class TwinDisagreement(ExportError):
+    """The variants of a twin disagree on the sample inputs beyond the declared tolerance."""
 
 
 class StackError(TandemError):

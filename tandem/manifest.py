@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.route_table import Admission, default_queue
+from gateway.route_table import Admission, default_queue, twin_interface_error
 from tandem.errors import ManifestError
 from wire.dtypes import DTypeName
 from wire.spec import TensorSpec as WireTensorSpec
@@ -313,12 +313,71 @@ class Servers(_Strict):
     gateway: GatewayServer = Field(default_factory=GatewayServer)
 
 
+class TwinVariantSpec(_Strict):
+    """One build of a twin: a model of this manifest and its share of the traffic."""
+
+    model: Annotated[str, Field(pattern=_NAME_RE)]
+    weight: Annotated[float, Field(ge=0)] = 0.0
+    """Relative share of the split (normalised over the variants; all 0: the default takes
+    everything)."""
+    inputs: dict[str, str] = Field(default_factory=dict)
+    """Twin input name → this model's input name, where they differ."""
+    outputs: dict[str, str] = Field(default_factory=dict)
+    """Twin output name → this model's output name, where they differ."""
+
+
+class AgreementSpec(_Strict):
+    """What "the variants agree" means, live (shadowed requests) and at export."""
+
+    outputs: list[str] = Field(default_factory=list)
+    """Outputs compared (default: all)."""
+    atol: Annotated[float, Field(ge=0)] = 1e-5
+    """Absolute tolerance for float outputs (integer, bool and string outputs: exact)."""
+    top1: list[str] = Field(default_factory=list)
+    """Outputs compared by their arg-max over the last axis (class scores)."""
+    objective: Annotated[float, Field(gt=0, le=1)] = 0.99
+    """Share of compared requests (or export samples) that must agree."""
+    samples: Annotated[int, Field(ge=1, le=10_000)] = 64
+    """Sample inputs both variants answer at export (``tandem export`` refuses below the
+    objective)."""
+    sample_inputs: str | None = None
+    """``module:function`` taking a count and returning that many inputs (an array for a
+    one-input twin, else a dict by twin input name): real data, where random inputs would
+    say little about agreement. Default: deterministic random inputs of the declared
+    shapes."""
+
+
+class TwinSpec(_Strict):
+    """One public model name served by two or more models of the manifest (typically a
+    TensorFlow and a PyTorch build): weighted split, sticky callers, pinning, shadow."""
+
+    name: Annotated[str, Field(pattern=_NAME_RE)]
+    variants: Annotated[list[TwinVariantSpec], Field(min_length=2)]
+    default: str | None = None
+    """The variant that answers unsplit traffic (default: the first)."""
+    shadow: str | None = None
+    """A variant that gets a fire-and-forget copy of every request another one answers; the
+    two answers are compared off the request path."""
+    agreement: AgreementSpec = Field(default_factory=AgreementSpec)
+
+    @property
+    def default_variant(self) -> str:
+        return self.default or self.variants[0].model
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Variant → share in [0, 1] (sums to 1, or all 0)."""
+        total = sum(v.weight for v in self.variants)
+        return {v.model: (v.weight / total if total else 0.0) for v in self.variants}
+
+
 class ManifestData(_Strict):
     """A Tandem manifest: the models to serve and the ports of the servers that serve them
     (exports, server configs, routes and deploy files are all derived from it)."""
 
     servers: Servers = Field(default_factory=Servers)
     models: Annotated[list[ModelSpec], Field(min_length=1)]
+    twins: list[TwinSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_names(self) -> ManifestData:
@@ -377,6 +436,72 @@ class Manifest:
     def root(self) -> Path:
         """Directory that relative sources are resolved against."""
         return self.path.parent
+
+    @property
+    def twins(self) -> list[TwinSpec]:
+        return self.data.twins
+
+    def twin(self, name: str) -> TwinSpec:
+        for t in self.twins:
+            if t.name == name:
+                return t
+        known = ", ".join(t.name for t in self.twins) or "none"
+        raise ManifestError(f"{self.path.name}: no twin named {name!r} (known: {known})")
+
+    def check_twins(self) -> None:
+        """Raise a one-line :class:`ManifestError` for a twin whose variants are unknown,
+        repeated or do not share one tensor interface (the mismatch names both sides).
+        Run at load and again once file sources' signatures are read (``configgen``)."""
+        models = {m.name: m for m in self.models}
+        seen: set[str] = set(models)
+        for i, twin in enumerate(self.twins):
+            line = _line_for(self.lines, ("twins", i))
+            at = f"{self.path.name}:{line}" if line else self.path.name
+
+            def fail(message: str, *, at: str = at) -> ManifestError:
+                return ManifestError(f"{at}: {message}")
+
+            if twin.name in seen:
+                raise fail(f"twin {twin.name!r}: the name is already a model or twin")
+            seen.add(twin.name)
+            names = [v.model for v in twin.variants]
+            for name in names:
+                if name not in models:
+                    raise fail(f"twin {twin.name!r}: variant {name!r} is not a model")
+            if len(set(names)) != len(names):
+                raise fail(f"twin {twin.name!r}: a variant is listed twice")
+            for role, value in (("default", twin.default), ("shadow", twin.shadow)):
+                if value is not None and value not in names:
+                    raise fail(f"twin {twin.name!r}: {role} {value!r} is not one of {names}")
+            if twin.shadow is not None and twin.shadow == twin.default_variant:
+                raise fail(f"twin {twin.name!r}: the shadow must not be the default variant")
+            first, *others = twin.variants
+            if first.inputs or first.outputs:
+                raise fail(
+                    f"twin {twin.name!r}: the first variant names the twin's tensors; "
+                    "map names on the others"
+                )
+            ref = models[first.model]
+            if not ref.has_io:
+                continue
+            for v in others:
+                other = models[v.model]
+                if not other.has_io:
+                    continue
+                problem = twin_interface_error(
+                    twin.name,
+                    ref.name,
+                    (ref.inputs, ref.outputs),
+                    other.name,
+                    (other.inputs, other.outputs),
+                    (v.inputs, v.outputs),
+                )
+                if problem is not None:
+                    raise fail(problem)
+            outputs = {t.name for t in ref.outputs}
+            unknown = sorted(set(twin.agreement.outputs + twin.agreement.top1) - outputs)
+            if unknown:
+                raise fail(f"twin {twin.name!r}: agreement names unknown outputs {unknown}")
 
     def model(self, name: str) -> ModelSpec:
         for m in self.models:
@@ -458,12 +583,13 @@ def _describe(exc: ValidationError, raw: Any, name: str, lines: Mapping[LinePath
     line = _line_for(lines, loc)
     where = f"{name}:{line}" if line else name
     model = ""
-    if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
+    if len(loc) >= 2 and loc[0] in ("models", "twins") and isinstance(loc[1], int):
+        kind = "model" if loc[0] == "models" else "twin"
         try:
-            model_name = raw["models"][loc[1]].get("name")
+            model_name = raw[loc[0]][loc[1]].get("name")
         except (KeyError, IndexError, TypeError, AttributeError):
             model_name = None
-        model = f" model {model_name!r}:" if model_name else f" models[{loc[1]}]:"
+        model = f" {kind} {model_name!r}:" if model_name else f" {loc[0]}[{loc[1]}]:"
         loc = loc[2:]
     field_txt = f" {_format_loc(loc)}:" if loc else ""
     more = len(exc.errors()) - 1
@@ -487,7 +613,9 @@ def load_manifest(path: str | Path) -> Manifest:
         data = ManifestData.model_validate(raw)
     except ValidationError as exc:
         raise ManifestError(_describe(exc, raw, p.name, lines)) from exc
-    return Manifest(path=p.resolve(), data=data, lines=lines)
+    manifest = Manifest(path=p.resolve(), data=data, lines=lines)
+    manifest.check_twins()
+    return manifest
 
 
 def select(manifest: Manifest, names: Sequence[str]) -> Iterator[ModelSpec]:

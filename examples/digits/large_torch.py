@@ -69,3 +69,9 @@ def train_cnn224() -> tuple[nn.Module, dict[str, float]]:
             _, label = model(torch.from_numpy(upscale(split.x_test[start : start + 60])))
             correct += int((label.numpy() == split.y_test[start : start + 60]).sum())
     return model, {"accuracy": correct / len(split.x_test)}
+
+
+def held_out_images(n: int = 16) -> np.ndarray:
+    """The first ``n`` held-out digits at 224x224x3: the sample inputs on which ``tandem
+    export`` compares the two builds of the ``digits_cnn224`` twin."""
+    return upscale(load_split().x_test[:n])

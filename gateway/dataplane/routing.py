@@ -1,4 +1,7 @@
-"""Pure routing: public model name + version/label/canary/sticky key → one model version."""
+"""Pure routing: public model name + version/label/canary/sticky key → one model version.
+
+A twin's public name first picks one of its variants (:func:`pick_variant`: pinned > sticky
+or random weighted split > default), then that model's version as for any model."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from gateway.errors import LabelNotFound, ModelNotFound, VersionNotFound
+from gateway.errors import LabelNotFound, ModelNotFound, VariantNotFound, VersionNotFound
 from gateway.route_table import ModelRoute, RouteTable
 
 
@@ -21,6 +24,14 @@ class Target:
     split: bool = True
     """False only for the route's default version of a model without canary weights: then
     nothing but the default could have been chosen, and the backend may pick it instead."""
+    twin: str | None = None
+    """The twin's public name when the request named a twin (``model`` is then the variant
+    that serves it)."""
+
+    @property
+    def public_name(self) -> str:
+        """The name the client asked for (what responses carry)."""
+        return self.twin or self.model
 
 
 def sticky_fraction(key: str) -> float:
@@ -76,3 +87,33 @@ def resolve(
             if point < cumulative and number in route.versions:
                 return Target(model, route, number, False)
     return Target(model, route, route.default_version, False, split=bool(weights))
+
+
+def pick_variant(
+    table: RouteTable,
+    twin_name: str,
+    *,
+    variant: str | None = None,
+    sticky_key: str | None = None,
+    rng: Callable[[], float],
+) -> str:
+    """The variant (a routed model) of twin ``twin_name`` that serves a request: the pinned
+    ``variant`` (404 when the twin has none such), else the weighted split (the same caller
+    always lands on the same variant when it sends a sticky key; the share the weights leave
+    below 1 goes to the default), else the default."""
+    twin = table.twins[twin_name]
+    if variant is not None:
+        if variant not in twin.variants:
+            raise VariantNotFound(
+                f"twin {twin_name!r} has no variant {variant!r}; variants: {list(twin.variants)}"
+            )
+        return variant
+    weights = [(name, v.weight) for name, v in twin.variants.items() if v.weight > 0]
+    if weights:
+        point = sticky_fraction(f"{twin_name}:{sticky_key}") if sticky_key else rng()
+        cumulative = 0.0
+        for name, weight in weights:
+            cumulative += weight
+            if point < cumulative:
+                return name
+    return twin.default  # what the weights leave over

@@ -3,9 +3,14 @@ metadata.
 
 Routers (v1, v2; any other front end alike) call this; it calls the adapters. It knows nothing
 about HTTP. Public methods a front end uses: :meth:`DataPlane.resolve`, :meth:`DataPlane.infer`
-(with an optional absolute ``deadline``), :meth:`DataPlane.example_method`,
+(with an optional ``deadline_s``), :meth:`DataPlane.example_method`,
 :meth:`DataPlane.metadata`, :meth:`DataPlane.model_ready` / :meth:`DataPlane.require_ready`,
 :meth:`DataPlane.readiness`, :meth:`DataPlane.summaries`, :meth:`DataPlane.admission`.
+
+Twins: a twin's public name resolves to one of its variants (:meth:`DataPlane.resolve`);
+:meth:`DataPlane.infer` renames tensors for a variant that names them differently and, when
+the twin has a shadow variant, sends it a copy and compares both answers in the shadow task,
+off the request path (:mod:`gateway.dataplane.twins`).
 """
 
 from __future__ import annotations
@@ -15,15 +20,16 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from gateway.backends.base import ExampleCall, ExampleMethod, InferCall, InferResult, ModelMetadata
 from gateway.backends.resilience import ResilientBackend
+from gateway.dataplane import twins
 from gateway.dataplane.admission import DEADLINE, AdmissionGate
-from gateway.dataplane.routing import Target, resolve
+from gateway.dataplane.routing import Target, pick_variant, resolve
 from gateway.errors import (
     GatewayError,
     ModelNotReady,
@@ -32,14 +38,16 @@ from gateway.errors import (
     UpstreamRejected,
     from_wire,
 )
-from gateway.metrics import GatewayMetrics
-from gateway.route_table import BackendRoute, RouteTable
+from gateway.metrics import Disagreement, GatewayMetrics
+from gateway.route_table import BackendRoute, RouteTable, TwinRoute
 from gateway.settings import GatewaySettings
 from gateway.tracing import Tracing
 from wire import WireError
 from wire.spec import check_outputs, validate_inputs
 
 log = logging.getLogger("gateway.dataplane")
+
+_KEEP_INPUT_BYTES = 64 * 1024
 
 _EXAMPLE_METHODS = {
     "classify": "tensorflow/serving/classify",
@@ -87,6 +95,9 @@ class DataPlane:
         for name in table.models:
             metrics.declare_model(name)
 
+        metrics.keep_disagreements(settings.twin_disagreements_kept)
+        self._publish_twins(table)
+
     @staticmethod
     def _build_gates(
         table: RouteTable, old: Mapping[str, AdmissionGate]
@@ -105,6 +116,11 @@ class DataPlane:
     def admission(self, model: str) -> AdmissionGate | None:
         """The admission gate of a routed model (for the status page and tests)."""
         return self._gates.get(model)
+
+    def _publish_twins(self, table: RouteTable) -> None:
+        self._metrics.twin_objective.clear()  # a twin gone from the table has no objective
+        for name, twin in table.twins.items():
+            self._metrics.twin_objective.labels(name).set(twin.agreement.objective)
 
     # -- route table -----------------------------------------------------------------------
 
@@ -135,6 +151,7 @@ class DataPlane:
         self._gates = self._build_gates(table, self._gates)
         for name in table.models:
             self._metrics.declare_model(name)
+        self._publish_twins(table)
         self._ready_cache.clear()
         self._metadata_cache.clear()
         for backend in retired:
@@ -157,10 +174,22 @@ class DataPlane:
         version: str | int | None = None,
         label: str | None = None,
         sticky_key: str | None = None,
+        variant: str | None = None,
     ) -> Target:
-        """Pick the model version that serves a request (404 for unknown names)."""
-        return resolve(
-            self.table,
+        """Pick the model version that serves a request (404 for unknown names).
+
+        For a twin's name, first the variant (``variant`` pins one; else sticky or weighted
+        split, else the twin's default), then the version of that model; the chosen variant
+        is noted for the response header. ``variant`` is ignored for a plain model."""
+        table = self.table
+        twin = model if model in table.twins else None
+        if twin is not None:
+            model = pick_variant(
+                table, twin, variant=variant or None, sticky_key=sticky_key, rng=self._rng.random
+            )
+            twins.note_variant(model)
+        target = resolve(
+            table,
             model,
             version=version,
             label=label,
@@ -168,6 +197,11 @@ class DataPlane:
             sticky_key=sticky_key,
             rng=self._rng.random,
         )
+        return target if twin is None else replace(target, twin=twin)
+
+    def twin_of(self, target: Target) -> TwinRoute | None:
+        """The twin a target was resolved through (``None`` for a plain model)."""
+        return self.table.twins.get(target.twin) if target.twin is not None else None
 
     def backend_of(self, target: Target) -> ResilientBackend:
         return self.backends[target.route.backend]
@@ -222,7 +256,62 @@ class DataPlane:
         waits (gRPC's deadline, REST's ``X-Request-Timeout``); the model's timeout bounds it
         either way. A request that cannot get an admission slot within that time, or whose
         time is up before it is sent, raises :class:`Overloaded` and never reaches the
-        backend; the backend is given what is left as its timeout."""
+        backend; the backend is given what is left as its timeout.
+
+        For a twin, tensors carry the twin's names in and out (renamed for a variant that
+        names them differently); a shadow variant gets a copy and the two answers are
+        compared off the request path."""
+        twin = self.twin_of(target)
+        if twin is None:
+            return await self._infer(
+                target,
+                inputs,
+                output_names=output_names,
+                request_id=request_id,
+                signature_name=signature_name,
+                v2_body=v2_body,
+                deadline_s=deadline_s,
+            )
+        assert target.twin is not None
+        self._metrics.twin_requests.labels(target.twin, target.model).inc()
+        primary: asyncio.Future[dict[str, np.ndarray] | None] | None = None
+        if twin.shadow is not None and twin.shadow != target.model:
+            primary = asyncio.get_running_loop().create_future()
+            self._shadow_twin(target, twin, twin.shadow, inputs, output_names, primary, request_id)
+        in_names, out_names = twins.variant_names(twin.variants.get(target.model))
+        if in_names or out_names:
+            inputs = twins.to_variant(in_names, inputs)
+            if output_names:
+                output_names = tuple(out_names.get(n, n) for n in output_names)
+            v2_body = None  # the body names the twin's tensors, not this variant's
+        answer: dict[str, np.ndarray] | None = None
+        try:
+            result = await self._infer(
+                target,
+                inputs,
+                output_names=output_names,
+                request_id=request_id,
+                signature_name=signature_name,
+                v2_body=v2_body,
+                deadline_s=deadline_s,
+            )
+            result.outputs = answer = twins.from_variant(out_names, result.outputs)
+            return result
+        finally:
+            if primary is not None and not primary.done():
+                primary.set_result(answer)
+
+    async def _infer(
+        self,
+        target: Target,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        output_names: tuple[str, ...] | None,
+        request_id: str,
+        signature_name: str | None,
+        v2_body: tuple[bytes, int] | None,
+        deadline_s: float | None,
+    ) -> InferResult:
         expected_signature = target.route.signature_name or "serving_default"
         if signature_name not in (None, "", expected_signature):
             raise UnsupportedSignature(
@@ -314,6 +403,119 @@ class DataPlane:
                 seconds=time.perf_counter() - started,
             )
             self._metrics.set_breaker_open(backend.name, backend.breaker.state != "closed")
+
+    def _shadow_twin(
+        self,
+        target: Target,
+        twin: TwinRoute,
+        shadow: str,
+        inputs: Mapping[str, np.ndarray],
+        output_names: tuple[str, ...] | None,
+        primary: asyncio.Future[dict[str, np.ndarray] | None],
+        request_id: str,
+    ) -> None:
+        """Start the shadow variant's copy of a twin request (twin tensor names in; dropped,
+        never queued, beyond ``shadow_max_inflight``); its task compares the answers once
+        both are in."""
+        assert target.twin is not None
+        if len(self._shadow_tasks) >= self._settings.shadow_max_inflight:
+            self._metrics.shadow.labels(shadow, "", "dropped").inc()
+            primary.cancel()
+            return
+        # The shadow variant's routed version (its default or its own canary split).
+        shadow_target = replace(resolve(self.table, shadow, rng=self._rng.random), twin=target.twin)
+        s_in, s_out = twins.variant_names(twin.variants.get(shadow))
+        task = asyncio.get_running_loop().create_task(
+            self._twin_shadow(
+                shadow_target,
+                twin,
+                target.model,
+                twins.to_variant(s_in, inputs),
+                tuple(s_out.get(n, n) for n in output_names) if output_names else None,
+                primary,
+                request_id,
+                dict(inputs),
+            )
+        )
+        self._shadow_tasks.add(task)
+        task.add_done_callback(self._shadow_tasks.discard)
+
+    @staticmethod
+    def _out_names(twin: TwinRoute, variant: str) -> Mapping[str, str]:
+        return twins.variant_names(twin.variants.get(variant))[1]
+
+    async def _twin_shadow(
+        self,
+        target: Target,
+        twin: TwinRoute,
+        primary_name: str,
+        inputs: dict[str, np.ndarray],
+        output_names: tuple[str, ...] | None,
+        primary: asyncio.Future[dict[str, np.ndarray] | None],
+        request_id: str,
+        twin_inputs: dict[str, np.ndarray],
+    ) -> None:
+        assert target.twin is not None
+        answer: dict[str, np.ndarray] | None = None
+        call = InferCall(
+            route=target.route,
+            version=target.version,
+            inputs=inputs,
+            output_names=output_names,
+            request_id=f"{request_id}-shadow",
+            timeout_s=self._timeout_s(target),
+        )
+        try:
+            checked = self.validate(target, inputs)
+            call.inputs = checked
+            result = await self.backend_of(target).infer(call)
+            answer = twins.from_variant(self._out_names(twin, target.model), result.outputs)
+            outcome = "ok"
+        except GatewayError as exc:
+            outcome = str(int(exc.status))
+        except Exception:  # a shadow must never take anything down with it
+            log.exception("twin shadow request failed", extra={"model": target.model})
+            outcome = "error"
+        self._metrics.shadow.labels(target.model, str(target.version), outcome).inc()
+        first = await primary
+        if first is None or answer is None:
+            self._metrics.observe_comparison(
+                twin=target.twin, primary=primary_name, shadow=target.model, agree=None
+            )
+            return
+        verdict = twins.compare(twin.agreement, first, answer)
+        self._metrics.observe_comparison(
+            twin=target.twin,
+            primary=primary_name,
+            shadow=target.model,
+            agree=verdict.agree,
+            outputs=[(o.name, o.agree, o.max_abs_diff) for o in verdict.outputs],
+        )
+        if not verdict.agree:
+            keep = self._settings.twin_keep_inputs
+            self._metrics.disagreements.append(
+                Disagreement(
+                    at=time.time(),
+                    twin=target.twin,
+                    primary=primary_name,
+                    shadow=target.model,
+                    request_id=request_id,
+                    outputs=tuple(verdict.disagreeing),
+                    max_abs_diff={
+                        o.name: o.max_abs_diff
+                        for o in verdict.outputs
+                        if o.max_abs_diff is not None
+                    },
+                    inputs={k: list(v.shape) for k, v in twin_inputs.items()},
+                    payload={
+                        k: v.tolist()
+                        for k, v in twin_inputs.items()
+                        if v.nbytes <= _KEEP_INPUT_BYTES
+                    }
+                    if keep
+                    else None,
+                )
+            )
 
     def _shadow_of(self, target: Target) -> int | None:
         return self._settings.shadow_versions.get(target.model, target.route.shadow_version)

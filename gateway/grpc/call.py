@@ -24,6 +24,7 @@ from typing import Any, NoReturn, TypeVar
 import grpc
 
 from gateway.dataplane.routing import Target
+from gateway.dataplane.twins import VARIANT_HEADER, answered_by
 from gateway.deps import AppState, bearer_token, check_key
 from gateway.errors import GatewayError, UpstreamTimeout, from_wire
 from gateway.logs import request_id_var
@@ -92,6 +93,10 @@ class CallRunner:
     def sticky_key(self, call: Call) -> str | None:
         return call.metadata.get(self.state.settings.sticky_header.lower())
 
+    def variant(self, call: Call) -> str | None:
+        """The twin variant the caller pins (the same header as over HTTP)."""
+        return call.metadata.get(self.state.settings.variant_header.lower())
+
     async def run(
         self,
         context: grpc.aio.ServicerContext,
@@ -110,6 +115,8 @@ class CallRunner:
         presented = metadata.get("x-request-id", "")
         request_id = presented if _REQUEST_ID_RE.match(presented) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        variants: list[str] = []
+        variant_token = answered_by.set(variants)
         code = grpc.StatusCode.OK
         self.state.metrics.in_flight_count += 1  # the gauge reads it at scrape time
         try:
@@ -132,7 +139,12 @@ class CallRunner:
                         if remaining is not None and remaining <= 0:
                             raise UpstreamTimeout("the client's deadline has passed")
                         try:
-                            return await handler(call)
+                            answer = await handler(call)
+                            if variants:  # which twin variant answered, as over HTTP
+                                context.set_trailing_metadata(
+                                    ((VARIANT_HEADER.lower(), variants[-1]),)
+                                )
+                            return answer
                         except WireError as exc:
                             raise from_wire(exc) from exc
                 except GatewayError as exc:
@@ -147,6 +159,7 @@ class CallRunner:
         finally:
             self.state.metrics.in_flight_count -= 1
             request_id_var.reset(token)
+            answered_by.reset(variant_token)
             if self.state.settings.access_log:
                 access_log.info(
                     "request",

@@ -39,15 +39,18 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
         if not model:
             raise ModelNotFound("a model name is required")
         sticky = self._runner.sticky_key(call)
+        variant = self._runner.variant(call)
         if not version or version.isdigit():
-            return dataplane.resolve(model, version=version or None, sticky_key=sticky)
+            return dataplane.resolve(
+                model, version=version or None, sticky_key=sticky, variant=variant
+            )
         route = dataplane.table.models.get(model)
         if route is not None and version not in route.labels:
             raise VersionNotFound(
                 f"model {model!r} has no version or label {version!r}; versions: "
                 f"{list(route.versions)}, labels: {sorted(route.labels)}"
             )
-        return dataplane.resolve(model, label=version, sticky_key=sticky)
+        return dataplane.resolve(model, label=version, sticky_key=sticky, variant=variant)
 
     async def ServerLive(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         """The gateway process answers (no key needed, as ``/v2/health/live``)."""
@@ -93,7 +96,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
                 iter(meta.signatures.values())
             )
             response = pb.ModelMetadataResponse(
-                name=target.model,
+                name=target.public_name,
                 versions=[str(v) for v in target.route.versions],
                 platform=meta.platform,
             )
@@ -128,7 +131,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
                 deadline_s=call.deadline_s,
             )
             response = pb.ModelInferResponse(
-                model_name=target.model, model_version=str(result.version), id=request.id
+                model_name=target.public_name, model_version=str(result.version), id=request.id
             )
             fill_infer_response(response, result.outputs, raw=decoded.raw)
             return response

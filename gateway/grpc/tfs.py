@@ -61,7 +61,11 @@ def _target(runner: CallRunner, call: Call, request: Any, *, pin: bool = False) 
     label = spec.version_label if which == "version_label" else None
     try:
         return runner.state.dataplane.resolve(
-            name, version=version, label=label, sticky_key=runner.sticky_key(call)
+            name,
+            version=version,
+            label=label,
+            sticky_key=runner.sticky_key(call),
+            variant=runner.variant(call),
         )
     except ModelNotFound:
         raise ModelNotFound(f"Servable not found for request: Latest({name})") from None
@@ -74,7 +78,7 @@ def _target(runner: CallRunner, call: Call, request: Any, *, pin: bool = False) 
 
 
 def _fill_spec(out: Any, target: Target, version: int, signature: str) -> None:
-    out.name = target.model
+    out.name = target.public_name
     out.version.value = version
     out.signature_name = signature
 
@@ -226,7 +230,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer): 
                         for size in spec.shape:
                             info.tensor_shape.dim.add(size=size)
             response = get_model_metadata_pb2.GetModelMetadataResponse()
-            response.model_spec.name = target.model
+            response.model_spec.name = target.public_name
             response.model_spec.version.value = target.version
             response.metadata["signature_def"].Pack(sigmap)
             return response

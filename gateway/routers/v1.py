@@ -44,7 +44,10 @@ def _target(
     state: StateDep, request: Request, model: str, version: str | None, label: str | None
 ) -> Target:
     sticky = request.headers.get(state.settings.sticky_header)
-    return state.dataplane.resolve(model, version=version, label=label, sticky_key=sticky)
+    variant = request.headers.get(state.settings.variant_header)
+    return state.dataplane.resolve(
+        model, version=version, label=label, sticky_key=sticky, variant=variant
+    )
 
 
 # -- listing, status, metadata ---------------------------------------------------------------
@@ -131,7 +134,9 @@ def metadata_body(target: Target, meta: ModelMetadata) -> s.MetadataResponse:
         )
 
     return s.MetadataResponse(
-        model_spec=s.ModelSpec(name=target.model, signature_name="", version=str(target.version)),
+        model_spec=s.ModelSpec(
+            name=target.public_name, signature_name="", version=str(target.version)
+        ),
         metadata=s.ModelMetadata(
             signature_def=s.SignatureDefMap(
                 signature_def={

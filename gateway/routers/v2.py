@@ -77,14 +77,15 @@ async def ready(state: StateDep) -> Response:
 
 def _target(state: StateDep, request: Request, model: str, version: str | None) -> Target:
     sticky = request.headers.get(state.settings.sticky_header)
-    return state.dataplane.resolve(model, version=version, sticky_key=sticky)
+    variant = request.headers.get(state.settings.variant_header)
+    return state.dataplane.resolve(model, version=version, sticky_key=sticky, variant=variant)
 
 
 async def _metadata(state: StateDep, target: Target) -> s.ModelMetadataResponse:
     meta = await state.dataplane.metadata(target)
     signature = meta.signatures.get(meta.default_signature) or next(iter(meta.signatures.values()))
     return s.ModelMetadataResponse(
-        name=target.model,
+        name=target.public_name,
         versions=[str(v) for v in target.route.versions],
         platform=meta.platform,
         inputs=[
@@ -124,7 +125,7 @@ async def model_version_metadata(
 
 async def _ready(state: StateDep, target: Target) -> s.ModelReadyResponse:
     await state.dataplane.require_ready(target)
-    return s.ModelReadyResponse(name=target.model, ready=True)
+    return s.ModelReadyResponse(name=target.public_name, ready=True)
 
 
 @router.get(
@@ -183,7 +184,7 @@ async def serve_infer(
             deadline_s=deadline_s,
         )
         body, response_header_length = codec.encode_infer_response(
-            model_name=target.model,
+            model_name=target.public_name,
             model_version=str(result.version),
             outputs=result.outputs,
             request_id=decoded.id,

@@ -61,6 +61,54 @@ class RecentError:
     request_id: str
 
 
+class TwinVariantStatus(BaseModel):
+    """One variant of a twin, with the figures of the model that serves it."""
+
+    name: str
+    framework: str
+    backend: str
+    weight: float
+    """Share of the split (the default also takes what the weights leave below 1)."""
+    role: str
+    """``default``, ``shadow`` or ``split``."""
+    ready: bool
+    requests: int
+    errors: int
+    rps: float | None
+    p50_ms: float | None
+    p99_ms: float | None
+
+
+class DisagreementEntry(BaseModel):
+    at: float
+    twin: str
+    primary: str
+    shadow: str
+    request_id: str
+    outputs: list[str]
+    max_abs_diff: dict[str, float]
+    inputs: dict[str, list[int]]
+    """Input shapes; the tensors only in ``payload``, when the gateway keeps them."""
+    payload: dict[str, object] | None = None
+
+
+class TwinStatus(BaseModel):
+    """One twin: its variants side by side and the live agreement of shadowed requests."""
+
+    name: str
+    default: str
+    shadow: str | None
+    objective: float
+    compared: int
+    """Shadowed requests whose two answers were compared since the gateway started."""
+    agreed: int
+    agreement: float | None
+    """``agreed / compared``; ``None`` before the first comparison."""
+    variants: list[TwinVariantStatus]
+    disagreements: list[DisagreementEntry]
+    """The latest kept, newest first."""
+
+
 class StatusReport(BaseModel):
     window_s: float
     """Seconds the rates and percentiles are computed over."""
@@ -68,3 +116,4 @@ class StatusReport(BaseModel):
     backends: list[BackendStatus]
     recent_errors: list[RecentError]
     """Newest first."""
+    twins: list[TwinStatus] = []

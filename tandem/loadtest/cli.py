@@ -33,6 +33,7 @@ from tandem.loadtest.targets import (
     grpc_stubs_missing,
     make_targets,
     models_from_build,
+    twin_variants,
 )
 from tandem.manifest import load_manifest
 
@@ -44,6 +45,8 @@ class LoadTestOptions:
     out: Path
     profile: str = "full"
     models: str | None = None
+    twin: str | None = None
+    """A twin of the route table: its variants are the models compared (not with --models)."""
     paths: str | None = None
     concurrency: str | None = None
     rate: str | None = None
@@ -87,7 +90,12 @@ def run_loadtest(options: LoadTestOptions, console: Console) -> list[Path]:
     if remote and not options.allow_remote:
         raise LoadTestError(f"refusing non-loopback targets {remote} (--allow-remote)")
     routes = models_from_build(options.build)
-    models = options.models.split(",") if options.models else default_models(routes)
+    if options.twin is not None:
+        if options.models:
+            raise LoadTestError("--twin and --models are exclusive: a twin names its models")
+        models = twin_variants(options.build, options.twin)
+    else:
+        models = options.models.split(",") if options.models else default_models(routes)
     paths = options.paths.split(",") if options.paths else list(PATHS)
     bad = [p for p in paths if p not in PATHS]
     if bad:

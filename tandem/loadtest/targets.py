@@ -111,6 +111,14 @@ def models_from_build(out: Path) -> dict[str, ModelRoute]:
     }
 
 
+def twin_variants(out: Path, twin: str) -> list[str]:
+    """The models that serve ``twin`` (its variants), for a run comparing them."""
+    twins = _table(out).twins
+    if twin not in twins:
+        raise LoadTestError(f"no twin {twin!r} in the route table (twins: {sorted(twins)})")
+    return list(twins[twin].variants)
+
+
 @dataclass(frozen=True)
 class Target:
     """One model over one path; ``open`` makes the client that sends its request."""

@@ -44,6 +44,8 @@ class Panel:
     description: str
     gpu: bool = False
     """Needs a GPU on some backend; empty on a CPU-only machine (the live test skips it)."""
+    twin: bool = False
+    """Needs traffic to a twin's public name (the shadow comparisons of a twin)."""
     kind: str = "timeseries"
 
 
@@ -207,6 +209,50 @@ PANELS: tuple[Panel, ...] = (
         ),
         "TorchServe's system metric.",
         gpu=True,
+    ),
+    Panel(
+        "Twins: agreement of shadowed requests",
+        "percentunit",
+        (
+            Query(
+                'sum by (twin) (rate(tandem_twin_comparisons_total{result="agree"}'
+                f"{_RATE})) / sum by (twin) (rate(tandem_twin_comparisons_total{{"
+                f'result=~"agree|disagree"}}{_RATE}))',
+                "{{twin}}",
+            ),
+            Query("max by (twin) (tandem_twin_agreement_objective)", "{{twin}} objective"),
+        ),
+        "Share of shadowed requests whose two variants answered alike (the twin's agreement "
+        "rule), against its objective; the alert fires below it.",
+        twin=True,
+    ),
+    Panel(
+        "Twins: requests per second by variant",
+        "reqps",
+        (
+            Query(
+                f"sum by (twin, variant) (rate(tandem_twin_requests_total{_RATE}))",
+                "{{twin}}: {{variant}}",
+            ),
+        ),
+        "How the split, sticky callers and pinned requests spread a twin's traffic over "
+        "its variants (shadow copies not included).",
+        twin=True,
+    ),
+    Panel(
+        "Twins: largest |difference| per output",
+        "short",
+        (
+            Query(
+                "histogram_quantile(0.99, sum by (twin, output, le) "
+                f"(rate(tandem_twin_abs_diff_bucket{_RATE})))",
+                "{{twin}} {{output}} p99",
+            ),
+            Query("max by (twin, output) (tandem_twin_max_abs_diff)", "{{twin}} {{output}} max"),
+        ),
+        "Element-wise |primary - shadow| of numeric outputs: p99 over the window, and the "
+        "largest since the gateway started.",
+        twin=True,
     ),
 )
 

@@ -234,6 +234,26 @@ class Stack:
             result[m.name] = lines
         return result
 
+    def twin_curls(self) -> dict[str, list[str]]:
+        """Per twin, curls through the gateway: the split (``-i`` shows the variant that
+        answered) and a pinned variant. Run after :meth:`curls` wrote the request bodies."""
+        folder = self.layout.run / "requests"
+        gw_key = self.gateway.api_key() if self.gateway and self.gateway.pid else None
+        if gw_key is None:
+            return {}
+        gw = f"http://127.0.0.1:{self.manifest.data.servers.gateway.port}"
+        hdr = f"-H 'X-API-Key: {gw_key}' -H 'Content-Type: application/json'"
+        result: dict[str, list[str]] = {}
+        for t in self.manifest.twins:
+            first, other = t.variants[0].model, t.variants[-1].model
+            v1, v2 = (shlex.quote(str(folder / f"{first}.{k}.json")) for k in ("v1", "v2"))
+            result[f"twin {t.name} = {' + '.join(v.model for v in t.variants)}"] = [
+                f"curl -si -m 10 {hdr} {gw}/v1/models/{t.name}:predict -d @{v1}",
+                f"curl -s -m 10 {hdr} -H 'X-Tandem-Variant: {other}' "
+                f"{gw}/v2/models/{t.name}/infer -d @{v2}",
+            ]
+        return result
+
 
 def down(out: Path, timeout: float = 60.0) -> list[str]:
     """Stop a stack started by `tandem up` in another process; returns what was stopped."""

@@ -53,8 +53,9 @@ def promtool() -> str:
 
 @pytest.fixture(scope="session")
 def monitoring_services(compose_binary: Path, compose_env: dict[str, str]) -> dict[str, Any]:
-    """The services of the compose file with the CPU override and the `monitoring` profile,
-    as `docker compose config` resolves them."""
+    """The services of the compose file on a host build directory (docker-compose.host.yml,
+    the configs `python -m deploy.compose` renders) with the `monitoring` profile, as
+    `docker compose config` resolves them."""
     done = subprocess.run(
         [
             str(compose_binary),
@@ -63,7 +64,7 @@ def monitoring_services(compose_binary: Path, compose_env: dict[str, str]) -> di
             "-f",
             str(REPO / "docker-compose.yml"),
             "-f",
-            str(REPO / "docker-compose.cpu.yml"),
+            str(REPO / "docker-compose.host.yml"),
             "--profile",
             "monitoring",
             "config",
@@ -73,6 +74,27 @@ def monitoring_services(compose_binary: Path, compose_env: dict[str, str]) -> di
         capture_output=True,
         text=True,
         env=compose_env,
+        timeout=60,
+        check=True,
+    )
+    services: dict[str, Any] = json.loads(done.stdout)["services"]
+    return services
+
+
+def compose_services(
+    binary: Path, env: dict[str, str], *files: str, profiles: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """`docker compose config` of the repository's compose files, as JSON services."""
+    args = [str(binary), "--project-directory", str(REPO)]
+    for f in files:
+        args += ["-f", str(REPO / f)]
+    for p in profiles:
+        args += ["--profile", p]
+    done = subprocess.run(
+        [*args, "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
         timeout=60,
         check=True,
     )

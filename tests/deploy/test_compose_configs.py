@@ -115,3 +115,39 @@ def test_write_can_leave_the_route_file_to_the_rollout(tmp_path: Path) -> None:
     compose.write(_manifest(tmp_path), tmp_path / "build")
     assert json.loads((config / "routes.json").read_text())["schema_version"] == 1
     assert sorted(p.name for p in config.iterdir() if p.name.startswith(".")) == []
+
+
+def test_write_volume_puts_the_configs_in_the_repository_and_the_keys_apart(
+    tmp_path: Path,
+) -> None:
+    """The export service's layout: configs where the servers read them (/models/config,
+    /models/prometheus), keys only in the `keys` volume, their hashes for the gateway."""
+    manifest, out, keys = _manifest(tmp_path), tmp_path / "models", tmp_path / "keys"
+    compose.write_volume(manifest, out, keys)
+    rendered = compose.render(manifest)
+    for name, text in rendered.items():
+        if name != "compose.env":
+            assert (out / name).read_text() == text, name
+    assert not (out / "compose.env").exists()
+    assert not (out / "compose").exists()
+    key, scrape_key = (keys / "api_key").read_text().strip(), (keys / "prometheus_api_key")
+    for path in (keys / "api_key", scrape_key):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    hashes = (out / "config" / compose.API_KEYS_FILE).read_text()
+    assert hashes == compose._sha256(keys / "api_key") + compose._sha256(scrape_key)
+    assert not any(key in p.read_text() for p in out.rglob("*") if p.is_file())
+    compose.write_volume(manifest, out, keys, routes=False)
+    assert (keys / "api_key").read_text().strip() == key  # kept across runs
+
+
+def test_write_gives_the_host_stack_the_hashes_where_the_gateway_reads_them(
+    tmp_path: Path,
+) -> None:
+    """docker-compose.host.yml mounts compose/config at /models/config: the gateway reads
+    /models/config/api_keys in either stack; the mount points exist in the read-only build."""
+    out = tmp_path / "build"
+    compose.write(_manifest(tmp_path), out)
+    hashes = (out / "compose" / "api_keys").read_text()
+    assert (out / "compose" / "config" / compose.API_KEYS_FILE).read_text() == hashes
+    assert (out / "config").is_dir()
+    assert (out / "prometheus").is_dir()

@@ -1,10 +1,13 @@
 """Static checks of the deploy files, each proven able to fail on a broken fixture:
 hadolint (warning threshold) on every Dockerfile, `docker compose config -q` on the compose
-file with each override, and the Compose Specification JSON schema on every compose file."""
+file with each override, and the Compose Specification JSON schema on every compose file.
+Plus the promises of the default stack: `docker compose up` in a clean clone needs nothing
+that a clone lacks, runs on CPUs, and exports before any server starts."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.deploy.conftest import FIXTURES, REPO
+from tests.deploy.conftest import FIXTURES, REPO, compose_services
 
 DOCKERFILES = sorted(
     str(p.relative_to(REPO))
@@ -23,14 +26,19 @@ DOCKERFILES = sorted(
 )
 COMPOSE_SETS = [
     ["docker-compose.yml"],
-    ["docker-compose.yml", "docker-compose.cpu.yml"],
-    ["docker-compose.yml", "docker-compose.cpu.yml", "docker-compose.compat.yml"],
+    ["docker-compose.yml", "docker-compose.gpu.yml"],
+    ["docker-compose.yml", "docker-compose.compat.yml"],
+    ["docker-compose.yml", "docker-compose.host.yml"],
+    ["docker-compose.yml", "docker-compose.host.yml", "docker-compose.compat.yml"],
+    ["docker-compose.yml", "docker-compose.host.yml", "docker-compose.gpu.yml"],
 ]
+SERVERS = ("gateway", "tf-serving", "torchserve")
 COMPOSE_FILES = sorted({f for s in COMPOSE_SETS for f in s})
 
 
 def test_every_image_has_a_dockerfile() -> None:
     assert DOCKERFILES == [
+        "deploy/Dockerfile.export",
         "gateway/Dockerfile",
         "k8s/model-fetch/Dockerfile",
         "tf_serving/Dockerfile",
@@ -92,40 +100,122 @@ def test_compose_config_refuses_the_broken_fixture(
     assert "torchserve" in done.stderr
 
 
-def test_the_cpu_override_drops_every_gpu_reservation(
+def test_the_default_runs_on_cpus_and_the_gpu_override_adds_the_devices(
     compose_binary: Path, compose_env: dict[str, str]
 ) -> None:
-    def services(*files: str) -> dict[str, Any]:
-        args = [str(compose_binary), "--project-directory", str(REPO)]
-        for f in files:
-            args += ["-f", str(REPO / f)]
-        done = subprocess.run(
-            [*args, "config", "--format", "json"],
-            capture_output=True,
-            text=True,
-            env=compose_env,
-            timeout=60,
-            check=True,
-        )
-        result: dict[str, Any] = json.loads(done.stdout)["services"]
-        return result
-
-    gpu = services("docker-compose.yml")
+    cpu = compose_services(compose_binary, compose_env, "docker-compose.yml")
+    for name in ("tf-serving", "torchserve"):
+        assert "deploy" not in cpu[name], name
+        assert cpu[name]["image"].endswith(":0.1.0"), name
+    assert cpu["torchserve"]["build"]["args"]["VARIANT"] == "cpu"
+    gpu = compose_services(
+        compose_binary, compose_env, "docker-compose.yml", "docker-compose.gpu.yml"
+    )
     for name in ("tf-serving", "torchserve"):
         devices = gpu[name]["deploy"]["resources"]["reservations"]["devices"]
         assert devices[0]["capabilities"] == ["gpu"]
         assert devices[0]["driver"] == "nvidia"
         assert gpu[name]["image"].endswith(":0.1.0-gpu")
-    cpu = services("docker-compose.yml", "docker-compose.cpu.yml")
-    for name in ("tf-serving", "torchserve"):
-        assert "deploy" not in cpu[name]
-        assert cpu[name]["image"].endswith(":0.1.0")
+    assert gpu["torchserve"]["build"]["args"]["VARIANT"] == "gpu"
+    assert "deploy" not in gpu["export"]  # the export trains the demo models on the CPU
     # Only the gateway is published beyond loopback-bound operator ports.
     for name, svc in cpu.items():
         for port in svc.get("ports", []):
             assert port["host_ip"] == "127.0.0.1", (name, port)
     assert all(svc["read_only"] for svc in cpu.values())
     assert all(svc["cap_drop"] == ["ALL"] for svc in cpu.values())
+
+
+def _clean_env() -> dict[str, str]:
+    """No TANDEM_* or COMPOSE_* variable and no --env-file: a new user's shell."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("TANDEM_", "COMPOSE_"))}
+
+
+@pytest.mark.parametrize("profiles", [(), ("monitoring",)], ids=["default", "monitoring"])
+def test_a_clean_clone_has_every_file_the_default_stack_mounts(
+    compose_binary: Path, profiles: tuple[str, ...]
+) -> None:
+    """The issue's failure: `up` stopped at a bind source (build/compose/api_keys) that only
+    host-side preparation wrote. Every bind source and secret file of the default stack must
+    be a file or directory git tracks (the build secret `ca` is the host's CA bundle)."""
+    services = compose_services(
+        compose_binary, _clean_env(), "docker-compose.yml", profiles=profiles
+    )
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, timeout=60, check=True
+    ).stdout.splitlines()
+    in_clone = {REPO, *(REPO / t for t in tracked)}
+    in_clone |= {d for t in tracked for d in (REPO / t).parents}
+    for name, svc in services.items():
+        for mount in svc.get("volumes", []):
+            if mount["type"] == "bind":
+                assert Path(mount["source"]) in in_clone, (name, mount)
+        assert "secrets" not in svc, name
+        assert "env_file" not in svc, name
+
+
+def test_every_server_starts_after_the_export_succeeded(
+    compose_binary: Path, compose_env: dict[str, str]
+) -> None:
+    services = compose_services(
+        compose_binary, compose_env, "docker-compose.yml", profiles=("monitoring",)
+    )
+    export = services["export"]
+    assert export["image"] == "tandem/export:0.1.0"
+    assert export["build"]["dockerfile"] == "deploy/Dockerfile.export"
+    assert "ports" not in export
+    assert export["networks"] == {"backend": None}  # internal: for --rollout only
+    writable = {m["target"] for m in export["volumes"] if not m.get("read_only")}
+    assert writable == {"/models", "/run/tandem/keys"}
+    for name in (*SERVERS, "prometheus"):
+        assert services[name]["depends_on"]["export"] == {
+            "condition": "service_completed_successfully",
+            "required": True,
+        }, name
+        [models] = [m for m in services[name]["volumes"] if m["target"] == "/models"]
+        assert (models["type"], models["source"], models["read_only"]) == (
+            "volume",
+            "models",
+            True,
+        )
+    assert services["gateway"]["environment"]["TANDEM_GATEWAY_API_KEYS_FILE"] == (
+        "/models/config/api_keys"
+    )
+    # Prometheus reads its key (0600, the export's uid) from the `keys` volume.
+    prometheus = services["prometheus"]
+    assert prometheus["user"] == "10001:10001"
+    [keys] = [m for m in prometheus["volumes"] if m["target"] == "/run/secrets"]
+    assert (keys["source"], keys["read_only"]) == ("keys", True)
+    assert "--config.file=/models/prometheus/prometheus.yml" in prometheus["command"]
+
+
+def test_the_host_override_runs_on_a_host_build_directory(
+    compose_binary: Path, compose_env: dict[str, str]
+) -> None:
+    services = compose_services(
+        compose_binary, compose_env, "docker-compose.yml", "docker-compose.host.yml"
+    )
+    assert "export" not in services  # its profile is never enabled
+    build = Path(compose_env["TANDEM_BUILD_DIR"])
+    for name in SERVERS:
+        assert "export" not in services[name].get("depends_on", {}), name
+        mounts = {m["target"]: m for m in services[name]["volumes"]}
+        assert mounts["/models"]["source"] == str(build)
+        assert mounts["/models/config"]["source"] == str(build / "compose" / "config")
+    # The gateway reads the hashes where it does in the default stack.
+    assert (build / "compose" / "config" / "api_keys").is_file()
+
+
+def test_the_export_image_shares_the_compat_servers_tensorflow_layer() -> None:
+    """Dockerfile.export repeats Dockerfile.compat down to its TensorFlow install, line for
+    line, so BuildKit builds that layer once for both (the compat override's case)."""
+    compat = (REPO / "tf_serving" / "Dockerfile.compat").read_text().splitlines()
+    start = compat.index("ARG BASE_IMAGE=debian:12.11-slim")
+    end = next(i for i, line in enumerate(compat) if "-r /tmp/requirements.txt" in line)
+    shared = "\n".join(compat[start : end + 1])
+    export = (REPO / "deploy" / "Dockerfile.export").read_text()
+    assert shared in export
+    assert export.count("FROM ") == 3
 
 
 class _ComposeLoader(yaml.SafeLoader):

@@ -35,6 +35,7 @@ def _build(tmp_path: Path, tf: str, ts: str) -> Path:
                 "inputs": [{"name": "image", "dtype": "float32", "shape": [-1, 224, 224, 3]}],
             },
         },
+        "twins": {"m": {"variants": {"m_tf": {}, "m_torch": {}}, "default": "m_tf"}},
     }
     build = tmp_path / "build"
     (build / "config").mkdir(parents=True)
@@ -87,5 +88,26 @@ def test_loadtest_refuses_bad_input_with_one_line(tmp_path) -> None:
     assert "numbers" in bad.output
     unknown = runner.invoke(app, [*base, "--models", "nope"])
     assert "unknown model" in unknown.output
+    no_twin = runner.invoke(app, [*base, "--twin", "nope"])
+    assert "no twin 'nope'" in no_twin.output
+    both = runner.invoke(app, [*base, "--twin", "m", "--models", "m_tf"])
+    assert "exclusive" in both.output
     missing = runner.invoke(app, ["loadtest", "--build", str(tmp_path / "nothing")])
     assert "routes.json not found" in missing.output
+
+
+def test_loadtest_twin_compares_its_variants(delay_server, tmp_path) -> None:
+    tf, ts, gw = delay_server(delay_ms=2), delay_server(delay_ms=4), delay_server(delay_ms=5)
+    build = _build(tmp_path, tf, ts)
+    out = tmp_path / "report"
+    args = [
+        "loadtest", "--quick", "--build", str(build), "--manifest", str(tmp_path / "none.yaml"),
+        "--gateway", gw, "--out", str(out), "--window-s", "0.2", "--max-windows", "3",
+        "--paths", "gateway-v1", "--twin", "m", "--no-calibrate",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "report.json").read_text())
+    assert {p["model"] for p in doc["points"]} == {"m_tf", "m_torch"}  # not big_tf
+    assert all(p["errors"] == {} for p in doc["points"])
+    assert all(p["throughput_rps"] > 0 and p["latency_ms"]["p50"] > 0 for p in doc["points"])

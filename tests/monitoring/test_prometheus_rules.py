@@ -39,7 +39,8 @@ def test_written_config_and_rules_pass_promtool_check(demo_manifest, tmp_path: P
     config = tmp_path / "config" / "prometheus.yml"
     checked = _promtool("check", "config", str(config), cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert f"{len(demo_manifest.models) * 2 + 3} rules found" in checked.stdout
+    rules = len(demo_manifest.models) * 2 + 3 + len(demo_manifest.twins)
+    assert f"{rules} rules found" in checked.stdout
 
 
 def test_scrape_targets_come_from_the_manifest(demo_manifest, tmp_path: Path) -> None:

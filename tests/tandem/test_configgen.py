@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.route_table import RouteTable
 from tandem.configgen import render_all, torch_threads_per_worker, write_configs
 from tandem.manifest import load_manifest
 
@@ -78,9 +79,9 @@ def test_torchserve_properties(rendered: dict[str, str]) -> None:
     assert props["token_expiration_min"] == "120"
     assert props["metrics_mode"] == "prometheus"
     assert props["number_of_gpu"] == "2"
-    assert props["load_models"] == "torch_gpu.mar,torch_gpu.v2.mar"
-    # The gateway's admission bounds, derived: 4 workers x batch 4 x 2 in flight, four times
-    # that waiting; TorchServe's own queue holds no more than both.
+    assert props["load_models"] == "torch_gpu.mar,torch_gpu.v2.mar,torch_mlp.mar"
+    # The gateway's admission bounds, derived for torch_gpu (the largest): 4 workers x batch
+    # 4 x 2 in flight, four times that waiting; TorchServe's own queue holds no more.
     assert props["job_queue_size"] == "160"
     models = json.loads(props["models"])
     v2 = models["torch_gpu"]["2"]
@@ -114,10 +115,21 @@ def test_routes(rendered: dict[str, str]) -> None:
     assert torch["timeout_ms"] == 2500
     assert torch["admission"] == {"max_in_flight": 32, "max_queue": 128}
     assert tf["admission"] == {"max_in_flight": 3, "max_queue": 0}  # set in the manifest
+    twin = routes["twins"]["mlp"]
+    assert twin["default"] == "tf_two_versions"
+    assert twin["shadow"] == "torch_mlp"
+    assert twin["variants"]["tf_two_versions"]["weight"] == 0.75
+    assert twin["variants"]["torch_mlp"] == {
+        "weight": 0.25,
+        "inputs": {"pixels": "x"},
+        "outputs": {},
+    }
+    assert twin["agreement"]["top1"] == ["probabilities"]
+    RouteTable.model_validate(routes)  # the gateway accepts what the generator writes
 
 
-@pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 1), (8, 2), (16, 4), (64, 16)])
+@pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 1), (8, 1), (16, 3), (64, 12)])
 def test_torch_threads_share_the_cores_among_workers(cores: int, threads: int) -> None:
-    # torch_gpu: 2 workers for each of its 2 served versions.
+    # torch_gpu: 2 workers for each of its 2 served versions; torch_mlp: 1 worker.
     manifest = load_manifest(HERE / "data" / "golden.yaml")
     assert torch_threads_per_worker(manifest, cores) == threads
