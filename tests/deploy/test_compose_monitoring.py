@@ -46,8 +46,10 @@ def test_compose_prometheus_config_and_rules_pass_promtool(
     (tmp_path / RULES_FILE).write_text((rendered / "prometheus" / RULES_FILE).read_text())
     checked = _promtool(promtool, tmp_path / "prometheus.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    models = len(load_manifest(REPO / "models.yaml").models)
-    assert f"{models * 2 + 3} rules found" in checked.stdout
+    manifest = load_manifest(REPO / "models.yaml")
+    # two per model, three for the services, one agreement alert per twin
+    rules = len(manifest.models) * 2 + 3 + len(manifest.twins)
+    assert f"{rules} rules found" in checked.stdout
 
 
 def test_promtool_refuses_the_broken_fixture(promtool: str) -> None:

@@ -95,7 +95,7 @@ def test_every_non_gpu_panel_returns_data_after_traffic(live_stack, prometheus) 
     assert {s["metric"]["cause"] for s in causes} >= {"client_error"}
 
 
-def test_alert_rules_are_loaded_and_evaluate(prometheus) -> None:
+def test_alert_rules_are_loaded_and_evaluate(prometheus, live_stack) -> None:
     def evaluated() -> bool:
         r = httpx.get(f"{prometheus.url}/api/v1/rules", timeout=10).json()
         rules = [rule for g in r["data"]["groups"] for rule in g["rules"]]
@@ -103,7 +103,10 @@ def test_alert_rules_are_loaded_and_evaluate(prometheus) -> None:
 
     wait_for(evaluated, timeout=30, what="rule evaluation", interval=1)
     groups = httpx.get(f"{prometheus.url}/api/v1/rules", timeout=10).json()["data"]["groups"]
-    assert {g["name"] for g in groups} == {"tandem.models", "tandem.services"}
+    expected = {"tandem.models", "tandem.services"}
+    if live_stack.manifest.twins:
+        expected.add("tandem.twins")
+    assert {g["name"] for g in groups} == expected
     rules = [rule for g in groups for rule in g["rules"]]
     assert [r["name"] for r in rules if r["health"] != "ok"] == []
     firing = [r["name"] for r in rules if r["state"] == "firing"]

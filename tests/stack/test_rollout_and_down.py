@@ -175,7 +175,8 @@ def test_torchserve_not_ready_error_shows_the_worker_log(
                 data = json.dumps(spec).encode()
             dst.writestr(item, data)
     full = free_ports_manifest(load_manifest(Path(__file__).resolve().parents[2] / "models.yaml"))
-    only = full.data.model_copy(update={"models": [full.model("digits_mlp_torch")]})
+    # One model alone: the demo's twins name models this manifest no longer has.
+    only = full.data.model_copy(update={"models": [full.model("digits_mlp_torch")], "twins": []})
     manifest = Manifest(path=full.path, data=only, lines=full.lines)
     write_configs(manifest, tmp_path / "config", tmp_path)
     stack = Stack(manifest, tmp_path, gateway=False, ready_timeout=25)
