@@ -6,6 +6,8 @@ import csv
 import json
 import re
 
+import pytest
+
 from tandem.loadtest.clients import http_client
 from tandem.loadtest.engine import Budget, closed_loop, open_loop
 from tandem.loadtest.report import write_report
@@ -49,12 +51,24 @@ async def test_report_files_hold_every_point_and_the_comparisons(delay_server, t
     assert len(doc["points"]) == len(points) == 11
     comp = doc["comparisons"]
     (gvd,) = comp["gateway_vs_direct"]
-    # The "gateway" here is the 8 ms server, "direct" the 2 ms one: ~6 ms added at c=1.
-    added = gvd["by_concurrency"][0]["added_p50_ms"]
-    assert 4 < added < 9
-    assert gvd["throughput_ratio"] < 0.5
+    # The comparisons are derived from the points' own figures (how fast the two timed
+    # servers were on this machine is not asserted: a busy machine moves it).
+    at = {(p["model"], p["path"], p["concurrency"]): p for p in points if p["mode"] == "closed"}
+    direct1, via1 = at[("m_tf", "direct-rest", 1)], at[("m_tf", "gateway-v1", 1)]
+    expected = via1["latency_ms"]["p50"] - direct1["latency_ms"]["p50"]
+    assert gvd["by_concurrency"][0]["added_p50_ms"] == pytest.approx(expected, abs=0.01)
+    best_d = max(at[("m_tf", "direct-rest", c)]["throughput_rps"] for c in (1, 4))
+    best_g = max(at[("m_tf", "gateway-v1", c)]["throughput_rps"] for c in (1, 4))
+    assert gvd["throughput_ratio"] == pytest.approx(best_g / best_d, abs=0.001)
     assert {r["concurrency"] for r in comp["json_vs_binary"]} == {1, 4}
-    assert all(r["binary_speedup"] > 2 for r in comp["json_vs_binary"])
+    for r in comp["json_vs_binary"]:
+        j, b = (
+            at[("big", "gateway-v2-json", r["concurrency"])],
+            at[("big", "gateway-v2-binary", r["concurrency"])],
+        )
+        assert r["binary_speedup"] == pytest.approx(
+            b["throughput_rps"] / j["throughput_rps"], abs=0.01
+        )
     assert {b["backend"] for b in comp["backends"]} == {"tfserving", "torchserve"}
 
     md = (tmp_path / "report.md").read_text()
