@@ -173,6 +173,15 @@ def _spec_text(t: _Tensor) -> str:
     return f"{t.dtype}{list(t.shape)}"
 
 
+def twin_agreement_error(
+    twin: str, outputs: Sequence[_Tensor], compared: Sequence[str]
+) -> str | None:
+    """The one line naming outputs that a twin's agreement rule compares but its reference
+    variant lacks, or None; the manifest and the route table both refuse on it."""
+    unknown = sorted(set(compared) - {t.name for t in outputs})
+    return f"twin {twin!r}: agreement names unknown outputs {unknown}" if unknown else None
+
+
 def twin_interface_error(
     twin: str,
     first: str,
@@ -246,10 +255,11 @@ class RouteTable(_Lenient):
                 )
                 if problem is not None:
                     raise ValueError(problem)
-            outputs = {t.name for t in ref.outputs}
-            unknown = sorted(set(twin.agreement.outputs + twin.agreement.top1) - outputs)
-            if unknown:
-                raise ValueError(f"twin {name!r}: agreement names unknown outputs {unknown}")
+            problem = twin_agreement_error(
+                name, ref.outputs, [*twin.agreement.outputs, *twin.agreement.top1]
+            )
+            if problem is not None:
+                raise ValueError(problem)
         return self
 
 

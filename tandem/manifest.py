@@ -26,7 +26,12 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.route_table import Admission, default_queue, twin_interface_error
+from gateway.route_table import (
+    Admission,
+    default_queue,
+    twin_agreement_error,
+    twin_interface_error,
+)
 from tandem.errors import ManifestError
 from wire.dtypes import DTypeName
 from wire.spec import TensorSpec as WireTensorSpec
@@ -498,10 +503,11 @@ class Manifest:
                 )
                 if problem is not None:
                     raise fail(problem)
-            outputs = {t.name for t in ref.outputs}
-            unknown = sorted(set(twin.agreement.outputs + twin.agreement.top1) - outputs)
-            if unknown:
-                raise fail(f"twin {twin.name!r}: agreement names unknown outputs {unknown}")
+            problem = twin_agreement_error(
+                twin.name, ref.outputs, [*twin.agreement.outputs, *twin.agreement.top1]
+            )
+            if problem is not None:
+                raise fail(problem)
 
     def model(self, name: str) -> ModelSpec:
         for m in self.models:

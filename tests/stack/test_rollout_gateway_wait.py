@@ -109,7 +109,5 @@ def test_without_a_key_it_waits_two_reload_periods(gateway: FakeGateway, spec: M
 
 
 def test_no_gateway_running_means_nothing_to_wait_for(spec: ModelSpec) -> None:
-    t0 = time.monotonic()
+    # Waiting for a listing would end in StackError at the timeout; returning means it did not.
     _wait_for_gateway(f"http://127.0.0.1:{free_port()}", None, [spec], reload_s=1.0, timeout=10)
-    # A hang bound only: waiting would run to the 10 s timeout; a refused connection returns.
-    assert time.monotonic() - t0 < 5
