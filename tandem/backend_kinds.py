@@ -35,18 +35,42 @@ class BackendKind:
     component: str
     """The user-facing deploy name (compose service, Kubernetes Deployment and Service)."""
     image: str
-    container_ports: Mapping[str, int] = field(default_factory=dict)
-    """Named ports inside its container (Kubernetes, compose)."""
+    gpu_env: str
+    """The compose variable holding its container's GPU count (docker-compose.gpu.yml)."""
+    ports: Mapping[str, int] = field(default_factory=dict)
+    """Every named port with its container (compose, Kubernetes) number: the one definition
+    of these numbers (the manifest's `servers:` defaults and docker-compose.yml are checked
+    against it by tests/tandem/test_placement.py)."""
+    server_ports: Mapping[str, str] = field(default_factory=dict)
+    """Port name → the field of its manifest `servers:` entry (the local placement's port)."""
+    private_ports: frozenset[str] = frozenset()
+    """Ports bound on the placement's management address, never exposed by a Service."""
+    kserve_runtime: str = ""
+    """KServe's stock ServingRuntime for its models (`tandem k8s render --kserve`)."""
+    kserve_storage: str = ""
+    """The model repository folder holding a model's KServe storageUri."""
+    signatures: bool = False
+    """Its models are called by signature name (the route carries `signature_name`)."""
+    tokens: bool = False
+    """It issues its own API tokens, which the gateway presents (the route's `token_file`)."""
     metrics_path: str = "/metrics"
     """Where Prometheus scrapes it."""
     metrics_port_name: str = "http"
-    """The container port that serves `metrics_path`."""
-    metrics_server_port: str = "rest_port"
-    """The field of its manifest `servers:` entry holding that port."""
+    """The port that serves `metrics_path`."""
+
+    @property
+    def container_ports(self) -> dict[str, int]:
+        """The ports its container exposes (Kubernetes container and Service ports)."""
+        return {n: p for n, p in self.ports.items() if n not in self.private_ports}
 
     def models(self, manifest: Manifest) -> list[ModelSpec]:
         """The manifest's models this kind serves, in manifest order."""
         return [m for m in manifest.models if m.framework == self.framework]
+
+    def gpus(self, manifest: Manifest, device: Literal["cpu", "gpu"] | None = None) -> int:
+        """GPUs one server process of this kind reserves: the most any of its models asks for
+        (they share the process); `device` forces every model to that kind (see `gpu_count`)."""
+        return max((gpu_count(m, device) for m in self.models(manifest)), default=0)
 
     def repository_paths(self, model: ModelSpec) -> list[str]:
         """Each served version of `model`, relative to the model repository (build) root."""
@@ -61,7 +85,12 @@ TFSERVING = BackendKind(
     framework="tensorflow",
     component="tf-serving",
     image="tandem/tf-serving",
-    container_ports={"grpc": 8500, "http": 8501},
+    gpu_env="TANDEM_TF_GPUS",
+    ports={"grpc": 8500, "http": 8501},
+    server_ports={"grpc": "grpc_port", "http": "rest_port"},
+    kserve_runtime="kserve-tensorflow-serving",
+    kserve_storage="tensorflow",
+    signatures=True,
     metrics_path="/monitoring/prometheus/metrics",  # as its monitoring.config says
 )
 TORCHSERVE = BackendKind(
@@ -69,13 +98,38 @@ TORCHSERVE = BackendKind(
     framework="pytorch",
     component="torchserve",
     image="tandem/torchserve",
-    container_ports={"http": 8080, "grpc": 7070, "metrics": 8082},
+    gpu_env="TANDEM_TS_GPUS",
+    ports={
+        "http": 8080,
+        "grpc": 7070,
+        "metrics": 8082,
+        "management": 8081,
+        "grpc-management": 7071,
+    },
+    server_ports={
+        "http": "inference_port",
+        "grpc": "grpc_inference_port",
+        "metrics": "metrics_port",
+        "management": "management_port",
+        "grpc-management": "grpc_management_port",
+    },
+    private_ports=frozenset({"management", "grpc-management"}),
+    kserve_runtime="kserve-torchserve",
+    kserve_storage="kserve",  # config/config.properties beside model-store/ (see kserve.py)
+    tokens=True,
     metrics_port_name="metrics",
-    metrics_server_port="metrics_port",
 )
 
 KINDS: tuple[BackendKind, ...] = (TFSERVING, TORCHSERVE)
 """Every kind, in the order configs and trees list them."""
+
+
+def gpu_count(model: ModelSpec, device: Literal["cpu", "gpu"] | None = None) -> int:
+    """GPUs `model` asks for; `device="cpu"` forces none, `device="gpu"` at least one (the
+    Kubernetes overlays); None keeps the manifest's `device`."""
+    if device is None:
+        return model.device.count
+    return max(1, model.device.count) if device == "gpu" else 0
 
 
 def kind_for(framework: str) -> BackendKind:
