@@ -267,6 +267,7 @@ def model_routes(manifest: Manifest) -> dict[str, ModelRoute]:
             default_version=max(m.served_versions),
             labels=dict(sorted(m.labels.items())),
             signature_name=m.signature if kind.signatures else None,
+            check_shapes=kind.checks_shapes,
             inputs=tuple(t.to_wire() for t in m.inputs),
             outputs=tuple(t.to_wire() for t in m.outputs),
             max_batch_size=m.batching.max_batch_size,

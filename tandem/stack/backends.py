@@ -1,8 +1,9 @@
 """The three local services: TorchServe, a TF Serving (official or compatible), the gateway.
 
 Each one knows its command line, where it logs, and what "ready" means for it:
-- TorchServe: every model version has its minimum workers READY in the management API
-  (`/ping` answers before any worker can predict).
+- TorchServe: every served model version has its minimum workers READY in the management
+  API (`tandem.probes.torchserve_ready`, the same rule as its image's healthcheck and its
+  Kubernetes probe; `/ping` answers before any worker can predict).
 - TF Serving: every served version of every model is AVAILABLE in the REST status API.
 - Gateway: `/readyz` says every routed model answers on its backend.
 """
@@ -29,11 +30,13 @@ from tandem.errors import StackError
 from tandem.layout import TORCHSERVE_KEY_FILE
 from tandem.layout import Layout as Layout  # re-exported: the stack's modules import it here
 from tandem.manifest import Manifest
+from tandem.probes import torchserve_ready
 from tandem.stack.java import Java, find_java
 from tandem.stack.process import port_free, spawn, stop_tree, tail, wait_for
 from torchserve.handler import THREADS_ENV
 
-HTTP_TIMEOUT = httpx.Timeout(3.0)
+HTTP_TIMEOUT_S = 3.0
+HTTP_TIMEOUT = httpx.Timeout(HTTP_TIMEOUT_S)
 
 
 class Service(ABC):
@@ -202,18 +205,14 @@ class TorchServe(Service):
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def is_ready(self) -> bool:
+        """The one TorchServe readiness rule (`tandem.probes.torchserve_ready`, also the
+        image's healthcheck and the Kubernetes probe), on the config it was started with."""
         if not self.insecure and not self.key_file.exists():
             return False
+        want = torchserve_ready.wanted((self.layout.config / "config.properties").read_text())
         base = f"http://127.0.0.1:{self.server.management_port}"
-        with httpx.Client(timeout=HTTP_TIMEOUT, headers=self._headers("management")) as client:
-            for name, versions, min_workers in self.models():
-                for version in versions:
-                    r = client.get(f"{base}/models/{name}/{version}")
-                    if r.status_code != 200:
-                        return False
-                    workers = r.json()[0].get("workers", [])
-                    if sum(w.get("status") == "READY" for w in workers) < min_workers:
-                        return False
+        if torchserve_ready.problems(base, want, self._headers("management"), HTTP_TIMEOUT_S):
+            return False
         self._jvm = self._find_jvm()
         return True
 
@@ -284,7 +283,8 @@ class TFServing(Service):
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        env.setdefault("CUDA_VISIBLE_DEVICES", "-1" if not _wants_gpu(self.manifest) else "0")
+        gpus = TFSERVING.gpus(self.manifest)
+        env.setdefault("CUDA_VISIBLE_DEVICES", "0" if gpus else "-1")
         return env
 
     def is_ready(self) -> bool:
@@ -300,10 +300,6 @@ class TFServing(Service):
                 if any(states.get(v) != "AVAILABLE" for v in m.served_versions):
                     return False
         return True
-
-
-def _wants_gpu(manifest: Manifest) -> bool:
-    return any(m.device.kind == "gpu" for m in TFSERVING.models(manifest))
 
 
 # --------------------------------------------------------------------------- gateway
