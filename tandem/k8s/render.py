@@ -26,6 +26,7 @@ management API listens on the pod's loopback and is reached by nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -540,6 +541,13 @@ def torchserve_resources(manifest: Manifest) -> list[dict[str, Any]]:
     return [deployment, _service("torchserve", "backend"), _pdb("torchserve", "backend")]
 
 
+RESOURCES: dict[str, Callable[[Manifest], list[dict[str, Any]]]] = {
+    TFSERVING.component: tfserving_resources,
+    TORCHSERVE.component: torchserve_resources,
+}
+"""Each backend kind's Deployment, Service and PodDisruptionBudget, by component."""
+
+
 def network_policies(manifest: Manifest) -> list[dict[str, Any]]:
     def policy(name: str, tier: str, target: str, ingress: list[dict[str, Any]]) -> dict[str, Any]:
         return {
@@ -570,27 +578,20 @@ def network_policies(manifest: Manifest) -> list[dict[str, Any]]:
             "gateway-ingress", "gateway", "gateway", [{"ports": ports("gateway", ["http", "grpc"])}]
         ),
     ]
-    if _tf(manifest):
+    for kind in KINDS:
+        if not kind.models(manifest):
+            continue
+        # The gateway reaches the serving ports; Prometheus only the one with the metrics.
+        serving = [n for n in kind.container_ports if n != "metrics"]
+        metrics = [kind.metrics_port_name]
         out.append(
             policy(
-                "tf-serving-ingress",
+                f"{kind.component}-ingress",
                 "backend",
-                "tf-serving",
+                kind.component,
                 [
-                    {"from": from_gateway, "ports": ports("tf-serving", ["grpc", "http"])},
-                    {"from": from_prometheus, "ports": ports("tf-serving", ["http"])},
-                ],
-            )
-        )
-    if _torch(manifest):
-        out.append(
-            policy(
-                "torchserve-ingress",
-                "backend",
-                "torchserve",
-                [
-                    {"from": from_gateway, "ports": ports("torchserve", ["http", "grpc"])},
-                    {"from": from_prometheus, "ports": ports("torchserve", ["metrics"])},
+                    {"from": from_gateway, "ports": ports(kind.component, serving)},
+                    {"from": from_prometheus, "ports": ports(kind.component, metrics)},
                 ],
             )
         )
@@ -733,17 +734,14 @@ def render_tree(manifest: Manifest, model_repository: str = DEFAULT_MODEL_REPOSI
     files["base/gateway.yaml"] = _dump(*gateway_resources(manifest))
     generators = []
     configs = config_files(manifest, "cpu")
-    for component, tier, configmap in (
-        ("gateway", "gateway", "gateway-routes"),
-        ("tf-serving", "backend", "tf-serving-config"),
-        ("torchserve", "backend", "torchserve-config"),
-    ):
+    components = [("gateway", "gateway", "gateway-routes")]
+    components += [(k.component, "backend", f"{k.component}-config") for k in KINDS]
+    for component, tier, configmap in components:
         if component not in configs:
             continue
         if component != "gateway":
             resources.append(f"{component}.yaml")
-            builder = tfserving_resources if component == "tf-serving" else torchserve_resources
-            files[f"base/{component}.yaml"] = _dump(*builder(manifest))
+            files[f"base/{component}.yaml"] = _dump(*RESOURCES[component](manifest))
         names = []
         for fname, text in configs[component].items():
             files[f"base/config/{component}/{fname}"] = text
