@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from tandem import placement
 from tandem.backend_kinds import TFSERVING, TORCHSERVE
 from tandem.configgen import torch_threads_per_worker
 from tandem.errors import StackError
@@ -41,19 +42,26 @@ HTTP_TIMEOUT = httpx.Timeout(HTTP_TIMEOUT_S)
 
 class Service(ABC):
     name: str
+    """Its key in the placement's servers (a backend kind's id, or the gateway's)."""
     proc: subprocess.Popen[bytes] | None = None
 
     def __init__(self, manifest: Manifest, layout: Layout) -> None:
         self.manifest = manifest
         self.layout = layout
+        self.place = placement.local(manifest, layout.out)
 
     @property
     def log(self) -> Path:
         return self.layout.logs / f"{self.name}.log"
 
     @property
-    @abstractmethod
-    def ports(self) -> list[tuple[str, int]]: ...
+    def ports(self) -> list[tuple[str, int]]:
+        """(address, port) of every port it binds, as the local placement says (TorchServe's
+        management ports on the management address)."""
+        server = self.place.server(self.name)
+        ts = self.place.torchserve
+        binds = {"management": ts.management_bind, "grpc-management": ts.grpc_management_bind}
+        return [(binds.get(n, server.bind), port) for n, port in server.ports.items()]
 
     @abstractmethod
     def command(self) -> list[str]: ...
@@ -105,7 +113,7 @@ class Service(ABC):
 
 
 class TorchServe(Service):
-    name = "torchserve"
+    name = TORCHSERVE.id
 
     def __init__(self, manifest: Manifest, layout: Layout, *, insecure: bool = False) -> None:
         super().__init__(manifest, layout)
@@ -113,17 +121,6 @@ class TorchServe(Service):
         self.server = manifest.data.servers.torchserve
         self.java: Java | None = None
         self._jvm: psutil.Process | None = None  # seen when last ready, for exit_note
-
-    @property
-    def ports(self) -> list[tuple[str, int]]:
-        s = self.server
-        return [
-            (s.host, s.inference_port),
-            ("127.0.0.1", s.management_port),
-            (s.host, s.metrics_port),
-            (s.host, s.grpc_inference_port),
-            ("127.0.0.1", s.grpc_management_port),
-        ]
 
     @property
     def key_file(self) -> Path:
@@ -237,19 +234,12 @@ class TorchServe(Service):
 
 
 class TFServing(Service):
-    name = "tfserving"
+    name = TFSERVING.id
 
     def __init__(self, manifest: Manifest, layout: Layout) -> None:
         super().__init__(manifest, layout)
         self.server = manifest.data.servers.tfserving
         self.official = shutil.which("tensorflow_model_server")
-
-    @property
-    def ports(self) -> list[tuple[str, int]]:
-        return [
-            (self.server.host, self.server.grpc_port),
-            (self.server.host, self.server.rest_port),
-        ]
 
     @property
     def flavour(self) -> str:
@@ -306,16 +296,12 @@ class TFServing(Service):
 
 
 class Gateway(Service):
-    name = "gateway"
+    name = placement.GATEWAY
 
     def __init__(self, manifest: Manifest, layout: Layout, torchserve: TorchServe) -> None:
         super().__init__(manifest, layout)
         self.server = manifest.data.servers.gateway
         self.torchserve = torchserve
-
-    @property
-    def ports(self) -> list[tuple[str, int]]:
-        return [(self.server.host, self.server.port), (self.server.host, self.server.grpc_port)]
 
     @property
     def api_key_file(self) -> Path:
