@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tandem import placement
-from tandem.backend_kinds import kind_for
+from tandem.backend_kinds import KINDS, kind_for
 from tandem.errors import StackError
 from tandem.manifest import Manifest
 from tandem.stack.backends import Gateway, Layout, Service, TFServing, TorchServe
@@ -78,13 +78,9 @@ class Stack:
 
     @property
     def backends(self) -> list[Service]:
-        frameworks = {m.framework for m in self.manifest.models}
-        out: list[Service] = []
-        if "tensorflow" in frameworks:
-            out.append(self.tfserving)
-        if "pytorch" in frameworks:
-            out.append(self.torchserve)
-        return out
+        """The backend services the manifest has models for, in the kinds' order."""
+        by_kind: dict[str, Service] = {s.name: s for s in (self.tfserving, self.torchserve)}
+        return [by_kind[kind.id] for kind in KINDS if kind.models(self.manifest)]
 
     @property
     def services(self) -> list[Service]:
