@@ -2,13 +2,16 @@
 
 A kind says which manifest models it serves (by framework) and holds, once, what was spread
 over `if framework == ...` chains: its name in code (`id`: the route file's backend kind, the
-Prometheus job, the manifest's `servers:` key), its deploy component (the user-facing name of
-its compose service, Kubernetes Deployment/Service/ConfigMaps and image), its container
-ports and where a served version lives in the model repository.
+Prometheus job, the manifest's `servers:` key, the local stack's service), its deploy
+component (compose service, Kubernetes Deployment/Service/ConfigMaps, image), its ports (the
+one definition of the container port numbers), where a served version lives in the model
+repository, the config files its server reads, its readiness rule and probe, GPU accounting,
+metrics endpoint, KServe runtime and the flags the route file carries for it.
 
-Started by issue 17 (item 2): configgen and the Kubernetes renderer read it. Not in it yet:
-readiness, process command, config files, metrics endpoints, GPU accounting (they depend on
-the placement, item 1), and the local stack's and compose's own copies of these names.
+Where a stack runs (hosts, the ports actually bound, paths, tokens) is `tandem.placement`'s.
+Still outside: each kind's config generators (`tandem.configgen`), its local process
+(`tandem.stack.backends`), its Deployment builder (`tandem.k8s.render.RESOURCES`) and its
+gateway adapter (`gateway.backends.registry`); the README lists what a third kind touches.
 """
 
 from __future__ import annotations
