@@ -1,8 +1,8 @@
 #!/bin/bash
 # TF Serving readiness (the image's HEALTHCHECK and the Kubernetes startup/readiness probe):
 # exit 0 when every model in the generated models.config has a version AVAILABLE and none
-# still starting or loading in the REST status API, else 1 naming the first model that is
-# not. The status API lists the versions the server aspires to serve (its version policy),
+# still starting, loading or failed in the REST status API, else 1 naming the first model
+# that is not. The status API lists the versions the server aspires to serve (its version policy),
 # so this is the local stack's rule (tandem.stack.backends: every served version AVAILABLE)
 # read from the server's side. bash's /dev/tcp instead of curl: the official image has
 # neither curl nor Python.
@@ -23,4 +23,9 @@ for name in $names; do
     case "$reply" in
         *'"START"'* | *'"LOADING"'*) echo "$name: a version is still loading" >&2; exit 1 ;;
     esac
+    # A version that failed to load ends with an error status (an unloaded one with OK).
+    codes=$(grep -o '"error_code": *"[A-Z_]*"' <<<"$reply" || true)
+    if [ -n "$codes" ] && grep -qv '"OK"' <<<"$codes"; then
+        echo "$name: a version failed to load" >&2; exit 1
+    fi
 done
