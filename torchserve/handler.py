@@ -37,9 +37,9 @@ logger = logging.getLogger(__name__)
 
 HEADER_LENGTH_KEY = v2.HEADER_LENGTH.lower()
 #: Intra-op threads per worker process, set by whoever starts TorchServe (``tandem up``:
-#: the machine's cores over the workers of every model, ``tandem.configgen
-#: .torch_threads_per_worker``). Unset: torch's default, one thread per core in every worker,
-#: which oversubscribes the CPU as soon as two workers run at once.
+#: the machine's cores over the workers of every model,
+#: ``tandem.kinds.torchserve.torch_threads_per_worker``). Unset: torch's default, one thread
+#: per core in every worker, which oversubscribes the CPU as soon as two workers run at once.
 THREADS_ENV = "TANDEM_TORCH_THREADS"
 
 

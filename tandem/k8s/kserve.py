@@ -28,6 +28,7 @@ from tandem.k8s.render import (
     network_policies,
     shared_resources,
 )
+from tandem.kinds import torchserve as kind_torchserve
 from tandem.layout import Layout
 from tandem.manifest import Manifest, ModelSpec
 
@@ -78,7 +79,7 @@ def inference_service(m: ModelSpec, repository: str) -> dict[str, Any]:
 def torchserve_properties(m: ModelSpec) -> str:
     """config.properties for one model on KServe's TorchServe runtime: configgen's, for the
     KServe placement (its model store is the storage initializer's /mnt/models/model-store)."""
-    return configgen.torchserve_properties([m], placement.kserve())
+    return kind_torchserve.torchserve_properties([m], placement.kserve())
 
 
 def kserve_routes(manifest: Manifest) -> str:

@@ -26,8 +26,8 @@ import psutil
 
 from tandem import placement
 from tandem.backend_kinds import TFSERVING, TORCHSERVE
-from tandem.configgen import torch_threads_per_worker
 from tandem.errors import StackError
+from tandem.kinds.torchserve import torch_threads_per_worker
 from tandem.layout import TORCHSERVE_KEY_FILE
 from tandem.layout import Layout as Layout  # re-exported: the stack's modules import it here
 from tandem.manifest import Manifest

@@ -24,8 +24,9 @@ from pathlib import Path
 import httpx
 
 from tandem.backend_kinds import kind_for
-from tandem.configgen import torchserve_batching, write_configs
+from tandem.configgen import write_configs
 from tandem.errors import StackError
+from tandem.kinds.torchserve import torchserve_batching
 from tandem.layout import mar_filename
 from tandem.manifest import Manifest, ModelSpec
 from tandem.stack.backends import Gateway, Layout, TFServing, TorchServe

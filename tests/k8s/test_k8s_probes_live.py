@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from tandem.backend_kinds import TORCHSERVE
-from tandem.configgen import torchserve_properties
 from tandem.k8s.render import torchserve_ready_script
+from tandem.kinds.torchserve import torchserve_properties
 from tandem.manifest import Manifest, ModelSpec
 from tandem.placement import local
 from tests.k8s.checks import REPO

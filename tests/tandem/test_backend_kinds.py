@@ -33,3 +33,18 @@ def test_models_and_repository_paths_follow_the_layout(repo_root, tmp_path) -> N
             ]
             assert [str(p) for p in want] == kind.repository_paths(m)
     assert sum(len(k.models(manifest)) for k in KINDS) == len(manifest.models)
+
+
+def test_each_kind_generates_exactly_its_config_files(repo_root, tmp_path) -> None:
+    """A kind's own generators write the files its server reads, and no other kind's."""
+    from tandem import placement
+
+    manifest = load_manifest(repo_root / "models.yaml")
+    seen: list[str] = []
+    for place in (placement.local(manifest, tmp_path), placement.compose(manifest)):
+        for kind in KINDS:
+            files = kind.configs(manifest, place)
+            assert tuple(files) == kind.config_files
+            assert all(text for text in files.values())
+            seen += files
+    assert len(seen) == len(set(seen)) * 2  # no file name claimed by two kinds

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from gateway.route_table import RouteTable
-from tandem.configgen import render_all, torch_threads_per_worker, write_configs
+from tandem.configgen import render_all, write_configs
+from tandem.kinds.torchserve import torch_threads_per_worker
 from tandem.manifest import load_manifest
 
 HERE = Path(__file__).resolve().parent

@@ -96,7 +96,7 @@ def test_management_bind_and_token_auth_come_from_the_placement(
 
 def test_kserve_placement_registers_by_snapshot_without_the_model_api() -> None:
     manifest = load_manifest(REPO / "models.yaml")
-    from tandem.configgen import torchserve_properties
+    from tandem.kinds.torchserve import torchserve_properties
 
     props = _props(torchserve_properties(TORCHSERVE.models(manifest)[:1], placement.kserve()))
     assert props["inference_address"] == "http://0.0.0.0:8085"

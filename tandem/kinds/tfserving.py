@@ -1,0 +1,106 @@
+"""TF Serving as a backend kind: its data and its config generators.
+
+models.config             model_config_list (base paths, version policy, labels)
+batching_parameters.txt   BatchingParameters (text proto)
+monitoring.config         MonitoringConfig (Prometheus endpoint)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from tandem.kinds import BackendKind
+from tandem.layout import Layout
+from tandem.manifest import Manifest
+
+if TYPE_CHECKING:
+    from tandem.placement import Placement
+
+
+def _q(text: str) -> str:
+    return json.dumps(text)  # a JSON string is a valid text-proto string literal
+
+
+def tf_models_config(manifest: Manifest, place: Placement) -> str:
+    """models.config: every TensorFlow model's base path under `place`'s model root, its
+    version policy and labels."""
+    layout = place.layout
+    lines = ["model_config_list {"]
+    for m in TFSERVING.models(manifest):
+        base = layout.tensorflow_base(m.name)
+        lines += ["  config {", f"    name: {_q(m.name)}", f"    base_path: {_q(str(base))}"]
+        lines.append('    model_platform: "tensorflow"')
+        p = m.version_policy
+        if p.policy == "latest":
+            policy = f"latest {{ num_versions: {p.num_versions} }}"
+        elif p.policy == "all":
+            policy = "all {}"
+        else:
+            policy = "specific { " + " ".join(f"versions: {v}" for v in sorted(p.versions)) + " }"
+        lines.append(f"    model_version_policy {{ {policy} }}")
+        for label, version in sorted(m.labels.items()):
+            lines.append(f"    version_labels {{ key: {_q(label)} value: {version} }}")
+        lines.append("  }")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def tf_batching_parameters(manifest: Manifest) -> str:
+    """TF Serving's batcher is process-wide: the largest batch and delay any model asks for."""
+    batched = [m.batching for m in TFSERVING.models(manifest) if m.batching.enabled]
+    if not batched:
+        return "max_batch_size { value: 1 }\n"
+    max_batch = max(b.max_batch_size for b in batched)
+    delay_us = round(max(b.max_delay_ms for b in batched) * 1000)
+    enqueued = max(b.max_enqueued_batches for b in batched)
+    lines = [
+        f"max_batch_size {{ value: {max_batch} }}",
+        f"batch_timeout_micros {{ value: {delay_us} }}",
+        f"max_enqueued_batches {{ value: {enqueued} }}",
+        "num_batch_threads { value: 2 }",
+    ]
+    allowed = {tuple(b.allowed_batch_sizes) for b in batched if b.allowed_batch_sizes}
+    if len(allowed) == 1:
+        sizes = next(iter(allowed))
+        if sizes[-1] == max_batch:
+            lines += [f"allowed_batch_sizes: {s}" for s in sizes]
+    lines.append("pad_variable_length_inputs: false")
+    return "\n".join(lines) + "\n"
+
+
+def tf_monitoring_config() -> str:
+    """monitoring.config: the Prometheus endpoint at `metrics_path`."""
+    return f"prometheus_config {{\n  enable: true\n  path: {_q(TFSERVING.metrics_path)}\n}}\n"
+
+
+def configs(manifest: Manifest, place: Placement) -> dict[str, str]:
+    """Its config files for `place` (`BackendKind.render_configs`)."""
+    return {
+        "models.config": tf_models_config(manifest, place),
+        "batching_parameters.txt": tf_batching_parameters(manifest),
+        "monitoring.config": tf_monitoring_config(),
+    }
+
+
+TFSERVING = BackendKind(
+    id="tfserving",
+    framework="tensorflow",
+    component="tf-serving",
+    image="tandem/tf-serving",
+    artifact_path=Layout.tensorflow_version,
+    gpu_env="TANDEM_TF_GPUS",
+    ports={"grpc": 8500, "http": 8501},
+    server_ports={"grpc": "grpc_port", "http": "rest_port"},
+    kserve_runtime="kserve-tensorflow-serving",
+    kserve_storage="tensorflow",
+    signatures=True,
+    checks_shapes=False,
+    config_files=("models.config", "batching_parameters.txt", "monitoring.config"),
+    render_configs=configs,
+    # Its image has no Python: the rule is deploy/healthchecks/tf_serving.sh there.
+    probe_command=("/usr/local/bin/tandem-healthcheck",),
+    readiness="every served version of every model is AVAILABLE in the REST status API",
+    predict_path="/v1/models/{name}:predict",
+    metrics_path="/monitoring/prometheus/metrics",  # as its monitoring.config says
+)
