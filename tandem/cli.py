@@ -276,15 +276,10 @@ def _print_endpoints(stack: object) -> None:
 
     assert isinstance(stack, Stack)
     s = stack.manifest.data.servers
-    console.print(
-        f"[bold]{stack.tfserving.flavour}[/]: REST http://127.0.0.1:{s.tfserving.rest_port}"
-        f"  gRPC 127.0.0.1:{s.tfserving.grpc_port}"
-    )
-    console.print(
-        f"[bold]TorchServe[/]: REST http://127.0.0.1:{s.torchserve.inference_port}"
-        f"  gRPC 127.0.0.1:{s.torchserve.grpc_inference_port}"
-        f"  (token in {os.path.relpath(stack.torchserve.key_file)})"
-    )
+    for service in stack.by_kind.values():
+        endpoints = service.endpoints()
+        if endpoints is not None:
+            console.print(f"[bold]{endpoints[0]}[/]: {endpoints[1]}")
     if stack.gateway is not None:
         console.print(
             f"[bold]Gateway[/]: http://127.0.0.1:{s.gateway.port}  docs /docs"

@@ -53,18 +53,18 @@ class LiveStack:
 
     @property
     def torchserve_token(self) -> str:
-        return str(self.stack.torchserve.keys()["inference"])
+        return str(self.stack.backend("torchserve").keys()["inference"])
 
     @property
     def management_token(self) -> str:
-        return str(self.stack.torchserve.keys()["management"])
+        return str(self.stack.backend("torchserve").keys()["management"])
 
     @property
     def gateway_api_key(self) -> str:
         return str(self.stack.gateway.api_key())
 
     def _service(self, name: str):  # type: ignore[no-untyped-def]
-        return {"tfserving": self.stack.tfserving, "torchserve": self.stack.torchserve}[name]
+        return self.stack.backend(name)
 
     def stop_backend(self, name: str) -> None:
         self.stack.stop_service(self._service(name))

@@ -20,17 +20,25 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from tandem.layout import Layout
 from tandem.manifest import Framework, Manifest, ModelSpec
 
 if TYPE_CHECKING:
     from tandem.placement import Placement
+    from tandem.stack.service import Service
 
 KindId = Literal["tfserving", "torchserve"]
 ConfigGenerator = Callable[[Manifest, "Placement"], dict[str, str]]
 """A kind's config files for a placement (file name → text)."""
+
+
+class LocalService(Protocol):
+    """Builds a kind's process of the local stack (`tandem up`) serving `manifest` from the
+    build directory `layout`; `insecure` is `--insecure-dev` (its own auth off, if any)."""
+
+    def __call__(self, manifest: Manifest, layout: Layout, *, insecure: bool) -> Service: ...
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,8 @@ class BackendKind:
     render_configs: ConfigGenerator | None = None
     """Its configs for a placement: file name → text, exactly the `config_files` (its
     module's generators; `tandem.configgen.render_all` merges every kind's)."""
+    local_service: LocalService | None = None
+    """Its process in the local stack (`tandem.stack.Stack` builds one per kind)."""
     probe: str | None = None
     """Its readiness rule as a module of `tandem.probes` that runs inside its image (the
     local stack, the image's healthcheck and the Kubernetes probe all run it); None: the rule

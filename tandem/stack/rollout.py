@@ -26,10 +26,11 @@ import httpx
 from tandem.backend_kinds import kind_for
 from tandem.configgen import write_configs
 from tandem.errors import StackError
-from tandem.kinds.torchserve import torchserve_batching
+from tandem.kinds.tfserving import TFServing
+from tandem.kinds.torchserve import TorchServe, torchserve_batching
 from tandem.layout import mar_filename
 from tandem.manifest import Manifest, ModelSpec
-from tandem.stack.backends import Gateway, Layout, TFServing, TorchServe
+from tandem.stack.backends import Gateway, Layout
 
 TIMEOUT = httpx.Timeout(10.0, read=180.0)  # synchronous registration waits for workers
 
@@ -209,7 +210,7 @@ def rollout(
     (the default writes `<out>/config/routes.json`)."""
     layout = Layout(out.resolve())
     ts, tf = TorchServe(manifest, layout), TFServing(manifest, layout)
-    gw = Gateway(manifest, layout, ts)
+    gw = Gateway(manifest, layout)
     ts_url = torchserve_management_url or f"http://127.0.0.1:{ts.server.management_port}"
     tf_url = tfserving_url or f"http://127.0.0.1:{tf.server.rest_port}"
     gw_url = gateway_url or f"http://127.0.0.1:{gw.server.port}"

@@ -1,7 +1,8 @@
-"""`Stack`: both backends and the gateway as processes on this machine.
+"""`Stack`: every backend kind's server and the gateway as processes on this machine.
 
-`Stack.up()` starts TF Serving (official binary when on PATH, else the compatible server) and
-TorchServe side by side, waits for every model to be ready, then starts the gateway;
+`Stack.up()` starts one process per backend kind the manifest has models for, side by side
+(each kind's `local_service`: TF Serving, official binary when on PATH, else the compatible
+server; TorchServe), waits for every model to be ready, then starts the gateway;
 `serve_forever()` then restarts a backend that dies (see `supervise`). A lock
 file under `<out>/run/` makes a second `up` say that a stack is running instead of colliding
 on ports; `down()` (or `tandem down` from another shell) stops every process tree it started.
@@ -19,11 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tandem import placement
 from tandem.backend_kinds import KINDS, kind_for
 from tandem.errors import StackError
+from tandem.kinds import BackendKind, LocalService
 from tandem.manifest import Manifest
-from tandem.stack.backends import Gateway, Layout, Service, TFServing, TorchServe
+from tandem.stack.backends import Gateway, Layout, Service
 from tandem.stack.process import alive, stop_tree, tail
 from tandem.stack.samples import KnownExample, write_sample_requests
 from tandem.stack.supervise import RestartPolicy, Supervisor, describe_exit
@@ -46,6 +47,12 @@ def _read_state(layout: Layout) -> dict[str, object] | None:
     return data if isinstance(data, dict) else None
 
 
+def _local_service(kind: BackendKind) -> LocalService:
+    if kind.local_service is None:
+        raise StackError(f"backend kind {kind.id!r} has no local service")
+    return kind.local_service
+
+
 class Stack:
     """One local deployment of a manifest, built into `out`."""
 
@@ -65,9 +72,14 @@ class Stack:
         self.layout = Layout(out.resolve())
         self.ready_timeout = ready_timeout
         self.restart = restart or RestartPolicy(ready_timeout_s=ready_timeout)
-        self.torchserve = TorchServe(manifest, self.layout, insecure=insecure_dev)
-        self.tfserving = TFServing(manifest, self.layout)
-        self.gateway = Gateway(manifest, self.layout, self.torchserve) if gateway else None
+        self.by_kind: dict[str, Service] = {
+            kind.id: _local_service(kind)(manifest, self.layout, insecure=insecure_dev)
+            for kind in KINDS
+        }
+        """Each backend kind's service, by kind id (also the kinds the manifest leaves idle)."""
+        self.gateway = (
+            Gateway(manifest, self.layout, list(self.by_kind.values())) if gateway else None
+        )
         self.prometheus: Prometheus | None = None
         if monitoring:
             from tandem.monitoring.server import Prometheus, prometheus_binary
@@ -79,8 +91,11 @@ class Stack:
     @property
     def backends(self) -> list[Service]:
         """The backend services the manifest has models for, in the kinds' order."""
-        by_kind: dict[str, Service] = {s.name: s for s in (self.tfserving, self.torchserve)}
-        return [by_kind[kind.id] for kind in KINDS if kind.models(self.manifest)]
+        return [self.by_kind[kind.id] for kind in KINDS if kind.models(self.manifest)]
+
+    def backend(self, kind: BackendKind | str) -> Service:
+        """The service of one backend kind (a `BackendKind` or its id)."""
+        return self.by_kind[kind if isinstance(kind, str) else kind.id]
 
     @property
     def services(self) -> list[Service]:
@@ -207,25 +222,13 @@ class Stack:
             self.manifest.models, self.layout.run / "requests", example
         )
         s = self.manifest.data.servers
-        place = placement.local(self.manifest, self.layout.out)
         result: dict[str, list[str]] = {}
-        ts_key = self.torchserve.keys().get("inference") if self.torchserve.pid else None
         gw_key = self.gateway.api_key() if self.gateway and self.gateway.pid else None
         for m in self.manifest.models:
             if m.name not in requests:
                 continue
             v1, v2 = (shlex.quote(str(requests[m.name][k])) for k in ("v1", "v2"))
-            lines = []
-            kind = kind_for(m.framework)
-            port = place.server(kind.id).ports["http"]
-            url = f"http://127.0.0.1:{port}{kind.predict_path.format(name=m.name)}"
-            if kind.tokens:
-                auth = f"-H 'Authorization: Bearer {ts_key}' " if ts_key else ""
-                lines.append(
-                    f"curl -s -m 10 {auth}-H 'Content-Type: application/json' {url} -d @{v1}"
-                )
-            else:
-                lines.append(f"curl -s -m 10 -X POST {url} -d @{v1}")
+            lines = [self.backend(kind_for(m.framework)).direct_curl(m, v1)]
             if gw_key is not None:
                 gw = f"http://127.0.0.1:{s.gateway.port}"
                 hdr = f"-H 'X-API-Key: {gw_key}' -H 'Content-Type: application/json'"

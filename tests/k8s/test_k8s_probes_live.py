@@ -38,7 +38,7 @@ def _run_probe(manifest: Manifest, tmp_path, live, cwd) -> subprocess.CompletedP
 
 
 def test_torchserve_probe_passes_when_every_version_is_ready(live_stack, tmp_path):
-    key_dir = live_stack.stack.torchserve.key_file.parent
+    key_dir = live_stack.stack.backend("torchserve").key_file.parent
     done = _run_probe(live_stack.manifest, tmp_path, live_stack, key_dir)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -51,7 +51,7 @@ def test_torchserve_probe_fails_for_a_version_not_loaded(live_stack, tmp_path):
         x.model_copy(update={"version": 2}) if x.name == "digits_mlp_torch" else x for x in m.models
     ]
     later = dataclasses.replace(m, data=m.data.model_copy(update={"models": models}))
-    key_dir = live_stack.stack.torchserve.key_file.parent
+    key_dir = live_stack.stack.backend("torchserve").key_file.parent
     done = _run_probe(later, tmp_path, live_stack, key_dir)
     assert done.returncode == 1
     assert "digits_mlp_torch v2: not registered" in done.stdout

@@ -56,7 +56,7 @@ def test_all_three_targets_are_up(prometheus) -> None:
 
 def test_every_non_gpu_panel_returns_data_after_traffic(live_stack, prometheus) -> None:
     wait_for(lambda: _all_targets_up(prometheus), timeout=30, what="prometheus targets", interval=1)
-    official = live_stack.stack.tfserving.official is not None
+    official = live_stack.stack.backend("tfserving").official is not None
     expected = [
         (panel, query)
         for panel in PANELS

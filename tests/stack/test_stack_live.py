@@ -205,6 +205,6 @@ def test_torchserve_management_is_loopback_and_needs_a_token(live_stack) -> None
 
 
 def test_tf_server_says_it_is_the_compatible_server(live_stack) -> None:
-    if live_stack.stack.tfserving.official:
+    if live_stack.stack.backend("tfserving").official:
         pytest.skip("tensorflow_model_server is on PATH")
-    assert "not TensorFlow Serving" in Path(live_stack.stack.tfserving.log).read_text()
+    assert "not TensorFlow Serving" in Path(live_stack.stack.backend("tfserving").log).read_text()

@@ -69,14 +69,14 @@ def test_lock_refuses_a_second_owner_and_clears_a_stale_one(stack: Stack) -> Non
 
 
 def test_commands_use_the_generated_configs(stack: Stack) -> None:
-    ts = stack.torchserve.command()
+    ts = stack.backend("torchserve").command()
     assert "--ncs" in ts
     assert str(stack.layout.config / "config.properties") in ts
     assert "--disable-token-auth" not in ts
-    tf = stack.tfserving.command()
+    tf = stack.backend("tfserving").command()
     assert f"--model_config_file={stack.layout.config / 'models.config'}" in tf
     assert "--enable_batching=true" in tf
-    assert stack.torchserve.cwd() == stack.layout.torchserve_home
+    assert stack.backend("torchserve").cwd() == stack.layout.torchserve_home
 
 
 def test_a_known_example_goes_to_every_model_that_takes_it(stack: Stack) -> None:
@@ -98,3 +98,23 @@ def test_a_known_example_goes_to_every_model_that_takes_it(stack: Stack) -> None
     np.testing.assert_array_equal(np.asarray(tensor["data"], np.float32), row[0])
     assert json.loads(paths["two_inputs"]["v1"].read_text())["instances"][0]["text"] == "tandem"
     assert (folder / "expected_label.txt").read_text() == "6\n"
+
+
+def test_one_service_per_kind_and_the_gateway_gets_what_each_backend_needs(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stack builds each kind's own service (`BackendKind.local_service`); the gateway's
+    environment carries the TorchServe token file, which `--insecure-dev` unsets."""
+    from tandem.backend_kinds import KINDS
+
+    assert [s.name for s in stack.backends] == [k.id for k in KINDS]
+    assert all(stack.backend(k) is stack.backend(k.id) for k in KINDS)
+    assert stack.gateway is not None
+    ts = stack.backend("torchserve")
+    env = stack.gateway.environment()
+    assert env["TANDEM_GATEWAY_TORCHSERVE_TOKEN_FILE"] == str(ts.key_file)
+    insecure = Stack(stack.manifest, tmp_path / "other", insecure_dev=True)
+    assert insecure.gateway is not None
+    monkeypatch.setenv("TANDEM_GATEWAY_TORCHSERVE_TOKEN_FILE", "/elsewhere")
+    assert "TANDEM_GATEWAY_TORCHSERVE_TOKEN_FILE" not in insecure.gateway.environment()
+    assert "--disable-token-auth" in insecure.backend("torchserve").command()
