@@ -22,6 +22,9 @@ TORCHSERVE_KEY_FILE = "key_file.json"
 """TorchServe writes its token file into its working directory, `<out>/torchserve/`."""
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 """Inside a SavedModel version directory: TF Serving replays these requests at load time."""
+CONTAINER_ROOT = Path("/models")
+"""Where containers (compose, Kubernetes) mount the exported build directory, read-only."""
+CONTAINER_CONFIG = CONTAINER_ROOT / "config"
 
 
 def mar_filename(name: str, version: int) -> str:

@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Literal
 
 from tandem.backend_kinds import KINDS, TORCHSERVE
+from tandem.layout import CONTAINER_CONFIG as CONTAINER_CONFIG
+from tandem.layout import CONTAINER_ROOT as CONTAINER_ROOT
 from tandem.layout import TORCHSERVE_KEY_FILE, Layout
 from tandem.manifest import Manifest
 
@@ -43,9 +45,6 @@ GATEWAY_PORTS: Mapping[str, int] = {"http": 8000, "grpc": 8001}
 ANY = "0.0.0.0"
 LOOPBACK = "127.0.0.1"
 
-CONTAINER_ROOT = Path("/models")
-"""Where containers (compose, Kubernetes) mount the exported build directory, read-only."""
-CONTAINER_CONFIG = CONTAINER_ROOT / "config"
 COMPOSE_KEY_DIR = Path("/run/tandem/torchserve")
 """TorchServe's working directory in its compose container: it writes the key file there, on
 a volume the gateway mounts read-only."""

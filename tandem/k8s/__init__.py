@@ -1,6 +1,8 @@
 """Kubernetes deploy files, derived from the manifest.
 
     render.py    the kustomize tree (k8s/base, components, overlays) from models.yaml
+    objects.py   the building blocks of its objects (Deployments, Services, volumes), shared
+                 with each backend kind's builder in `tandem.kinds`
     kubectl.py   `kubectl kustomize` and `kubectl apply`, with timeouts
     kserve.py    one KServe InferenceService per model, plus the gateway in front
     rollout.py   the three-phase rollout of a new model version (`tandem rollout --k8s`)

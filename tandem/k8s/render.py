@@ -16,7 +16,9 @@ Cluster layout (the containers' contract): the exported build at `/models`, conf
 config files are the same generators as `build/config/` (`tandem.configgen`), run for the
 Kubernetes placement (`tandem.placement.kubernetes`): model paths under `/models`, backends
 reached by Service name, TorchServe bound to 0.0.0.0 (management stays on 127.0.0.1). The
-manifest's `servers:` section describes the local stack and is not used here.
+manifest's `servers:` section describes the local stack and is not used here. Each backend
+kind's Deployment, Service and PodDisruptionBudget come from its module in `tandem.kinds`
+(`RESOURCES`), built from the blocks in `tandem.k8s.objects` like the gateway's here.
 
 TorchServe runs with token auth off in the cluster: 0.12 generates random, expiring keys per
 process and has no way to be given one, so replicas behind one Service cannot share a key
@@ -34,31 +36,28 @@ from typing import Any, Literal
 
 import yaml
 
-from tandem import __version__, placement
-from tandem.backend_kinds import KINDS, TFSERVING, TORCHSERVE, BackendKind, kind_for
+from tandem import placement
+from tandem.backend_kinds import KINDS, BackendKind, kind_for
 from tandem.configgen import render_all
 from tandem.errors import K8sError
-from tandem.manifest import Manifest, ModelSpec
+from tandem.k8s import objects as k8s
+from tandem.manifest import Manifest
 from tandem.monitoring.k8s import component_files as monitoring_component
 
 NAMESPACE = "tandem"
-TAG = __version__
-GPU_TAG = f"{TAG}-gpu"
+TAG = k8s.TAG
+GPU_TAG = k8s.GPU_TAG
 IMAGES = {
     "gateway": "tandem/gateway",
     **{kind.component: kind.image for kind in KINDS},
-    "model-fetch": "tandem/model-fetch",
+    "model-fetch": k8s.FETCH_IMAGE,
 }
-MODEL_ROOT = placement.CONTAINER_ROOT
-CONFIG_DIR = str(placement.CONTAINER_CONFIG)
+MODEL_ROOT = k8s.MODEL_ROOT
+CONFIG_DIR = k8s.CONFIG_DIR
 DEFAULT_MODEL_REPOSITORY = "s3://REPLACE-ME/tandem-build"
 """Placeholder: the fetch fails with 'missing in the model repository' until it is set."""
 API_KEYS_SECRET = "tandem-gateway-api-keys"
-STORE_CREDENTIALS_SECRET = "tandem-model-store-credentials"
-STORE_CREDENTIALS_DIR = "/var/run/secrets/model-store"
-USER_ID = 10001
-DRAIN_S = 10
-"""preStop sleep: time for the endpoint removal to reach every kube-proxy and gateway."""
+DRAIN_S = k8s.DRAIN_S
 
 BACKEND_COMPONENTS: dict[str, str] = {kind.framework: kind.component for kind in KINDS}
 """The component serving each framework: its Deployment, Service, image and config names."""
@@ -68,7 +67,6 @@ CONTAINER_PORTS: dict[str, dict[str, int]] = {
     **{kind.component: kind.container_ports for kind in KINDS},
 }
 """Ports each component's container exposes (its Service's ports)."""
-TORCHSERVE_MANAGEMENT_PORT = TORCHSERVE.ports["management"]
 
 Overlay = Literal["cpu", "gpu"]
 OVERLAYS: tuple[str, ...] = ("cpu", "gpu", "gpu-pvc")
@@ -81,14 +79,6 @@ def gpu_count(manifest: Manifest, kind: BackendKind) -> int:
     """GPUs one backend pod gets in the gpu overlay: the most any of its models asks for, at
     least one (models share the server process)."""
     return kind.gpus(manifest, "gpu")
-
-
-_tf = TFSERVING.models
-_torch = TORCHSERVE.models
-
-
-def _replicas(models: list[ModelSpec]) -> int:
-    return max((m.replicas for m in models), default=1)
 
 
 def model_paths(manifest: Manifest, framework: str) -> list[str]:
@@ -122,220 +112,6 @@ def probe_script(module: str) -> str:
     return resources.files("tandem.probes").joinpath(f"{module}.py").read_text("utf-8")
 
 
-def torchserve_ready_script() -> str:
-    """TorchServe's `ready.py` (`tandem.probes.torchserve_ready`)."""
-    return probe_script("torchserve_ready")
-
-
-def _probe(kind: BackendKind) -> dict[str, Any]:
-    """The exec action of a kind's startup and readiness probes (`BackendKind.probe_command`)."""
-    return {"exec": {"command": [part.format(config=CONFIG_DIR) for part in kind.probe_command]}}
-
-
-# ---------------------------------------------------------------------------- resources
-
-
-def _labels(name: str, tier: str) -> dict[str, str]:
-    return {"app.kubernetes.io/name": name, "tandem.io/tier": tier}
-
-
-def _selector(name: str) -> dict[str, str]:
-    return {"app.kubernetes.io/name": name}
-
-
-def _meta(name: str, tier: str) -> dict[str, Any]:
-    return {"name": name, "labels": _labels(name, tier)}
-
-
-def _container_security() -> dict[str, Any]:
-    return {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "privileged": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "runAsUser": USER_ID,
-        "runAsGroup": USER_ID,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def _pod_security() -> dict[str, Any]:
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": USER_ID,
-        "runAsGroup": USER_ID,
-        "fsGroup": USER_ID,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def _image(component: str) -> str:
-    return f"{IMAGES[component]}:{TAG}"
-
-
-def _ports(component: str) -> list[dict[str, Any]]:
-    return [
-        {"name": name, "containerPort": port, "protocol": "TCP"}
-        for name, port in CONTAINER_PORTS[component].items()
-    ]
-
-
-def _resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[str, Any]:
-    return {
-        "requests": {"cpu": cpu, "memory": memory, "ephemeral-storage": "256Mi"},
-        "limits": {"cpu": cpu_limit, "memory": memory_limit, "ephemeral-storage": "1Gi"},
-    }
-
-
-def _prestop(seconds: int) -> dict[str, Any]:
-    # An exec sleep rather than lifecycle.sleep: that action is beta only from 1.30.
-    return {"preStop": {"exec": {"command": ["sleep", str(seconds)]}}}
-
-
-def _spread(name: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "maxSkew": 1,
-            "topologyKey": key,
-            "whenUnsatisfiable": "ScheduleAnyway",
-            "labelSelector": {"matchLabels": _selector(name)},
-            "matchLabelKeys": ["pod-template-hash"],
-        }
-        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
-    ]
-
-
-def _config_volume(configmap: str) -> dict[str, Any]:
-    return {"name": "config", "configMap": {"name": configmap}}
-
-
-def _deployment(
-    name: str,
-    tier: str,
-    replicas: int | None,
-    containers: list[dict[str, Any]],
-    volumes: list[dict[str, Any]],
-    grace_s: int,
-    init: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "serviceAccountName": "tandem",
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "securityContext": _pod_security(),
-        "terminationGracePeriodSeconds": grace_s,
-        "topologySpreadConstraints": _spread(name),
-    }
-    if init:
-        spec["initContainers"] = init
-    spec["containers"] = containers
-    spec["volumes"] = volumes
-    deployment: dict[str, Any] = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": _meta(name, tier),
-        "spec": {
-            "replicas": replicas,
-            "revisionHistoryLimit": 5,
-            "selector": {"matchLabels": _selector(name)},
-            # CPU default: surge one pod, never drop below the replica count.
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
-            },
-            "template": {"metadata": {"labels": _labels(name, tier)}, "spec": spec},
-        },
-    }
-    if replicas is None:
-        # Scaled by an HPA: a replica count here would reset its scale on every apply.
-        del deployment["spec"]["replicas"]
-    return deployment
-
-
-def _service(name: str, tier: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _meta(name, tier),
-        "spec": {
-            "type": "ClusterIP",
-            "selector": _selector(name),
-            "ports": [
-                {"name": port_name, "port": port, "targetPort": port_name, "protocol": "TCP"}
-                for port_name, port in CONTAINER_PORTS[name].items()
-            ],
-        },
-    }
-
-
-def _pdb(name: str, tier: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        "metadata": _meta(name, tier),
-        "spec": {
-            "maxUnavailable": 1,
-            "selector": {"matchLabels": _selector(name)},
-            # A pod that never became ready may be evicted; it serves nothing anyway.
-            "unhealthyPodEvictionPolicy": "AlwaysAllow",
-        },
-    }
-
-
-def _fetch_container(paths: list[str]) -> dict[str, Any]:
-    return {
-        "name": "model-fetch",
-        "image": _image("model-fetch"),
-        "imagePullPolicy": "Always",
-        "args": ["fetch", "$(TANDEM_MODEL_REPOSITORY)", str(MODEL_ROOT), *paths],
-        "env": [
-            {
-                "name": "TANDEM_MODEL_REPOSITORY",
-                "valueFrom": {
-                    "configMapKeyRef": {
-                        "name": "model-repository",
-                        "key": "TANDEM_MODEL_REPOSITORY",
-                    }
-                },
-            },
-            {"name": "HOME", "value": "/tmp"},
-            # Credentials as a file, not env: botocore reads this file when it exists and
-            # otherwise falls back to workload identity (IRSA); the Secret is optional.
-            {"name": "AWS_SHARED_CREDENTIALS_FILE", "value": f"{STORE_CREDENTIALS_DIR}/aws"},
-        ],
-        "resources": _resources("100m", "256Mi", "1", "1Gi"),
-        "securityContext": _container_security(),
-        "volumeMounts": [
-            {"name": "models", "mountPath": str(MODEL_ROOT)},
-            {"name": "store-credentials", "mountPath": STORE_CREDENTIALS_DIR, "readOnly": True},
-            {"name": "tmp", "mountPath": "/tmp"},
-        ],
-    }
-
-
-def _store_credentials_volume() -> dict[str, Any]:
-    return {
-        "name": "store-credentials",
-        "secret": {"secretName": STORE_CREDENTIALS_SECRET, "optional": True, "defaultMode": 0o440},
-    }
-
-
-def _models_volume() -> dict[str, Any]:
-    return {"name": "models", "emptyDir": {"sizeLimit": "20Gi"}}
-
-
-def _tmp_volume(name: str = "tmp") -> dict[str, Any]:
-    return {"name": name, "emptyDir": {"sizeLimit": "1Gi"}}
-
-
-def _drain_s(models: list[ModelSpec]) -> int:
-    """preStop: the endpoint update, then the longest request a model may still be running
-    (TF Serving ignores SIGTERM, TorchServe has no graceful shutdown)."""
-    longest = max((-(-m.timeout_ms // 1000) for m in models), default=0)
-    return DRAIN_S + longest
-
-
 def gateway_resources(manifest: Manifest) -> list[dict[str, Any]]:
     env = {
         "TANDEM_GATEWAY_ENVIRONMENT": "production",
@@ -347,12 +123,12 @@ def gateway_resources(manifest: Manifest) -> list[dict[str, Any]]:
     }
     container = {
         "name": "gateway",
-        "image": _image("gateway"),
+        "image": k8s.image(IMAGES["gateway"]),
         "imagePullPolicy": "Always",
-        "ports": _ports("gateway"),
+        "ports": k8s.ports(CONTAINER_PORTS["gateway"]),
         "env": [{"name": k, "value": v} for k, v in env.items()],
-        "resources": _resources("250m", "256Mi", "1", "512Mi"),
-        "securityContext": _container_security(),
+        "resources": k8s.resources("250m", "256Mi", "1", "512Mi"),
+        "securityContext": k8s.container_security(),
         "startupProbe": {
             "httpGet": {"path": "/healthz", "port": "http"},
             "periodSeconds": 2,
@@ -370,7 +146,7 @@ def gateway_resources(manifest: Manifest) -> list[dict[str, Any]]:
             "timeoutSeconds": 3,
             "failureThreshold": 3,
         },
-        "lifecycle": _prestop(DRAIN_S),
+        "lifecycle": k8s.prestop(DRAIN_S),
         "volumeMounts": [
             {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
             {"name": "api-keys", "mountPath": "/var/run/secrets/tandem", "readOnly": True},
@@ -378,7 +154,7 @@ def gateway_resources(manifest: Manifest) -> list[dict[str, Any]]:
         ],
     }
     volumes = [
-        _config_volume("gateway-routes"),
+        k8s.config_volume("gateway-routes"),
         {
             "name": "api-keys",
             "secret": {
@@ -387,16 +163,16 @@ def gateway_resources(manifest: Manifest) -> list[dict[str, Any]]:
                 "defaultMode": 0o440,
             },
         },
-        _tmp_volume(),
+        k8s.tmp_volume(),
     ]
     longest = max(m.timeout_ms for m in manifest.models)
-    deployment = _deployment(
+    deployment = k8s.deployment(
         "gateway", "gateway", None, [container], volumes, grace_s=DRAIN_S + longest // 1000 + 10
     )
     hpa = {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
-        "metadata": _meta("gateway", "gateway"),
+        "metadata": k8s.meta("gateway", "gateway"),
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "gateway"},
             "minReplicas": 2,
@@ -412,140 +188,19 @@ def gateway_resources(manifest: Manifest) -> list[dict[str, Any]]:
             ],
         },
     }
-    return [deployment, _service("gateway", "gateway"), hpa, _pdb("gateway", "gateway")]
-
-
-def tfserving_resources(manifest: Manifest) -> list[dict[str, Any]]:
-    models = _tf(manifest)
-    if not models:
-        return []
-    # The image's healthcheck: every model of models.config AVAILABLE, none still loading
-    # (also after a rollout, when the first model's status alone would still answer 200).
-    status = _probe(TFSERVING)
-    container = {
-        "name": "tf-serving",
-        "image": _image("tf-serving"),
-        "imagePullPolicy": "Always",
-        "ports": _ports("tf-serving"),
-        "resources": _resources("1", "1Gi", "2", "4Gi"),
-        "securityContext": _container_security(),
-        "startupProbe": {
-            **status,
-            "periodSeconds": 5,
-            "timeoutSeconds": 4,
-            "failureThreshold": 120,
-        },
-        "readinessProbe": {
-            **status,
-            "periodSeconds": 5,
-            "timeoutSeconds": 4,
-            "failureThreshold": 2,
-        },
-        "livenessProbe": {
-            "tcpSocket": {"port": "grpc"},
-            "periodSeconds": 10,
-            "timeoutSeconds": 3,
-            "failureThreshold": 6,
-        },
-        "lifecycle": _prestop(_drain_s(models)),
-        "volumeMounts": [
-            {
-                "name": "models",
-                "mountPath": str(MODEL_ROOT / "tensorflow"),
-                "subPath": "tensorflow",
-                "readOnly": True,
-            },
-            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
-            {"name": "tmp", "mountPath": "/tmp"},
-        ],
-    }
-    volumes = [
-        _models_volume(),
-        _config_volume("tf-serving-config"),
-        _store_credentials_volume(),
-        _tmp_volume(),
+    return [
+        deployment,
+        k8s.service("gateway", "gateway", CONTAINER_PORTS["gateway"]),
+        hpa,
+        k8s.pdb("gateway", "gateway"),
     ]
-    deployment = _deployment(
-        "tf-serving",
-        "backend",
-        _replicas(models),
-        [container],
-        volumes,
-        grace_s=_drain_s(models) + 15,
-        init=[_fetch_container(model_paths(manifest, TFSERVING.framework))],
-    )
-    return [deployment, _service("tf-serving", "backend"), _pdb("tf-serving", "backend")]
-
-
-def torchserve_resources(manifest: Manifest) -> list[dict[str, Any]]:
-    models = _torch(manifest)
-    if not models:
-        return []
-    logs = str(MODEL_ROOT / "torchserve" / "logs")
-    env = {
-        # TorchServe reads TS_CONFIG_FILE before its command line: the image's CMD may vary.
-        "TS_CONFIG_FILE": f"{CONFIG_DIR}/config.properties",
-        "LOG_LOCATION": logs,
-        "METRICS_LOCATION": logs,
-        "HOME": "/tmp",
-    }
-    ready = _probe(TORCHSERVE)
-    container = {
-        "name": "torchserve",
-        "image": _image("torchserve"),
-        "imagePullPolicy": "Always",
-        "ports": _ports("torchserve"),
-        "env": [{"name": k, "value": v} for k, v in env.items()],
-        "workingDir": "/tmp",
-        "resources": _resources("1", "2Gi", "2", "4Gi"),
-        "securityContext": _container_security(),
-        "startupProbe": {**ready, "periodSeconds": 5, "timeoutSeconds": 4, "failureThreshold": 120},
-        "readinessProbe": {**ready, "periodSeconds": 5, "timeoutSeconds": 4, "failureThreshold": 2},
-        "livenessProbe": {
-            "httpGet": {"path": "/ping", "port": "http"},
-            "periodSeconds": 10,
-            "timeoutSeconds": 3,
-            "failureThreshold": 6,
-        },
-        "lifecycle": _prestop(_drain_s(models)),
-        "volumeMounts": [
-            {
-                "name": "models",
-                "mountPath": str(MODEL_ROOT / "torchserve" / "model-store"),
-                "subPath": "torchserve/model-store",
-                "readOnly": True,
-            },
-            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
-            {"name": "ts-tmp", "mountPath": str(MODEL_ROOT / "torchserve" / "tmp")},
-            {"name": "ts-logs", "mountPath": logs},
-            {"name": "tmp", "mountPath": "/tmp"},
-        ],
-    }
-    volumes = [
-        _models_volume(),
-        _config_volume("torchserve-config"),
-        _store_credentials_volume(),
-        _tmp_volume("ts-tmp"),
-        _tmp_volume("ts-logs"),
-        _tmp_volume(),
-    ]
-    deployment = _deployment(
-        "torchserve",
-        "backend",
-        _replicas(models),
-        [container],
-        volumes,
-        grace_s=_drain_s(models) + 15,
-        init=[_fetch_container(model_paths(manifest, TORCHSERVE.framework))],
-    )
-    return [deployment, _service("torchserve", "backend"), _pdb("torchserve", "backend")]
 
 
 RESOURCES: dict[str, Callable[[Manifest], list[dict[str, Any]]]] = {
-    TFSERVING.component: tfserving_resources,
-    TORCHSERVE.component: torchserve_resources,
+    kind.component: kind.k8s_resources for kind in KINDS if kind.k8s_resources is not None
 }
-"""Each backend kind's Deployment, Service and PodDisruptionBudget, by component."""
+"""Each backend kind's Deployment, Service and PodDisruptionBudget, by component (each
+kind's builder in its module of `tandem.kinds`)."""
 
 
 def network_policies(manifest: Manifest) -> list[dict[str, Any]]:
@@ -553,9 +208,9 @@ def network_policies(manifest: Manifest) -> list[dict[str, Any]]:
         return {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
-            "metadata": _meta(name, tier),
+            "metadata": k8s.meta(name, tier),
             "spec": {
-                "podSelector": {"matchLabels": _selector(target)} if target else {},
+                "podSelector": {"matchLabels": k8s.selector(target)} if target else {},
                 "policyTypes": ["Ingress"],
                 "ingress": ingress,
             },
@@ -564,7 +219,7 @@ def network_policies(manifest: Manifest) -> list[dict[str, Any]]:
     def ports(component: str, names: list[str]) -> list[dict[str, Any]]:
         return [{"protocol": "TCP", "port": CONTAINER_PORTS[component][n]} for n in names]
 
-    from_gateway = [{"podSelector": {"matchLabels": _selector("gateway")}}]
+    from_gateway = [{"podSelector": {"matchLabels": k8s.selector("gateway")}}]
     # Prometheus anywhere in the cluster, by its usual label, may scrape the metrics ports.
     from_prometheus = [
         {
@@ -773,20 +428,23 @@ def render_tree(manifest: Manifest, model_repository: str = DEFAULT_MODEL_REPOSI
     # gpu: GPU limits from the manifest's devices, -gpu images, TorchServe told its GPUs.
     gpu: dict[str, Any] = {"resources": ["../../base"]}
     gpu_patches = [
-        _gpu_patch(name, name, gpu_count(manifest, kind), max(2, _replicas(kind.models(manifest))))
+        _gpu_patch(
+            name, name, gpu_count(manifest, kind), max(2, k8s.replicas(kind.models(manifest)))
+        )
         for name, kind in backends
     ]
-    if _torch(manifest):
-        props = config_files(manifest, "gpu")["torchserve"]["config.properties"]
-        files["overlays/gpu/config/torchserve/config.properties"] = props
-        gpu["configMapGenerator"] = [
-            _generator(
-                "torchserve-config",
-                "backend",
-                ["config/torchserve/config.properties"],
-                behavior="merge",
-            )
-        ]
+    # A config that differs on GPUs (TorchServe's number_of_gpu) is merged over the base's.
+    gpu_configs = config_files(manifest, "gpu")
+    merged = []
+    for name, _ in backends:
+        changed = [f for f, text in gpu_configs[name].items() if text != configs[name][f]]
+        for fname in changed:
+            files[f"overlays/gpu/config/{name}/{fname}"] = gpu_configs[name][fname]
+        if changed:
+            paths = [f"config/{name}/{fname}" for fname in changed]
+            merged.append(_generator(f"{name}-config", "backend", paths, behavior="merge"))
+    if merged:
+        gpu["configMapGenerator"] = merged
     gpu["images"] = [{"name": IMAGES[n], "newTag": GPU_TAG} for n, _ in backends]
     gpu["patches"] = [{"path": "patches.yaml"}]
     files["overlays/gpu/patches.yaml"] = _dump(*gpu_patches)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from tandem.layout import Layout
 from tandem.manifest import Framework, Manifest, ModelSpec
@@ -88,6 +88,9 @@ class BackendKind:
     module's generators; `tandem.configgen.render_all` merges every kind's)."""
     local_service: LocalService | None = None
     """Its process in the local stack (`tandem.stack.Stack` builds one per kind)."""
+    k8s_resources: Callable[[Manifest], list[dict[str, Any]]] | None = None
+    """Its Deployment, Service and PodDisruptionBudget in the kustomize base
+    (`tandem.k8s.render`; built from `tandem.k8s.objects`); [] when it serves no model."""
     probe: str | None = None
     """Its readiness rule as a module of `tandem.probes` that runs inside its image (the
     local stack, the image's healthcheck and the Kubernetes probe all run it); None: the rule

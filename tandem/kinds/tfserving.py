@@ -11,10 +11,11 @@ import json
 import os
 import shutil
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from tandem.k8s import objects as k8s
 from tandem.kinds import BackendKind
 from tandem.layout import Layout
 from tandem.manifest import Manifest, ModelSpec
@@ -166,6 +167,77 @@ class TFServing(Service):
         return f"curl -s -m 10 -X POST {url} -d @{body}"
 
 
+# --------------------------------------------------------------------------- Kubernetes
+
+
+def kubernetes(manifest: Manifest) -> list[dict[str, Any]]:
+    """Its Deployment (with the model-fetch initContainer), Service and PodDisruptionBudget
+    in the kustomize base (`BackendKind.k8s_resources`); none without models."""
+    models = TFSERVING.models(manifest)
+    if not models:
+        return []
+    # The image's healthcheck: every model of models.config AVAILABLE, none still loading
+    # (also after a rollout, when the first model's status alone would still answer 200).
+    status = k8s.probe(TFSERVING)
+    container = {
+        "name": TFSERVING.component,
+        "image": k8s.image(TFSERVING.image),
+        "imagePullPolicy": "Always",
+        "ports": k8s.ports(TFSERVING.container_ports),
+        "resources": k8s.resources("1", "1Gi", "2", "4Gi"),
+        "securityContext": k8s.container_security(),
+        "startupProbe": {
+            **status,
+            "periodSeconds": 5,
+            "timeoutSeconds": 4,
+            "failureThreshold": 120,
+        },
+        "readinessProbe": {
+            **status,
+            "periodSeconds": 5,
+            "timeoutSeconds": 4,
+            "failureThreshold": 2,
+        },
+        "livenessProbe": {
+            "tcpSocket": {"port": "grpc"},
+            "periodSeconds": 10,
+            "timeoutSeconds": 3,
+            "failureThreshold": 6,
+        },
+        "lifecycle": k8s.prestop(k8s.drain_s(models)),
+        "volumeMounts": [
+            {
+                "name": "models",
+                "mountPath": str(k8s.MODEL_ROOT / "tensorflow"),
+                "subPath": "tensorflow",
+                "readOnly": True,
+            },
+            {"name": "config", "mountPath": k8s.CONFIG_DIR, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    volumes = [
+        k8s.models_volume(),
+        k8s.config_volume(f"{TFSERVING.component}-config"),
+        k8s.store_credentials_volume(),
+        k8s.tmp_volume(),
+    ]
+    deployment = k8s.deployment(
+        TFSERVING.component,
+        "backend",
+        k8s.replicas(models),
+        [container],
+        volumes,
+        grace_s=k8s.drain_s(models) + 15,
+        init=[k8s.fetch_container([p for m in models for p in TFSERVING.repository_paths(m)])],
+    )
+    return [
+        deployment,
+        k8s.service(TFSERVING.component, "backend", TFSERVING.container_ports),
+        k8s.pdb(TFSERVING.component, "backend"),
+    ]
+
+
 TFSERVING = BackendKind(
     id="tfserving",
     framework="tensorflow",
@@ -182,6 +254,7 @@ TFSERVING = BackendKind(
     config_files=("models.config", "batching_parameters.txt", "monitoring.config"),
     render_configs=configs,
     local_service=TFServing,
+    k8s_resources=kubernetes,
     # Its image has no Python: the rule is deploy/healthchecks/tf_serving.sh there.
     probe_command=("/usr/local/bin/tandem-healthcheck",),
     readiness="every served version of every model is AVAILABLE in the REST status API",

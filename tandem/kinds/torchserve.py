@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from tandem.errors import StackError
+from tandem.k8s import objects as k8s
 from tandem.kinds import BackendKind, gpu_count
 from tandem.layout import TORCHSERVE_KEY_FILE, Layout
 from tandem.manifest import Manifest, ModelSpec
@@ -330,6 +331,79 @@ class TorchServe(Service):
         return f"; its Java frontend (pid {jvm.pid}) had died"
 
 
+# --------------------------------------------------------------------------- Kubernetes
+
+
+def kubernetes(manifest: Manifest) -> list[dict[str, Any]]:
+    """Its Deployment (with the model-fetch initContainer), Service and PodDisruptionBudget
+    in the kustomize base (`BackendKind.k8s_resources`); none without models."""
+    models = TORCHSERVE.models(manifest)
+    if not models:
+        return []
+    logs = str(k8s.MODEL_ROOT / "torchserve" / "logs")
+    env = {
+        # TorchServe reads TS_CONFIG_FILE before its command line: the image's CMD may vary.
+        "TS_CONFIG_FILE": f"{k8s.CONFIG_DIR}/config.properties",
+        "LOG_LOCATION": logs,
+        "METRICS_LOCATION": logs,
+        "HOME": "/tmp",
+    }
+    ready = k8s.probe(TORCHSERVE)
+    container = {
+        "name": TORCHSERVE.component,
+        "image": k8s.image(TORCHSERVE.image),
+        "imagePullPolicy": "Always",
+        "ports": k8s.ports(TORCHSERVE.container_ports),
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "workingDir": "/tmp",
+        "resources": k8s.resources("1", "2Gi", "2", "4Gi"),
+        "securityContext": k8s.container_security(),
+        "startupProbe": {**ready, "periodSeconds": 5, "timeoutSeconds": 4, "failureThreshold": 120},
+        "readinessProbe": {**ready, "periodSeconds": 5, "timeoutSeconds": 4, "failureThreshold": 2},
+        "livenessProbe": {
+            "httpGet": {"path": "/ping", "port": "http"},
+            "periodSeconds": 10,
+            "timeoutSeconds": 3,
+            "failureThreshold": 6,
+        },
+        "lifecycle": k8s.prestop(k8s.drain_s(models)),
+        "volumeMounts": [
+            {
+                "name": "models",
+                "mountPath": str(k8s.MODEL_ROOT / "torchserve" / "model-store"),
+                "subPath": "torchserve/model-store",
+                "readOnly": True,
+            },
+            {"name": "config", "mountPath": k8s.CONFIG_DIR, "readOnly": True},
+            {"name": "ts-tmp", "mountPath": str(k8s.MODEL_ROOT / "torchserve" / "tmp")},
+            {"name": "ts-logs", "mountPath": logs},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    volumes = [
+        k8s.models_volume(),
+        k8s.config_volume(f"{TORCHSERVE.component}-config"),
+        k8s.store_credentials_volume(),
+        k8s.tmp_volume("ts-tmp"),
+        k8s.tmp_volume("ts-logs"),
+        k8s.tmp_volume(),
+    ]
+    deployment = k8s.deployment(
+        TORCHSERVE.component,
+        "backend",
+        k8s.replicas(models),
+        [container],
+        volumes,
+        grace_s=k8s.drain_s(models) + 15,
+        init=[k8s.fetch_container([p for m in models for p in TORCHSERVE.repository_paths(m)])],
+    )
+    return [
+        deployment,
+        k8s.service(TORCHSERVE.component, "backend", TORCHSERVE.container_ports),
+        k8s.pdb(TORCHSERVE.component, "backend"),
+    ]
+
+
 TORCHSERVE = BackendKind(
     id="torchserve",
     framework="pytorch",
@@ -359,6 +433,7 @@ TORCHSERVE = BackendKind(
     config_files=("config.properties", "log4j2.xml"),
     render_configs=configs,
     local_service=TorchServe,
+    k8s_resources=kubernetes,
     probe="torchserve_ready",
     probe_command=("python", "{config}/ready.py"),
     readiness="every served version of every model has its minimum workers READY",

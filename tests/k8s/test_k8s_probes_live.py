@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tandem.backend_kinds import TORCHSERVE
-from tandem.k8s.render import torchserve_ready_script
+from tandem.k8s.render import probe_script
 from tandem.kinds.torchserve import torchserve_properties
 from tandem.manifest import Manifest, ModelSpec
 from tandem.placement import local
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 def _run_probe(manifest: Manifest, tmp_path, live, cwd) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "ready.py"
-    path.write_text(torchserve_ready_script())
+    path.write_text(probe_script("torchserve_ready"))
     config = tmp_path / "config.properties"
     config.write_text(torchserve_properties(TORCHSERVE.models(manifest), local(manifest, live.out)))
     env = {
