@@ -25,6 +25,7 @@ from wire.spec import TensorSpec
 __all__ = [
     "Admission",
     "Agreement",
+    "BackendKindName",
     "BackendRoute",
     "DTypeName",
     "ModelRoute",
@@ -40,10 +41,15 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+BackendKindName = Literal["tfserving", "torchserve"]
+"""The kinds of backend server the gateway has an adapter for (`gateway.backends.registry`);
+tandem's backend kinds (`tandem.backend_kinds`) use these names as their ids."""
+
+
 class BackendRoute(_Lenient):
     """Where one backend server listens."""
 
-    kind: Literal["tfserving", "torchserve"]
+    kind: BackendKindName
     grpc_target: str | None = None
     rest_url: str | None = None
     token_file: Path | None = None

@@ -3,7 +3,7 @@
 # exit 0 when every model in the generated models.config has a version AVAILABLE and none
 # still starting, loading or failed in the REST status API, else 1 naming the first model
 # that is not. The status API lists the versions the server aspires to serve (its version policy),
-# so this is the local stack's rule (tandem.stack.backends: every served version AVAILABLE)
+# so this is the local stack's rule (tandem.kinds.tfserving: every served version AVAILABLE)
 # read from the server's side. bash's /dev/tcp instead of curl: the official image has
 # neither curl nor Python.
 set -euo pipefail

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from gateway.route_table import BackendKindName
 from tandem.layout import Layout
 from tandem.manifest import Framework, Manifest, ModelSpec
 
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
     from tandem.placement import Placement
     from tandem.stack.service import Service
 
-KindId = Literal["tfserving", "torchserve"]
+KindId = BackendKindName
+"""A kind's id is the name of the gateway's adapter for it (the route file's backend kind)."""
 ConfigGenerator = Callable[[Manifest, "Placement"], dict[str, str]]
 """A kind's config files for a placement (file name → text)."""
 

@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 
 from tandem.errors import StackError
+from tandem.layout import Layout
 from tandem.manifest import Manifest
-from tandem.stack.backends import HTTP_TIMEOUT, Layout, Service
+from tandem.stack.service import HTTP_TIMEOUT, Service
 
 DEFAULT_PORT = 9090
 INSTALL_HINT = "install Debian's `prometheus` package (apt-get install -y prometheus)"

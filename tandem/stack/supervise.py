@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tandem.errors import StackError
-from tandem.stack.backends import Service
 from tandem.stack.process import stop_session, tail
+from tandem.stack.service import Service
 
 Progress = Callable[[str], None]
 State = Literal["up", "backoff", "starting", "gave_up"]

@@ -13,9 +13,10 @@ import httpx
 import psutil
 import pytest
 
+from tandem.layout import Layout
 from tandem.manifest import Manifest, load_manifest
-from tandem.stack.backends import Layout, Service
 from tandem.stack.process import free_port, stop_session
+from tandem.stack.service import Service
 from tandem.stack.supervise import RestartPolicy, Supervisor, describe_exit
 
 SERVER = """

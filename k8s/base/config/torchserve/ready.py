@@ -1,7 +1,7 @@
 """TorchServe readiness, the one rule: every served version of every model has its minimum
 workers READY in the management API. `/ping` answers before any worker can predict.
 
-The same code serves three places: the local stack calls `problems` (tandem.stack.backends),
+The same code serves three places: the local stack calls `problems` (tandem.kinds.torchserve),
 the TorchServe image runs this file as its HEALTHCHECK (torchserve/Dockerfile copies it), and
 `tandem k8s render` ships it as `ready.py` in the torchserve ConfigMap for the startup and
 readiness probes. Standard library only: it runs inside the image.
