@@ -7,7 +7,8 @@ answers KServe's own v1/v2 protocol through its wrapper, not TorchServe's `/pred
 is what the gateway's TorchServe backend speaks; those models are reached at their
 InferenceService URL directly.
 
-Layout expected under the model repository URI:
+Layout expected under the model repository URI (each kind's `kserve_storage` and
+`kserve_files`, in its module of `tandem.kinds`):
     tensorflow/<name>/<version>/               as `tandem export` writes it
     kserve/<name>/config/config.properties     written here under <out>/kserve-repository/
     kserve/<name>/model-store/<name>.mar       the exported .mar, copied there
@@ -20,7 +21,7 @@ from typing import Any
 
 from gateway.route_table import BackendRoute, ModelRoute, RouteTable
 from tandem import configgen, placement
-from tandem.backend_kinds import TFSERVING, TORCHSERVE, kind_for
+from tandem.backend_kinds import KINDS, kind_for
 from tandem.k8s.render import (
     NAMESPACE,
     _dump,
@@ -28,7 +29,6 @@ from tandem.k8s.render import (
     network_policies,
     shared_resources,
 )
-from tandem.kinds import torchserve as kind_torchserve
 from tandem.layout import Layout
 from tandem.manifest import Manifest, ModelSpec
 
@@ -76,26 +76,39 @@ def inference_service(m: ModelSpec, repository: str) -> dict[str, Any]:
     }
 
 
-def torchserve_properties(m: ModelSpec) -> str:
-    """config.properties for one model on KServe's TorchServe runtime: configgen's, for the
-    KServe placement (its model store is the storage initializer's /mnt/models/model-store)."""
-    return kind_torchserve.torchserve_properties([m], placement.kserve())
+def repository_files(manifest: Manifest, build: Path) -> dict[str, str | Path]:
+    """What each model's KServe runtime reads beside the export, relative to the model
+    repository (`<kserve_storage>/<name>/...`, each kind's `kserve_files`): text to write, or
+    an exported file of the build `build` to copy."""
+    place = placement.kserve()
+    files: dict[str, str | Path] = {}
+    for kind in KINDS:
+        if kind.kserve_files is None:
+            continue
+        for m in kind.models(manifest):
+            for rel, content in kind.kserve_files(m, place, Layout(build)).items():
+                files[f"{kind.kserve_storage}/{m.name}/{rel}"] = content
+    return files
 
 
 def kserve_routes(manifest: Manifest) -> str:
-    """The gateway's route file for the TensorFlow InferenceServices (REST: port 80 of each
-    predictor Service)."""
+    """The gateway's route file for the InferenceServices it fronts, those of the kinds whose
+    KServe runtime speaks their adapter's protocol (`kserve_gateway`: TF Serving's REST, port
+    80 of each predictor Service)."""
     routes = configgen.model_routes(manifest)
     backends: dict[str, BackendRoute] = {}
     models: dict[str, ModelRoute] = {}
-    for m in TFSERVING.models(manifest):
-        name = f"kserve-{isvc_name(m)}"
-        backends[name] = BackendRoute(
-            kind=TFSERVING.id,
-            grpc_target=None,
-            rest_url=f"http://{isvc_name(m)}-predictor.{NAMESPACE}.svc.cluster.local",
-        )
-        models[m.name] = routes[m.name].model_copy(update={"backend": name})
+    for kind in KINDS:
+        if not kind.kserve_gateway:
+            continue
+        for m in kind.models(manifest):
+            name = f"kserve-{isvc_name(m)}"
+            backends[name] = BackendRoute(
+                kind=kind.id,
+                grpc_target=None,
+                rest_url=f"http://{isvc_name(m)}-predictor.{NAMESPACE}.svc.cluster.local",
+            )
+            models[m.name] = routes[m.name].model_copy(update={"backend": name})
     return configgen.route_file(RouteTable(schema_version=1, backends=backends, models=models))
 
 
@@ -128,17 +141,15 @@ def write_kserve(manifest: Manifest, out: Path, repository: str, build: Path) ->
     import shutil
 
     out.mkdir(parents=True, exist_ok=True)
-    for m in TORCHSERVE.models(manifest):
-        root = out / "kserve-repository" / "kserve" / m.name
-        (root / "config").mkdir(parents=True, exist_ok=True)
-        (root / "config" / "config.properties").write_text(
-            torchserve_properties(m), encoding="utf-8"
-        )
-        for v in m.served_versions:
-            mar = Layout(build).mar(m.name, v)
-            if mar.exists():
-                (root / "model-store").mkdir(exist_ok=True)
-                shutil.copy2(mar, root / "model-store" / mar.name)
+    for rel, content in repository_files(manifest, build).items():
+        dest = out / "kserve-repository" / rel
+        if isinstance(content, Path):
+            if content.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(content, dest)
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(content, encoding="utf-8")
     path = out / "kserve.yaml"
     path.write_text(render_kserve(manifest, repository), encoding="utf-8")
     return path

@@ -36,6 +36,11 @@ ConfigGenerator = Callable[[Manifest, "Placement"], dict[str, str]]
 """A kind's config files for a placement (file name → text)."""
 
 
+KServeFiles = Callable[[ModelSpec, "Placement", Layout], dict[str, "str | Path"]]
+"""One model's files for its KServe runtime, relative to its storageUri: text to write, or
+an exported file (under the build `Layout`) to copy when it exists."""
+
+
 class LocalService(Protocol):
     """Builds a kind's process of the local stack (`tandem up`) serving `manifest` from the
     build directory `layout`; `insecure` is `--insecure-dev` (its own auth off, if any)."""
@@ -70,6 +75,13 @@ class BackendKind:
     """KServe's stock ServingRuntime for its models (`tandem k8s render --kserve`)."""
     kserve_storage: str = ""
     """The model repository folder holding a model's KServe storageUri."""
+    kserve_gateway: bool = False
+    """Its KServe runtime speaks the protocol of the gateway's adapter for it, so the gateway
+    routes to its InferenceServices (`tandem k8s render --kserve`); otherwise they are called
+    at their own URL."""
+    kserve_files: KServeFiles | None = None
+    """What its KServe runtime reads beside the export under `<kserve_storage>/<model>/`
+    (None: the export's own folder is the storageUri)."""
     signatures: bool = False
     """Its models are called by signature name (the route carries `signature_name`)."""
     checks_shapes: bool = True

@@ -249,6 +249,7 @@ TFSERVING = BackendKind(
     server_ports={"grpc": "grpc_port", "http": "rest_port"},
     kserve_runtime="kserve-tensorflow-serving",
     kserve_storage="tensorflow",
+    kserve_gateway=True,
     signatures=True,
     checks_shapes=False,
     config_files=("models.config", "batching_parameters.txt", "monitoring.config"),

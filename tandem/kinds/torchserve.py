@@ -176,6 +176,18 @@ def torchserve_log4j(place: Placement) -> str:
 """
 
 
+def kserve_files(model: ModelSpec, place: Placement, build: Layout) -> dict[str, str | Path]:
+    """KServe's TorchServe runtime reads `config/config.properties` (the KServe placement's,
+    for this one model) and the `.mar` files in `model-store/` of the storageUri."""
+    files: dict[str, str | Path] = {
+        "config/config.properties": torchserve_properties([model], place)
+    }
+    for v in model.served_versions:
+        mar = build.mar(model.name, v)
+        files[f"model-store/{mar.name}"] = mar
+    return files
+
+
 def configs(manifest: Manifest, place: Placement) -> dict[str, str]:
     """Its config files for `place` (`BackendKind.render_configs`)."""
     return {
@@ -427,7 +439,8 @@ TORCHSERVE = BackendKind(
     },
     private_ports=frozenset({"management", "grpc-management"}),
     kserve_runtime="kserve-torchserve",
-    kserve_storage="kserve",  # config/config.properties beside model-store/ (see kserve.py)
+    kserve_storage="kserve",  # config/config.properties beside model-store/ (kserve_files)
+    kserve_files=kserve_files,
     predict_path="/predictions/{name}",
     registers_versions=True,
     config_files=("config.properties", "log4j2.xml"),

@@ -68,14 +68,12 @@ def _k8s(manifest: Manifest) -> dict[str, str]:
 
 
 def _kserve(manifest: Manifest) -> dict[str, str]:
-    from tandem.backend_kinds import TORCHSERVE
-    from tandem.k8s.kserve import render_kserve, torchserve_properties
+    from tandem.k8s.kserve import render_kserve, repository_files
 
     files = {"kserve.yaml": render_kserve(manifest, REPOSITORY)}
-    for m in TORCHSERVE.models(manifest):
-        files[f"kserve-repository/kserve/{m.name}/config/config.properties"] = (
-            torchserve_properties(m)
-        )
+    for rel, content in repository_files(manifest, Path("build")).items():
+        if isinstance(content, str):  # the rest are exported files, copied
+            files[f"kserve-repository/{rel}"] = content
     return files
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tandem.k8s.kserve import render_kserve, torchserve_properties
+from tandem.k8s.kserve import render_kserve, repository_files
 from tests.k8s.checks import REPO, check_images, check_security, load_docs
 from tests.k8s.kserve_schema import KServeValidator, kserve_wheel
 from tests.k8s.test_k8s_validate import strict_errors
@@ -84,9 +84,9 @@ def test_broken_isvcs_fail(docs, validator):
     assert any(".spec.predictor: required" in e for e in validator.validate(missing))
 
 
-def test_torchserve_properties_name_the_mar(manifest):
+def test_torchserve_properties_name_the_mar(manifest, tmp_path):
     torch = next(m for m in manifest.models if m.framework == "pytorch")
-    props = torchserve_properties(torch)
+    props = repository_files(manifest, tmp_path)[f"kserve/{torch.name}/config/config.properties"]
     assert f'"marName":"{torch.name}.mar"' in props
     assert "model_store=/mnt/models/model-store" in props
 
