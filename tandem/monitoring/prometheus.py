@@ -148,10 +148,11 @@ def alert_rules(manifest: Manifest) -> str:
                 },
             }
         )
+    jobs = "|".join([GATEWAY, *(kind.id for kind in KINDS)])  # the scrape jobs above
     service_rules: list[dict[str, Any]] = [
         {
             "alert": "TandemTargetDown",
-            "expr": 'up{job=~"gateway|tfserving|torchserve"} == 0',
+            "expr": f'up{{job=~"{jobs}"}} == 0',
             "for": "1m",
             "labels": {"severity": "page"},
             "annotations": {

@@ -48,3 +48,11 @@ def test_each_kind_generates_exactly_its_config_files(repo_root, tmp_path) -> No
             assert all(text for text in files.values())
             seen += files
     assert len(seen) == len(set(seen)) * 2  # no file name claimed by two kinds
+
+
+def test_the_manifest_servers_section_has_one_entry_per_kind() -> None:
+    """`servers:` stays written out in the manifest (its JSON Schema names each entry): one
+    per kind, keyed by the kind's id, and the gateway's."""
+    from tandem.manifest import Servers
+
+    assert set(Servers.model_fields) == {k.id for k in KINDS} | {"gateway"}
