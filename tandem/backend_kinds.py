@@ -2,8 +2,8 @@
 
 Each kind is one module of `tandem.kinds` (its `BackendKind` value with its config
 generators, local-stack process and Kubernetes builder); registering a kind is its line in
-`KINDS`. Callers loop over `KINDS` (or ask `kind_for(framework)`) instead of asking
-`framework == ...`; the README lists what a third kind touches.
+`KINDS`. Callers loop over `KINDS` (or ask `kind_for(framework)`) instead of branching on
+the framework; the README lists what a third kind touches.
 """
 
 from __future__ import annotations

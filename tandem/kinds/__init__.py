@@ -2,8 +2,9 @@
 
 Each kind lives in one module of this package (`tfserving`, `torchserve`), which holds its
 data (the `BackendKind` value below) and the code that only it needs: its config generators,
-its local-stack process, its Kubernetes Deployment. `tandem.backend_kinds` registers them
-(`KINDS`, the registry every caller loops over instead of asking `framework == ...`).
+its local-stack process, its Kubernetes Deployment, its KServe files. `tandem.backend_kinds`
+registers them (`KINDS`, the registry every caller loops over instead of branching on the
+framework).
 
 A kind says which manifest models it serves (by framework) and holds, once: its name in code
 (`id`: the route file's backend kind, the Prometheus job, the manifest's `servers:` key, the
@@ -126,6 +127,7 @@ class BackendKind:
 
     def models(self, manifest: Manifest) -> list[ModelSpec]:
         """The manifest's models this kind serves, in manifest order."""
+        # The one place a model is matched to its kind; everyone else asks `kind_for`/`models`.
         return [m for m in manifest.models if m.framework == self.framework]
 
     def configs(self, manifest: Manifest, place: Placement) -> dict[str, str]:

@@ -1,8 +1,14 @@
-"""TF Serving as a backend kind: its data and its config generators.
+"""TF Serving as a backend kind: everything about it that is not the gateway's adapter or the
+export of TensorFlow models, in one place (registered in `tandem.backend_kinds`).
 
-models.config             model_config_list (base paths, version policy, labels)
-batching_parameters.txt   BatchingParameters (text proto)
-monitoring.config         MonitoringConfig (Prometheus endpoint)
+- its config generators, pure functions of (manifest, placement):
+    models.config             model_config_list (base paths, version policy, labels)
+    batching_parameters.txt   BatchingParameters (text proto)
+    monitoring.config         MonitoringConfig (Prometheus endpoint)
+- `TFServing`: its process in the local stack (`tandem up`);
+- `kubernetes`: its Deployment, Service and PodDisruptionBudget (`tandem k8s render`);
+- `TFSERVING`: its data (ports, artifacts, readiness, KServe runtime, route flags) and the
+  hooks above.
 """
 
 from __future__ import annotations

@@ -1,7 +1,15 @@
-"""TorchServe as a backend kind: its data and its config generators.
+"""TorchServe as a backend kind: everything about it that is not the gateway's adapter, the
+export of PyTorch models or its readiness probe (`tandem.probes.torchserve_ready`, which runs
+inside its image), in one place (registered in `tandem.backend_kinds`).
 
-config.properties   addresses, model store, per-model workers/batching
-log4j2.xml          logging: files only, warnings on the console
+- its config generators, pure functions of (manifest, placement):
+    config.properties   addresses, model store, per-model workers/batching
+    log4j2.xml          logging: files only, warnings on the console
+- `TorchServe`: its process in the local stack (`tandem up`);
+- `kubernetes`: its Deployment, Service and PodDisruptionBudget (`tandem k8s render`);
+- `kserve_files`: what KServe's TorchServe runtime reads beside the .mar files;
+- `TORCHSERVE`: its data (ports, artifacts, readiness, KServe runtime, route flags) and the
+  hooks above.
 """
 
 from __future__ import annotations
