@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tandem.backend_kinds import KINDS, TORCHSERVE
+from tandem.backend_kinds import KINDS
 from tandem.layout import CONTAINER_CONFIG as CONTAINER_CONFIG
 from tandem.layout import CONTAINER_ROOT as CONTAINER_ROOT
 from tandem.layout import TORCHSERVE_KEY_FILE, Layout
@@ -52,15 +52,6 @@ COMPOSE_SCRAPE_KEY = Path("/run/secrets/prometheus_api_key")
 """Where the compose Prometheus container finds its scrape key."""
 KSERVE_ROOT = Path("/mnt/models")
 """Where KServe's storage initializer puts a model's storageUri."""
-KSERVE_TORCHSERVE_PORTS: Mapping[str, int] = {
-    # KServe's TorchServe image puts its own protocol front end on the predictor port (8080)
-    # and forwards to TorchServe on 8085; metrics on 8082 as the runtime announces.
-    "http": 8085,
-    "grpc": 7070,
-    "metrics": 8082,
-    "management": 8081,
-    "grpc-management": 7071,
-}
 
 
 @dataclass(frozen=True)
@@ -235,7 +226,9 @@ def kserve() -> Placement:
     """KServe's stock runtimes: one InferenceService per model, its storageUri at
     /mnt/models; TorchServe behind KServe's own front end."""
     servers = _containers()
-    servers[TORCHSERVE.id] = ServerPlace(bind=ANY, reach="", ports=KSERVE_TORCHSERVE_PORTS)
+    for kind in KINDS:
+        if kind.kserve_ports:  # its server behind KServe's own front end, not the gateway's
+            servers[kind.id] = ServerPlace(bind=ANY, reach="", ports=kind.kserve_ports)
     return Placement(
         name="kserve",
         model_root=KSERVE_ROOT,

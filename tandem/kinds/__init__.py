@@ -76,6 +76,9 @@ class BackendKind:
     """KServe's stock ServingRuntime for its models (`tandem k8s render --kserve`)."""
     kserve_storage: str = ""
     """The model repository folder holding a model's KServe storageUri."""
+    kserve_ports: Mapping[str, int] = field(default_factory=dict)
+    """Its server's ports inside KServe's runtime image where they differ from `ports` (the
+    KServe placement's); empty: the same."""
     kserve_gateway: bool = False
     """Its KServe runtime speaks the protocol of the gateway's adapter for it, so the gateway
     routes to its InferenceServices (`tandem k8s render --kserve`); otherwise they are called

@@ -449,6 +449,15 @@ TORCHSERVE = BackendKind(
     kserve_runtime="kserve-torchserve",
     kserve_storage="kserve",  # config/config.properties beside model-store/ (kserve_files)
     kserve_files=kserve_files,
+    kserve_ports={
+        # KServe's TorchServe image puts its own protocol front end on the predictor port
+        # (8080) and forwards to TorchServe on 8085; metrics on 8082 as the runtime announces.
+        "http": 8085,
+        "grpc": 7070,
+        "metrics": 8082,
+        "management": 8081,
+        "grpc-management": 7071,
+    },
     predict_path="/predictions/{name}",
     registers_versions=True,
     config_files=("config.properties", "log4j2.xml"),
