@@ -29,7 +29,7 @@ from tandem.manifest import Framework, Manifest, ModelSpec
 
 if TYPE_CHECKING:
     from tandem.placement import Placement
-    from tandem.stack.service import Service
+    from tandem.stack.service import PlacedService
 
 KindId = BackendKindName
 """A kind's id is the name of the gateway's adapter for it (the route file's backend kind)."""
@@ -44,9 +44,12 @@ an exported file (under the build `Layout`) to copy when it exists."""
 
 class LocalService(Protocol):
     """Builds a kind's process of the local stack (`tandem up`) serving `manifest` from the
-    build directory `layout`; `insecure` is `--insecure-dev` (its own auth off, if any)."""
+    build directory `layout` where the local placement `place` says; `insecure` is
+    `--insecure-dev` (its own auth off, if any)."""
 
-    def __call__(self, manifest: Manifest, layout: Layout, *, insecure: bool) -> Service: ...
+    def __call__(
+        self, manifest: Manifest, layout: Layout, place: Placement, *, insecure: bool
+    ) -> PlacedService: ...
 
 
 @dataclass(frozen=True)

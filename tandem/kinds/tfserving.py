@@ -25,7 +25,7 @@ from tandem.k8s import objects as k8s
 from tandem.kinds import BackendKind
 from tandem.layout import Layout
 from tandem.manifest import Manifest, ModelSpec
-from tandem.stack.service import HTTP_TIMEOUT, Service
+from tandem.stack.service import HTTP_TIMEOUT, PlacedService
 
 if TYPE_CHECKING:
     from tandem.placement import Placement
@@ -99,17 +99,19 @@ def configs(manifest: Manifest, place: Placement) -> dict[str, str]:
 # --------------------------------------------------------------------------- local stack
 
 
-class TFServing(Service):
+class TFServing(PlacedService):
     """TF Serving as a local process (`BackendKind.local_service`): the official binary when
     `tensorflow_model_server` is on PATH, else the compatible server in `tf_serving`; ready
     when every served version of every model is AVAILABLE in the REST status API."""
 
     name = "tfserving"
 
-    def __init__(self, manifest: Manifest, layout: Layout, *, insecure: bool = False) -> None:
+    def __init__(
+        self, manifest: Manifest, layout: Layout, place: Placement, *, insecure: bool = False
+    ) -> None:
         """`insecure` is the stack's development switch; TF Serving has no auth to turn off."""
         del insecure
-        super().__init__(manifest, layout)
+        super().__init__(manifest, layout, place)
         self.server = manifest.data.servers.tfserving
         self.official = shutil.which("tensorflow_model_server")
 

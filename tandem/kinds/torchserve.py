@@ -33,7 +33,7 @@ from tandem.manifest import Manifest, ModelSpec
 from tandem.probes import torchserve_ready
 from tandem.stack.java import Java, find_java
 from tandem.stack.process import tail
-from tandem.stack.service import HTTP_TIMEOUT_S, Service
+from tandem.stack.service import HTTP_TIMEOUT_S, PlacedService
 from torchserve.handler import THREADS_ENV
 
 if TYPE_CHECKING:
@@ -207,7 +207,7 @@ def configs(manifest: Manifest, place: Placement) -> dict[str, str]:
 # --------------------------------------------------------------------------- local stack
 
 
-class TorchServe(Service):
+class TorchServe(PlacedService):
     """TorchServe as a local process (`BackendKind.local_service`): ready when every served
     model version has its minimum workers READY in the management API
     (`tandem.probes.torchserve_ready`, the same rule as its image's healthcheck and its
@@ -215,8 +215,10 @@ class TorchServe(Service):
 
     name = "torchserve"
 
-    def __init__(self, manifest: Manifest, layout: Layout, *, insecure: bool = False) -> None:
-        super().__init__(manifest, layout)
+    def __init__(
+        self, manifest: Manifest, layout: Layout, place: Placement, *, insecure: bool = False
+    ) -> None:
+        super().__init__(manifest, layout, place)
         self.insecure = insecure
         self.server = manifest.data.servers.torchserve
         self.java: Java | None = None

@@ -20,17 +20,22 @@ from tandem import placement
 from tandem.layout import Layout as Layout  # re-exported: the stack's modules import it here
 from tandem.manifest import Manifest
 from tandem.stack.service import HTTP_TIMEOUT as HTTP_TIMEOUT
+from tandem.stack.service import PlacedService
 from tandem.stack.service import Service as Service
 
 
-class Gateway(Service):
+class Gateway(PlacedService):
     name = placement.GATEWAY
 
     def __init__(
-        self, manifest: Manifest, layout: Layout, backends: Sequence[Service] = ()
+        self,
+        manifest: Manifest,
+        layout: Layout,
+        place: placement.Placement,
+        backends: Sequence[Service] = (),
     ) -> None:
         """`backends`: the stack's backend services, whose `gateway_environment` it gets."""
-        super().__init__(manifest, layout)
+        super().__init__(manifest, layout, place)
         self.server = manifest.data.servers.gateway
         self.backends = tuple(backends)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from tandem import placement
 from tandem.backend_kinds import kind_for
 from tandem.configgen import write_configs
 from tandem.errors import StackError
@@ -209,8 +210,9 @@ def rollout(
     ports and copies of its key files, and `write_routes`, which writes its own route file
     (the default writes `<out>/config/routes.json`)."""
     layout = Layout(out.resolve())
-    ts, tf = TorchServe(manifest, layout), TFServing(manifest, layout)
-    gw = Gateway(manifest, layout)
+    place = placement.local(manifest, layout.out)
+    ts, tf = TorchServe(manifest, layout, place), TFServing(manifest, layout, place)
+    gw = Gateway(manifest, layout, place)
     ts_url = torchserve_management_url or f"http://127.0.0.1:{ts.server.management_port}"
     tf_url = tfserving_url or f"http://127.0.0.1:{tf.server.rest_port}"
     gw_url = gateway_url or f"http://127.0.0.1:{gw.server.port}"

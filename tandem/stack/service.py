@@ -10,6 +10,7 @@ import os
 import subprocess
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -17,6 +18,9 @@ from tandem.errors import StackError
 from tandem.layout import Layout
 from tandem.manifest import Manifest, ModelSpec
 from tandem.stack.process import port_free, spawn, stop_tree, wait_for
+
+if TYPE_CHECKING:
+    from tandem.placement import Placement
 
 HTTP_TIMEOUT_S = 3.0
 HTTP_TIMEOUT = httpx.Timeout(HTTP_TIMEOUT_S)
@@ -29,29 +33,21 @@ class Service(ABC):
     `tandem.kinds`; the gateway's in `tandem.stack.backends`."""
 
     name: str
-    """Its key in the placement's servers (a backend kind's id, or the gateway's)."""
+    """Its name in the stack's state file and logs."""
     proc: subprocess.Popen[bytes] | None = None
 
     def __init__(self, manifest: Manifest, layout: Layout) -> None:
         self.manifest = manifest
         self.layout = layout
-        # Imported here: the placement reads the kind registry, whose modules import this one.
-        from tandem.placement import local
-
-        self.place = local(manifest, layout.out)
 
     @property
     def log(self) -> Path:
         return self.layout.logs / f"{self.name}.log"
 
     @property
+    @abstractmethod
     def ports(self) -> list[tuple[str, int]]:
-        """(address, port) of every port it binds, as the local placement says (TorchServe's
-        management ports on the management address)."""
-        server = self.place.server(self.name)
-        ts = self.place.torchserve
-        binds = {"management": ts.management_bind, "grpc-management": ts.grpc_management_bind}
-        return [(binds.get(n, server.bind), port) for n, port in server.ports.items()]
+        """(address, port) of every port it binds (checked free before it starts)."""
 
     @abstractmethod
     def command(self) -> list[str]: ...
@@ -111,3 +107,21 @@ class Service(ABC):
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
+
+
+class PlacedService(Service):
+    """A server of the local placement (`tandem.placement.local`, built once by the stack):
+    a backend kind's or the gateway's, named by its key in the placement's servers."""
+
+    def __init__(self, manifest: Manifest, layout: Layout, place: Placement) -> None:
+        super().__init__(manifest, layout)
+        self.place = place
+
+    @property
+    def ports(self) -> list[tuple[str, int]]:
+        """(address, port) of every port it binds, as the local placement says (TorchServe's
+        management ports on the management address)."""
+        server = self.place.server(self.name)
+        ts = self.place.torchserve
+        binds = {"management": ts.management_bind, "grpc-management": ts.grpc_management_bind}
+        return [(binds.get(n, server.bind), port) for n, port in server.ports.items()]

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tandem import placement
 from tandem.backend_kinds import KINDS, kind_for
 from tandem.errors import StackError
 from tandem.kinds import BackendKind, LocalService
@@ -72,14 +73,14 @@ class Stack:
         self.layout = Layout(out.resolve())
         self.ready_timeout = ready_timeout
         self.restart = restart or RestartPolicy(ready_timeout_s=ready_timeout)
+        place = placement.local(manifest, self.layout.out)
         self.by_kind: dict[str, Service] = {
-            kind.id: _local_service(kind)(manifest, self.layout, insecure=insecure_dev)
+            kind.id: _local_service(kind)(manifest, self.layout, place, insecure=insecure_dev)
             for kind in KINDS
         }
         """Each backend kind's service, by kind id (also the kinds the manifest leaves idle)."""
-        self.gateway = (
-            Gateway(manifest, self.layout, list(self.by_kind.values())) if gateway else None
-        )
+        backends = list(self.by_kind.values())
+        self.gateway = Gateway(manifest, self.layout, place, backends) if gateway else None
         self.prometheus: Prometheus | None = None
         if monitoring:
             from tandem.monitoring.server import Prometheus, prometheus_binary
