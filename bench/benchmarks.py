@@ -34,6 +34,7 @@ from pathlib import Path
 
 import yaml
 
+from bench.batching import derived_manifest
 from tandem.export import export_models
 from tandem.manifest import load_manifest
 from tandem.stack import Stack
@@ -111,18 +112,6 @@ def stack(manifest_path: Path, out: Path, rec: Recorder, label: str) -> Iterator
         s.down()
 
 
-def derived_manifest(src: Path, dest: Path, keep: list[str] | None, batching: bool) -> Path:
-    data = yaml.safe_load(src.read_text())
-    models = [m for m in data["models"] if keep is None or m["name"] in keep]
-    for m in models:
-        if not batching:
-            m["batching"] = {**m.get("batching", {}), "enabled": False}
-    data["models"] = models
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(yaml.safe_dump(data, sort_keys=False))
-    return dest
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--manifest", type=Path, default=Path("models.yaml"))
@@ -173,10 +162,12 @@ def main() -> None:
                 "bench.gateway",
                 "--routes",
                 str(args.out / "config" / "routes.json"),
+                "--manifest",
+                str(args.manifest),
                 "--seconds",
                 "4",
             ],
-            900,
+            1200,
         )
         rec.run(
             "Dynamic batching ON, concurrency 32",
