@@ -31,13 +31,19 @@ def derived_manifest(
     free_ports: bool = False,
 ) -> Path:
     """``src`` with only the ``keep`` models (all: ``None``), the twins whose variants are
-    all kept, batching as asked (off: every model's ``batching.enabled`` false) and, with
-    ``free_ports``, every server on a free loopback port."""
+    all kept, batching as asked and, with ``free_ports``, every server on a free loopback
+    port. Batching off: every model's ``batching.enabled`` false, with the admission bounds
+    it has with batching on written out (they are derived from the batch size, and
+    TorchServe's job queue from them: with batching off alone a direct caller at c=32 would
+    meet 503s, and the comparison would not be of batching alone)."""
+    bounds = {m.name: m.admission_bounds for m in load_manifest(src).models}
     data: dict[str, Any] = yaml.safe_load(src.read_text())
     models = [m for m in data["models"] if keep is None or m["name"] in keep]
     for m in models:
         if not batching:
             m["batching"] = {**m.get("batching", {}), "enabled": False}
+            in_flight, queue = bounds[m["name"]]
+            m["admission"] = {"max_in_flight": in_flight, "max_queue": queue}
     data["models"] = models
     names = {m["name"] for m in models}
     data["twins"] = [

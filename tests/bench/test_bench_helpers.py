@@ -19,6 +19,9 @@ def test_batching_off_manifest_keeps_the_models_and_their_twins_only(tmp_path):
     m = load_manifest(path)  # loads: no twin names a model that was left out
     assert [x.name for x in m.models] == MLPS
     assert all(not x.batching.enabled for x in m.models)
+    # the bounds of batching on, not those derived from a batch of one
+    on = {x.name: x.admission_bounds for x in load_manifest(REPO / "models.yaml").models}
+    assert {x.name: x.admission_bounds for x in m.models} == {n: on[n] for n in MLPS}
     assert [t.name for t in m.twins] == ["digits_mlp"]
 
 
