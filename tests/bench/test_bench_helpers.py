@@ -47,3 +47,64 @@ def test_large_model_is_the_backends_224x224x3_one(tmp_path):
     assert large_model(found, "tfserving") == "digits_cnn224_tf"
     assert large_model(found, "torchserve") == "digits_cnn224_torch"
     assert large_model(found, "no-such-backend") is None
+
+
+def _child(completed: int, measured_s: float, errors: dict[str, int], lag_us: int, stable=True):
+    from hdrh.histogram import HdrHistogram
+
+    from bench.openloop import ChildResult
+
+    hist, lag = HdrHistogram(1, 60_000_000, 3), HdrHistogram(1, 60_000_000, 3)
+    for _ in range(completed):
+        hist.record_value(2000)
+    lag.record_value(lag_us)
+    fields = {
+        "target": "m gateway-v1",
+        "load": (completed + sum(errors.values())) / measured_s,
+        "arrival": "constant",
+        "stable": stable,
+        "windows_measured": 4,
+        "measured_s": measured_s,
+        "completed": completed,
+        "errors": errors,
+        "sent": completed + sum(errors.values()),
+        "send_span_s": measured_s,
+        "gen_cpu_s": 0.1,
+    }
+    return ChildResult(fields, hist.encode(), lag.encode(), [0.001] * errors.get("503", 0))
+
+
+def test_processes_merge_into_one_point():
+    from bench.openloop import merge
+
+    result, refusals = merge(
+        [_child(400, 2.0, {"503": 3}, 100), _child(300, 1.5, {"timeout": 1}, 100)]
+    )
+    assert result.load == 403 / 2.0 + 301 / 1.5
+    assert result.sent_rps == result.load  # each child sent at its rate
+    assert result.throughput_rps == 400 / 2.0 + 300 / 1.5  # rates add up
+    assert result.errors == {"503": 3, "timeout": 1}
+    assert result.ok == 700
+    assert result.pct_ms(50) == 2.0
+    assert len(refusals) == 3
+    assert result.stable
+    assert not result.generator_limited
+
+
+def test_one_lagging_or_unstable_process_marks_the_point():
+    from bench.openloop import merge
+
+    lagging, _ = merge([_child(400, 2.0, {}, 100), _child(400, 2.0, {}, 50_000)])
+    assert lagging.generator_limited  # a child sent 50 ms late
+    unstable, _ = merge([_child(400, 2.0, {}, 100), _child(400, 2.0, {}, 100, stable=False)])
+    assert not unstable.stable
+
+
+def test_generator_processes_follow_the_rate_up_to_the_cores():
+    import os
+
+    from bench.gateway import generator_processes
+
+    assert generator_processes(1000, 1500) == 1
+    assert generator_processes(3100, 1500) == min(3, os.cpu_count() or 1)
+    assert generator_processes(10**6, 1500) == os.cpu_count()
