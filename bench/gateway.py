@@ -18,7 +18,8 @@ For each backend (its MLP), against loopback servers only and bounded in time:
   (:mod:`bench.forward`, in a subprocess) + 2 ms;
 * batching on vs off, direct, for both MLPs: the running stack (on) against a second stack of
   the same exported MLPs with batching off (:mod:`bench.batching`, started and stopped here,
-  about 40 s), interleaved rounds at each ``--batching-concurrency``.
+  about 40 s), interleaved rounds at each ``--batching-concurrency``;
+* beside each c=32 point, the batch sizes that reached the model (:mod:`bench.batches`).
 
 Verdicts come from :mod:`bench.verdict`: PASS or FAIL only from stable, not
 generator-limited points on a machine that was not busy (load average <= cores; CPU per
@@ -48,6 +49,7 @@ import numpy as np
 import orjson
 import psutil
 
+from bench.batches import BatchProbe
 from bench.batching import nobatch_stack
 from bench.openloop import open_loop_processes
 from bench.verdict import Conditions, Figure, Verdict, judge, judge_all, summary
@@ -307,13 +309,23 @@ async def bench_backend(
         await closed_loop(client.send, 4, warm)
         await client.aclose()
     c = args.saturation_concurrency
+    probe = BatchProbe(
+        backend,
+        route.upstream_name,
+        endpoints.tfserving_rest if backend == "tfserving" else None,
+        args.routes.parent.parent,
+    )
     ratio, added, cpu, direct_sat = [], [], [], []
     ratio_cond, added_cond, cpu_cond = [], [], []
     added_notes: list[str] = []
     for n in range(1, args.rounds + 1):
         print(f"{backend} ({model}) round {n}/{args.rounds}", flush=True)
+        probe.start()
         d = await measure(meter, f"direct c={c}", direct, budget(args), concurrency=c)
+        print(f"    batches reaching {model}: {_batches(probe)}", flush=True)
+        probe.start()
         g = await measure(meter, f"gateway c={c}", via, budget(args), concurrency=c)
+        print(f"    batches reaching {model}: {_batches(probe)}", flush=True)
         ld = await measure(
             meter, f"direct {args.light_rps:g} req/s", direct, budget(args), rate=args.light_rps
         )
@@ -364,6 +376,11 @@ def generator_processes(rate: float, per_process: float) -> int:
     """Generator processes for an open loop at ``rate``: one per ``per_process`` req/s (what
     one Python process sends on time), at most one per core."""
     return max(1, min(os.cpu_count() or 1, math.ceil(rate / per_process)))
+
+
+def _batches(probe: BatchProbe) -> str:
+    found = probe.stop()
+    return "not readable" if found is None else found.line()
 
 
 def cpu_conditions(conditions: list[Conditions]) -> list[Conditions]:

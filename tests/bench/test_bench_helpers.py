@@ -108,3 +108,17 @@ def test_generator_processes_follow_the_rate_up_to_the_cores():
     assert generator_processes(1000, 1500) == 1
     assert generator_processes(3100, 1500) == min(3, os.cpu_count() or 1)
     assert generator_processes(10**6, 1500) == os.cpu_count()
+
+
+def test_torchserve_batches_from_the_model_log():
+    from bench.batches import torchserve_batches
+
+    log = (
+        "2026-12-02T18:43:48,745 [INFO ] MODEL_LOG - tandem batch: 8 request(s), 8 row(s)\n"
+        "2026-12-02T18:43:48,790 [INFO ] MODEL_LOG - Backend received inference at: 1\n"
+        "2026-12-02T18:43:48,790 [INFO ] MODEL_LOG - tandem batch: 1 request(s), 1 row(s)\n"
+    )
+    found = torchserve_batches(log)
+    assert (found.batches, found.requests, found.largest) == (2, 9, 8)
+    assert found.line() == "4.5 requests per batch over 2 batches, largest 8"
+    assert torchserve_batches("").line() == "no batch seen"
