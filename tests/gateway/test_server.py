@@ -64,7 +64,8 @@ def test_held_block_is_sent_on_flush_and_before_close():
     assert sink.writes == [HEAD]
     proxy.write(HEAD)
     proxy.close()
-    assert sink.writes == [HEAD, HEAD] and sink.closed
+    assert sink.writes == [HEAD, HEAD]
+    assert sink.closed
     assert proxy.get_extra_info("peername") == "info:peername"  # the rest is the transport's
 
 
@@ -98,8 +99,11 @@ async def _serve() -> AsyncIterator[int]:
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    for _ in range(500):  # 5 s at most: only catches a server that never starts
+        if server.started:
+            break
         await asyncio.sleep(0.01)
+    assert server.started
     try:
         yield port
     finally:
@@ -133,8 +137,10 @@ async def test_keep_alive_answers_and_head_over_a_real_server():
         post = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
         head = b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"
         one, two, three = await _exchange(port, post, head, post)
-        assert one.startswith(b"HTTP/1.1 200") and one.endswith(b"echo:abc")
-        assert two.startswith(b"HTTP/1.1 200") and two.endswith(b"\r\n\r\n")
+        assert one.startswith(b"HTTP/1.1 200")
+        assert one.endswith(b"echo:abc")
+        assert two.startswith(b"HTTP/1.1 200")
+        assert two.endswith(b"\r\n\r\n")
         assert three == one
 
 
