@@ -40,6 +40,11 @@ err_console = Console(stderr=True)
 
 ManifestOpt = Annotated[Path, typer.Option("--manifest", "-m", help="Path to models.yaml.")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Build directory.")]
+# `tandem rollout --k8s` and `tandem promote --k8s`: the deployed tree, printed or applied.
+K8sOpt = Annotated[bool, typer.Option("--k8s", help="On Kubernetes: print (or --apply) the steps.")]
+OverlayOpt = Annotated[str, typer.Option(help="--k8s: the overlay deployed.")]
+TreeOpt = Annotated[Path, typer.Option(help="--k8s: the deployed kustomize tree.")]
+ApplyOpt = Annotated[bool, typer.Option("--apply", help="--k8s: run the steps.")]
 
 
 #: The running command as typed (`tandem k8s render`), for the missing-extra error.
@@ -361,16 +366,14 @@ def rollout(
     gateway_key_file: Annotated[
         Path | None, typer.Option(help="A gateway API key, to ask it (default: OUT/run/api_key).")
     ] = None,
-    k8s: Annotated[
-        bool, typer.Option("--k8s", help="Roll out on Kubernetes: print (or --apply) the steps.")
-    ] = False,
-    overlay: Annotated[str, typer.Option(help="--k8s: the overlay deployed.")] = "gpu",
-    tree: Annotated[Path, typer.Option(help="--k8s: the deployed kustomize tree.")] = Path("k8s"),
+    k8s: K8sOpt = False,
+    overlay: OverlayOpt = "gpu",
+    tree: TreeOpt = Path("k8s"),
     model_repository: Annotated[
         str | None,
         typer.Option(help="--k8s: URI of the model repository (default: the tree's)."),
     ] = None,
-    apply: Annotated[bool, typer.Option("--apply", help="--k8s: run the steps.")] = False,
+    apply: ApplyOpt = False,
 ) -> None:
     """Export the manifest's version of MODELS and put it live on the running stack (the
     compose stack too: pass its published management URL and a copy of its key file), or,
@@ -431,12 +434,10 @@ def promote(
         bool,
         typer.Option("--compose", help="The compose stack's routes (run in its export container)."),
     ] = False,
-    k8s: Annotated[
-        bool, typer.Option("--k8s", help="On Kubernetes: print (or --apply) the steps.")
-    ] = False,
-    overlay: Annotated[str, typer.Option(help="--k8s: the overlay deployed.")] = "gpu",
-    tree: Annotated[Path, typer.Option(help="--k8s: the deployed kustomize tree.")] = Path("k8s"),
-    apply: Annotated[bool, typer.Option("--apply", help="--k8s: run the steps.")] = False,
+    k8s: K8sOpt = False,
+    overlay: OverlayOpt = "gpu",
+    tree: TreeOpt = Path("k8s"),
+    apply: ApplyOpt = False,
 ) -> None:
     """Move TWIN's traffic to VARIANT (gradually with --steps 10,50,100); at 100% VARIANT
     becomes the default. Routing only: no request fails for it. The local stack's route file
