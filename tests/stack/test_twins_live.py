@@ -139,23 +139,29 @@ def _install(live: Any, doc: dict[str, Any]) -> None:
     _wait(lambda: _serves(live, marker), "the gateway to load the new routes")
 
 
-def test_weighted_split_within_5_percent_over_2000_callers(live_stack: Any) -> None:
+def test_weighted_split_within_5_percent_over_2000_callers(
+    live_stack: Any, record_property: Any
+) -> None:
     # 2,000 distinct callers (sticky keys): the split is a hash of each key, so the
     # share is the same on every run; 50/50 in the demo manifest.
     headers = [{"X-Tandem-Sticky-Key": f"caller-{i}"} for i in range(2000)]
     answers = asyncio.run(_many(live_stack, TWIN, headers, load_split().x_test[:50]))
     assert {r.status_code for r in answers} == {200}
     share = sum(r.headers["x-tandem-variant"] == TORCH for r in answers) / len(answers)
+    record_property("torch_share", share)
     assert abs(share - 0.5) <= 0.05, share
     assert _metric(live_stack, "tandem_twin_requests_total", twin=TWIN, variant=TORCH) >= 1
 
 
-def test_random_split_within_5_percent_over_2000_requests(live_stack: Any) -> None:
+def test_random_split_within_5_percent_over_2000_requests(
+    live_stack: Any, record_property: Any
+) -> None:
     # No sticky key: each request draws its variant. 50/50 over 2,000 draws: one standard
     # deviation is 1.1%, so +-5% is 4.5 of them (about 1 run in 150,000 falls outside).
     answers = asyncio.run(_many(live_stack, TWIN, [{}] * 2000, load_split().x_test[:50]))
     assert {r.status_code for r in answers} == {200}
     share = sum(r.headers["x-tandem-variant"] == TORCH for r in answers) / len(answers)
+    record_property("torch_share", share)
     assert abs(share - 0.5) <= 0.05, share
 
 
@@ -173,7 +179,9 @@ def test_sticky_callers_stay_and_pins_win(live_stack: Any) -> None:
     assert {r.headers["x-tandem-variant"] for r in pinned} == {TORCH}
 
 
-def test_demo_twin_agrees_on_digits_both_builds_name_alike(live_stack: Any) -> None:
+def test_demo_twin_agrees_on_digits_both_builds_name_alike(
+    live_stack: Any, record_property: Any
+) -> None:
     def count(result: str) -> float:
         return _metric(live_stack, "tandem_twin_comparisons_total", twin=TWIN, result=result)
 
@@ -203,13 +211,16 @@ def test_demo_twin_agrees_on_digits_both_builds_name_alike(live_stack: Any) -> N
     for i in same:
         assert _serves_row(live_stack, x[i : i + 1], TF)
     _wait(lambda: accounted() - start >= len(same), "the shadow comparisons", timeout=180)
+    for result in ("agree", "disagree", "error"):
+        record_property(result, count(result) - before[result])
+    record_property("rows_both_builds_name_alike", len(same))
     assert count("agree") - before["agree"] >= 10
     assert count("disagree") == before["disagree"]  # agreement 1.0
     assert count("error") == before["error"]
 
 
 def test_same_model_shadow_agrees_and_a_different_model_drops(
-    live_stack: Any, routes: dict[str, Any]
+    live_stack: Any, routes: dict[str, Any], record_property: Any
 ) -> None:
     doc = copy.deepcopy(routes)
     # The same TF model routed under a second name: its answers must match bit for bit.
@@ -246,6 +257,9 @@ def test_same_model_shadow_agrees_and_a_different_model_drops(
     def count(twin: str, result: str) -> float:
         return _metric(live_stack, "tandem_twin_comparisons_total", twin=twin, result=result)
 
+    for twin in ("same", "different"):
+        for result in ("agree", "disagree"):
+            record_property(f"{twin}_{result}", count(twin, result))
     # A shadow slower than its primary piles up: copies beyond the in-flight bound (16) are
     # dropped, never queued; the first 16 always fit, as nothing else is in flight.
     assert count("same", "agree") >= 10
@@ -274,7 +288,7 @@ def test_same_model_shadow_agrees_and_a_different_model_drops(
 
 
 def test_promotion_under_load_loses_no_request(
-    live_stack: Any, routes: dict[str, Any], repo_root: Path, tmp_path: Path
+    live_stack: Any, routes: dict[str, Any], repo_root: Path, tmp_path: Path, record_property: Any
 ) -> None:
     manifest = tmp_path / "models.yaml"
     manifest.write_text((repo_root / "models.yaml").read_text())
@@ -321,6 +335,8 @@ def test_promotion_under_load_loses_no_request(
         stop.set()
         for w in workers:
             w.join(timeout=60)
+    record_property("requests", len(statuses))
+    record_property("failed", sum(s != 200 for s in statuses))
     assert len(statuses) > 50
     assert set(statuses) == {200}  # 0 failed requests
     assert variants[0] == TF
