@@ -294,3 +294,12 @@ def test_compose_runs_the_steps_in_the_export_container(
     assert "--routes /models/config/routes.json --no-manifest" in log.read_text()
     twin = _twin(yaml.safe_load(manifest.read_text()), "digits_mlp")
     assert twin["default"] == "digits_mlp_torch"
+
+
+def test_one_place_of_routes_at_a_time(repo_root: Path) -> None:
+    cmd = [sys.executable, "-m", "tandem.cli", "promote", "digits_mlp", "digits_mlp_torch"]
+    proc = subprocess.run(
+        [*cmd, "--compose", "--k8s"], capture_output=True, text=True, timeout=120, cwd=repo_root
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: --routes, --compose and --k8s are exclusive"
