@@ -225,7 +225,7 @@ class DataPlane:
         quickstart sends ``[1.0, 2.0, 5.0]`` to ``x: [-1, 1]``), so by default shapes are left
         to TF models; TorchServe models are held to their spec."""
         if shapes is None:
-            shapes = target.route.framework != "tensorflow"
+            shapes = target.route.checks_shapes
         try:
             return validate_inputs(
                 target.route.inputs,
