@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import math
 import os
 import socket
@@ -47,7 +46,6 @@ from urllib.parse import urlparse
 
 import numpy as np
 import orjson
-import psutil
 
 from bench.batches import BatchProbe
 from bench.batching import nobatch_stack
@@ -57,6 +55,8 @@ from bench.verdict import Target as VerdictTarget
 from gateway.route_table import ModelRoute, load_route_table
 from gateway.settings import is_loopback
 from tandem.configgen import torch_threads_per_worker
+from tandem.loadtest.cpu import ProcessMeter as Meter
+from tandem.loadtest.cpu import listening_pid
 from tandem.loadtest.engine import Budget, PointResult, closed_loop, open_loop
 from tandem.loadtest.runner import run_on_uvloop
 from tandem.loadtest.targets import Endpoints, Target, endpoints_from_build, models_from_build
@@ -181,44 +181,6 @@ def codec_times(repeats: int) -> tuple[float, float]:
 def _sustained(r: PointResult, rate: float) -> bool:
     """Every request answered and the answers kept up with the arrivals."""
     return r.error_count == 0 and r.throughput_rps >= 0.9 * rate
-
-
-class Meter:
-    """CPU seconds of each process involved, read from /proc: the gateway, each backend (its
-    whole process tree: TorchServe's workers are children of its frontend) and the load
-    generator (this process)."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
-
-    def snapshot(self) -> dict[str, float]:
-        out = {}
-        for label, pid in self.pids.items():
-            try:
-                root = psutil.Process(pid)
-                tree = [root, *root.children(recursive=True)]
-            except psutil.Error:
-                out[label] = math.nan
-                continue
-            total = 0.0
-            for proc in tree:
-                with contextlib.suppress(psutil.Error):
-                    times = proc.cpu_times()
-                    total += times.user + times.system
-            out[label] = total
-        return out
-
-
-def listening_pid(url: str | None) -> int | None:
-    """The process listening on ``url``'s loopback port (a backend of ``make up``)."""
-    if not url:
-        return None
-    port = urlparse(url if "//" in url else f"//{url}").port
-    with contextlib.suppress(psutil.Error):
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-                return conn.pid
-    return None
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """The compose stack's configs, derived from the manifest like every other config.
 
-`tandem export` writes configs whose paths point into the build directory on this machine
-and whose servers listen on 127.0.0.1. In the containers the same build directory is mounted
-read-only at /models and the services reach each other by name, so the compose stack gets its
-own set, written to `<out>/compose/` and mounted over /models/config:
+`tandem export` writes configs for the local placement (paths into the build directory on
+this machine, servers on 127.0.0.1). In the containers the same build directory is mounted
+read-only at /models and the services reach each other by name: the compose placement
+(`tandem.placement.compose`), whose configs are written to `<out>/compose/` and mounted over
+/models/config:
 
     compose/config/*      configgen's files, rendered for /models and the compose services
     compose/compose.env   GPU counts from the manifest's `device` (docker compose --env-file)
@@ -26,106 +27,39 @@ Prometheus files in `/models/prometheus/`, the keys in the `keys` volume.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
-import json
 import os
 import secrets
 from pathlib import Path
 
-from tandem import configgen
+from tandem import configgen, placement
+from tandem.backend_kinds import KINDS, TFSERVING, TORCHSERVE
 from tandem.export import resolve_manifest
-from tandem.layout import TORCHSERVE_KEY_FILE
-from tandem.manifest import (
-    GatewayServer,
-    Manifest,
-    TFServingServer,
-    TorchServeServer,
-    load_manifest,
-)
+from tandem.manifest import Manifest, load_manifest
 from tandem.monitoring.prometheus import RULES_FILE, alert_rules, scrape_config
 
-MODEL_ROOT = Path("/models")
+MODEL_ROOT = placement.CONTAINER_ROOT
 """Where the containers mount the exported build directory (read-only)."""
-KEY_DIR = Path("/run/tandem/torchserve")
-"""TorchServe's working directory in its container: it writes the key file there, on a
-volume the gateway mounts read-only."""
-TF_HOST, TS_HOST, GATEWAY_HOST = "tf-serving", "torchserve", "gateway"
+KEY_DIR = placement.COMPOSE_KEY_DIR
+"""TorchServe's working directory in its container (its key file, on a shared volume)."""
+TF_HOST, TS_HOST, GATEWAY_HOST = (
+    placement.service_name(k) for k in (TFSERVING.id, TORCHSERVE.id, placement.GATEWAY)
+)
 """Compose service names, which are the services' host names on the compose network."""
 API_KEYS_FILE = "api_keys"
 """The gateway's key hashes, in its config directory (TANDEM_GATEWAY_API_KEYS_FILE)."""
-PROMETHEUS_KEY_SECRET = Path("/run/secrets/prometheus_api_key")
+PROMETHEUS_KEY_SECRET = placement.COMPOSE_SCRAPE_KEY
 """Where the Prometheus container finds its scrape key (the compose secret)."""
 PROMETHEUS_IMAGE_USER = (65534, 65534)
 """`nobody` of the prom/prometheus image: the Prometheus container's user when the configs
 are written by root (the key file is handed to that user); otherwise the container runs as
 the user who wrote them, so the key file stays theirs and 0600 either way."""
 
-# Writable places in the TorchServe container (its root filesystem is read-only).
-_TS_PATHS = {
-    str(MODEL_ROOT / "torchserve" / "tmp"): "/tmp",
-    str(MODEL_ROOT / "torchserve" / "logs"): "/var/log/torchserve",
-}
-
-
-def _with_hosts(manifest: Manifest, tf: str, ts: str, gateway: str | None = None) -> Manifest:
-    """The manifest with the backends' hosts replaced and their container ports (defaults);
-    the gateway's too when ``gateway`` is given."""
-    servers = manifest.data.servers
-    update: dict[str, object] = {
-        "tfserving": TFServingServer(host=tf),
-        "torchserve": TorchServeServer(
-            host=ts, token_expiration_min=servers.torchserve.token_expiration_min
-        ),
-    }
-    if gateway is not None:
-        update["gateway"] = GatewayServer(host=gateway)
-    data = manifest.data.model_copy(update={"servers": servers.model_copy(update=update)})
-    return dataclasses.replace(manifest, data=data)
-
-
-def _replace(text: str, old: str, new: str) -> str:
-    if old not in text:  # configgen changed shape: fail here, not in a container at runtime
-        raise ValueError(f"expected {old!r} in the generated config")
-    return text.replace(old, new)
-
-
-def torchserve_properties(manifest: Manifest) -> str:
-    """config.properties for the container: every listener on all interfaces (the management
-    API is reachable only on the compose network and through a port published on the host's
-    127.0.0.1, and needs a token), temp and log paths on the container's writable mounts."""
-    text = configgen.torchserve_properties(_with_hosts(manifest, TF_HOST, "0.0.0.0"), MODEL_ROOT)
-    text = _replace(
-        text, "management_address=http://127.0.0.1:", "management_address=http://0.0.0.0:"
-    )
-    tmp = str(MODEL_ROOT / "torchserve" / "tmp")
-    return _replace(text, tmp, _TS_PATHS[tmp])
-
-
-def torchserve_log4j() -> str:
-    return _replace(
-        configgen.torchserve_log4j(MODEL_ROOT),
-        str(MODEL_ROOT / "torchserve" / "logs"),
-        _TS_PATHS[str(MODEL_ROOT / "torchserve" / "logs")],
-    )
-
-
-def routes(manifest: Manifest) -> str:
-    """The gateway's route table: backends by service name, the key file on the shared volume."""
-    doc = json.loads(configgen.routes(_with_hosts(manifest, TF_HOST, TS_HOST), MODEL_ROOT))
-    doc["backends"]["torchserve"]["token_file"] = str(KEY_DIR / TORCHSERVE_KEY_FILE)
-    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
-
 
 def prometheus_config(manifest: Manifest) -> str:
-    """The `monitoring` profile's prometheus.yml: the local stack's generator, with every
-    target a compose service on its container port and the scrape key from the secret."""
-    return scrape_config(
-        _with_hosts(manifest, TF_HOST, TS_HOST, GATEWAY_HOST),
-        MODEL_ROOT,
-        credentials_file=PROMETHEUS_KEY_SECRET,
-        stack="compose",
-    )
+    """The `monitoring` profile's prometheus.yml: the local stack's generator for the compose
+    placement (every target a compose service on its container port, the key from the secret)."""
+    return scrape_config(manifest, placement.compose(manifest))
 
 
 def prometheus_user() -> tuple[int, int]:
@@ -136,24 +70,17 @@ def prometheus_user() -> tuple[int, int]:
 
 
 def gpu_counts(manifest: Manifest) -> dict[str, int]:
-    """GPUs each backend reserves: the largest `device.count` among its models."""
-
-    def most(framework: str) -> int:
-        return max((m.device.count for m in manifest.models if m.framework == framework), default=0)
-
-    return {"TANDEM_TF_GPUS": most("tensorflow"), "TANDEM_TS_GPUS": most("pytorch")}
+    """GPUs each backend's container reserves (docker-compose.gpu.yml reads these)."""
+    return {kind.gpu_env: kind.gpus(manifest) for kind in KINDS}
 
 
 def render(manifest: Manifest) -> dict[str, str]:
     """File name (relative to `<out>/compose/`) → contents."""
     files = {
         f"config/{name}": text
-        for name, text in configgen.render_all(manifest, MODEL_ROOT).items()
-        if name in ("models.config", "batching_parameters.txt", "monitoring.config")
+        for name, text in configgen.render_all(manifest, placement.compose(manifest)).items()
+        if name not in ("prometheus.yml", RULES_FILE)
     }
-    files["config/config.properties"] = torchserve_properties(manifest)
-    files["config/log4j2.xml"] = torchserve_log4j()
-    files["config/routes.json"] = routes(manifest)
     files["prometheus/prometheus.yml"] = prometheus_config(manifest)
     files[f"prometheus/{RULES_FILE}"] = alert_rules(manifest)
     uid, gid = prometheus_user()

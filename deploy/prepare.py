@@ -37,14 +37,18 @@ from pathlib import Path
 import httpx
 
 from deploy import compose
+from tandem.backend_kinds import TFSERVING, TORCHSERVE
 from tandem.errors import TandemError
 from tandem.export import export_models, resolve_manifest
 from tandem.manifest import Manifest, load_manifest
+from tandem.placement import GATEWAY_PORTS
 from tandem.stack.rollout import RolloutResult, rollout
 
-TORCHSERVE_MANAGEMENT = f"http://{compose.TS_HOST}:8081"
-TFSERVING_REST = f"http://{compose.TF_HOST}:8501"
-GATEWAY = f"http://{compose.GATEWAY_HOST}:8000"
+# The compose services by name, on their container ports (tandem.placement).
+TORCHSERVE_MANAGEMENT = f"http://{compose.TS_HOST}:{TORCHSERVE.ports['management']}"
+TORCHSERVE_INFERENCE = f"http://{compose.TS_HOST}:{TORCHSERVE.ports['http']}"
+TFSERVING_REST = f"http://{compose.TF_HOST}:{TFSERVING.ports['http']}"
+GATEWAY = f"http://{compose.GATEWAY_HOST}:{GATEWAY_PORTS['http']}"
 KEY_BANNER = "development API key"
 """The log line that carries the key: `docker compose logs export | grep 'API key'`."""
 
@@ -63,7 +67,7 @@ def export(manifest: Manifest, out: Path) -> tuple[list[str], int]:
 def stack_running() -> bool:
     """Whether a backend of this compose project answers: on the first `up` the servers
     wait for this service, so their names do not resolve yet and this returns at once."""
-    probes = (f"{TFSERVING_REST}/v1/models/none", f"http://{compose.TS_HOST}:8080/ping")
+    probes = (f"{TFSERVING_REST}/v1/models/none", f"{TORCHSERVE_INFERENCE}/ping")
     for url in probes:
         try:
             httpx.get(url, timeout=2.0)

@@ -73,6 +73,10 @@ class Admission(_Lenient):
         return cls(max_in_flight=in_flight, max_queue=default_queue(in_flight))
 
 
+_SHAPES_LEFT_TO_THE_MODEL = frozenset({"tensorflow"})
+"""Route files written before `check_shapes`: these frameworks' models decide shapes."""
+
+
 class ModelRoute(_Lenient):
     """How one public model name maps onto a backend model."""
 
@@ -92,6 +96,17 @@ class ModelRoute(_Lenient):
     admission: Admission | None = None
     """``None`` (a route file from before admission control): derived from
     ``max_batch_size`` with one worker, see :meth:`Admission.derive`."""
+    check_shapes: bool | None = None
+    """Whether the gateway holds inputs to their shapes (the backend kind's rule, written by
+    configgen). ``None`` (a route file from before the field): see :attr:`checks_shapes`."""
+
+    @property
+    def checks_shapes(self) -> bool:
+        """The route file's `check_shapes`; a file without it keeps the old rule, that only
+        TensorFlow models' shapes are left to the model."""
+        if self.check_shapes is not None:
+            return self.check_shapes
+        return self.framework not in _SHAPES_LEFT_TO_THE_MODEL
 
     @property
     def admission_limits(self) -> Admission:

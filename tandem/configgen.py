@@ -1,7 +1,10 @@
-"""Every server config, derived from the manifest alone.
+"""Every server config, derived from the manifest and where the stack runs.
 
-Pure functions of (manifest, output root): the same input gives byte-identical files, so the
-configs can be diffed, reviewed and golden-tested. `write_configs` writes them all:
+Pure functions of (manifest, placement) (`tandem.placement`: local, compose, Kubernetes,
+KServe): the same input gives byte-identical files, so the configs can be diffed, reviewed
+and golden-tested (tests/golden/). Nothing edits their output afterwards. A plain build
+directory `out` where a placement is taken means the local stack's (`placement.local`).
+`write_configs` writes them all:
 
     models.config             TF Serving model_config_list (base paths, version policy, labels)
     batching_parameters.txt   TF Serving BatchingParameters (text proto)
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,10 +34,10 @@ from gateway.route_table import (
     TwinRoute,
     TwinVariant,
 )
-from tandem.backend_kinds import TFSERVING, TORCHSERVE, kind_for
-from tandem.layout import Layout
+from tandem.backend_kinds import KINDS, TFSERVING, TORCHSERVE, gpu_count, kind_for
 from tandem.manifest import Manifest, ModelSpec, TwinSpec
 from tandem.monitoring.prometheus import RULES_FILE, alert_rules, scrape_config
+from tandem.placement import Placement, as_placement
 
 
 def _q(text: str) -> str:
@@ -45,10 +48,11 @@ _tf_models = TFSERVING.models
 _torch_models = TORCHSERVE.models
 
 
-def tf_models_config(manifest: Manifest, out: Path) -> str:
+def tf_models_config(manifest: Manifest, place: Placement | Path) -> str:
+    layout = as_placement(manifest, place).layout
     lines = ["model_config_list {"]
     for m in _tf_models(manifest):
-        base = Layout(out).tensorflow_base(m.name)
+        base = layout.tensorflow_base(m.name)
         lines += ["  config {", f"    name: {_q(m.name)}", f"    base_path: {_q(str(base))}"]
         lines.append('    model_platform: "tensorflow"')
         p = m.version_policy
@@ -121,12 +125,16 @@ def torch_threads_per_worker(manifest: Manifest, cores: int) -> int:
     return max(1, cores // max(1, workers))
 
 
-def torchserve_properties(manifest: Manifest, out: Path) -> str:
-    ts = manifest.data.servers.torchserve
-    layout = Layout(out)
-    models: dict[str, Any] = {}
+def torchserve_properties(models: Sequence[ModelSpec], place: Placement) -> str:
+    """TorchServe's config.properties serving `models` (a manifest's PyTorch models; one
+    model for a KServe InferenceService) where `place` says."""
+    ts = place.torchserve
+    server = place.server(TORCHSERVE.id)
+    ports = server.ports
+    layout = place.layout
+    versions_of: dict[str, Any] = {}
     load: list[str] = []
-    for m in _torch_models(manifest):
+    for m in models:
         versions: dict[str, Any] = {}
         batching = torchserve_batching(m)
         for v in m.served_versions:
@@ -141,44 +149,58 @@ def torchserve_properties(manifest: Manifest, out: Path) -> str:
                 "maxBatchDelay": batching.max_batch_delay_ms,
                 "responseTimeout": batching.response_timeout_s,
             }
-        models[m.name] = versions
-    gpus = max((m.device.count for m in _torch_models(manifest)), default=0)
-    # TorchServe queues up to job_queue_size requests per model (503 beyond): the gateway's
-    # own bounds, so a direct caller is not queued without end either.
-    queue = max((sum(m.admission_bounds) for m in _torch_models(manifest)), default=100)
-    props = {
-        "inference_address": f"http://{ts.host}:{ts.inference_port}",
-        # The management API can load arbitrary code: it listens on loopback only.
-        "management_address": f"http://127.0.0.1:{ts.management_port}",
-        "metrics_address": f"http://{ts.host}:{ts.metrics_port}",
-        "grpc_inference_address": ts.host,
-        "grpc_inference_port": str(ts.grpc_inference_port),
-        "grpc_management_address": "127.0.0.1",
-        "grpc_management_port": str(ts.grpc_management_port),
-        "model_store": str(layout.model_store),
-        "load_models": ",".join(load) if load else "",
-        "models": json.dumps(models, sort_keys=True, separators=(",", ":")),
-        "number_of_gpu": str(gpus),
+        versions_of[m.name] = versions
+    ours = ts.launcher == "tandem"  # a process this project starts (see TorchServeSetup)
+    props: dict[str, str | None] = {
+        "inference_address": f"http://{server.bind}:{ports['http']}",
+        # The management API can load arbitrary code: loopback unless the placement says.
+        "management_address": f"http://{ts.management_bind}:{ports['management']}",
+        "metrics_address": f"http://{server.bind}:{ports['metrics']}",
+        "grpc_inference_address": server.bind if ours else None,
+        "grpc_inference_port": str(ports["grpc"]),
+        "grpc_management_address": ts.grpc_management_bind if ours else None,
+        "grpc_management_port": str(ports["grpc-management"]),
+        "model_store": str(ts.model_store),
+        "load_models": ",".join(load) if ours else None,
+        "models": _compact(versions_of) if ours else None,
+        "model_snapshot": None
+        if ours
+        else _compact({"name": "startup.cfg", "modelCount": len(models), "models": versions_of}),
+        "number_of_gpu": str(max((gpu_count(m, place.device) for m in models), default=0)),
         "metrics_mode": "prometheus",
-        "disable_token_authorization": "false",
-        "token_expiration_min": str(ts.token_expiration_min),
+        "disable_token_authorization": "false" if place.token_auth else "true",
+        "token_expiration_min": None
+        if place.token_expiration_min is None
+        else str(place.token_expiration_min),
         # Registering a new version is how `tandem rollout` goes live without downtime; the
-        # management API that allows it listens on loopback only and needs a token.
-        "enable_model_api": "true",
+        # management API that allows it is bound as above and needs a token where auth is on.
+        "enable_model_api": "true" if ours else "false",
+        # KServe's image configures TorchServe through the environment.
+        "enable_envvars_config": None if ours else "true",
         "install_py_dep_per_model": "false",
-        "default_workers_per_model": "1",
-        "job_queue_size": str(queue),
-        "async_logging": "true",
-        # java.io.tmpdir holds the worker sockets: per build dir, so two stacks never collide.
-        "vmargs": f"-Xmx1g -XX:+ExitOnOutOfMemoryError "
-        f"-Djava.io.tmpdir={out / 'torchserve' / 'tmp'} "
-        f"-Dlog4j.configurationFile=file://{out / 'config' / 'log4j2.xml'}",
     }
-    return "".join(f"{k}={v}\n" for k, v in props.items())
+    if ours:
+        # TorchServe queues up to job_queue_size requests per model (503 beyond): the
+        # gateway's own bounds, so a direct caller is not queued without end either.
+        queue = max((sum(m.admission_bounds) for m in models), default=100)
+        props |= {
+            "default_workers_per_model": "1",
+            "job_queue_size": str(queue),
+            "async_logging": "true",
+            # java.io.tmpdir holds the worker sockets: per stack, so two never collide.
+            "vmargs": f"-Xmx1g -XX:+ExitOnOutOfMemoryError "
+            f"-Djava.io.tmpdir={ts.tmp_dir} "
+            f"-Dlog4j.configurationFile=file://{ts.log4j_file}",
+        }
+    return "".join(f"{k}={v}\n" for k, v in props.items() if v is not None)
 
 
-def torchserve_log4j(out: Path) -> str:
-    logs = out / "torchserve" / "logs"
+def _compact(doc: object) -> str:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"))
+
+
+def torchserve_log4j(place: Placement) -> str:
+    logs = place.torchserve.logs_dir
     files = "".join(
         f"""    <RollingFile name="{name}" fileName="{logs}/{name}.log"
                  filePattern="{logs}/{name}.%i.log.gz">
@@ -217,40 +239,48 @@ def torchserve_log4j(out: Path) -> str:
 """
 
 
-def routes(manifest: Manifest, out: Path) -> str:
-    """The gateway's route file, built from its one definition (``gateway.route_table``)."""
-    s = manifest.data.servers
-    backends = {
-        "tfserving": BackendRoute(
-            kind="tfserving",
-            grpc_target=f"{s.tfserving.host}:{s.tfserving.grpc_port}",
-            rest_url=f"http://{s.tfserving.host}:{s.tfserving.rest_port}",
-        ),
-        "torchserve": BackendRoute(
-            kind="torchserve",
-            grpc_target=f"{s.torchserve.host}:{s.torchserve.grpc_inference_port}",
-            rest_url=f"http://{s.torchserve.host}:{s.torchserve.inference_port}",
-            token_file=Layout(out).torchserve_key_file,
-        ),
-    }
+def backend_routes(place: Placement) -> dict[str, BackendRoute]:
+    """Each backend kind as the gateway reaches it in `place`."""
+    backends: dict[str, BackendRoute] = {}
+    for kind in KINDS:
+        server = place.server(kind.id)
+        extra: dict[str, Any] = {}
+        if kind.tokens:
+            extra["token_file"] = place.token_file
+        backends[kind.id] = BackendRoute(
+            kind=kind.id, grpc_target=server.target("grpc"), rest_url=server.url("http"), **extra
+        )
+    return backends
+
+
+def model_routes(manifest: Manifest) -> dict[str, ModelRoute]:
+    """Each model's route (its backend: the kind serving its framework)."""
     models = {}
     for m in manifest.models:
-        tf = m.framework == "tensorflow"
+        kind = kind_for(m.framework)
         in_flight, queue = m.admission_bounds
         models[m.name] = ModelRoute(
             framework=m.framework,
-            backend=kind_for(m.framework).id,
+            backend=kind.id,
             upstream_name=m.name,
             versions=tuple(m.served_versions),
             default_version=max(m.served_versions),
             labels=dict(sorted(m.labels.items())),
-            signature_name=m.signature if tf else None,
+            signature_name=m.signature if kind.signatures else None,
+            check_shapes=kind.checks_shapes,
             inputs=tuple(t.to_wire() for t in m.inputs),
             outputs=tuple(t.to_wire() for t in m.outputs),
             max_batch_size=m.batching.max_batch_size,
             timeout_ms=m.timeout_ms,
             admission=Admission(max_in_flight=in_flight, max_queue=queue),
         )
+    return models
+
+
+def routes(manifest: Manifest, place: Placement | Path) -> str:
+    """The gateway's route file, built from its one definition (``gateway.route_table``)."""
+    backends = backend_routes(as_placement(manifest, place))
+    models = model_routes(manifest)
     table = RouteTable(schema_version=1, backends=backends, models=models)
     if manifest.twins:  # set only when declared: a manifest without twins keeps its file
         table = RouteTable(
@@ -259,7 +289,11 @@ def routes(manifest: Manifest, out: Path) -> str:
             models=models,
             twins={t.name: twin_route(t) for t in manifest.twins},
         )
-    # Only the fields set above: the file stays as it was (the golden file pins it).
+    return route_file(table)
+
+
+def route_file(table: RouteTable) -> str:
+    """A route table as its file: only the fields set (the golden files pin them)."""
     doc = table.model_dump(mode="json", exclude_unset=True)
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
@@ -285,17 +319,17 @@ def twin_route(twin: TwinSpec) -> TwinRoute:
     )
 
 
-def render_all(manifest: Manifest, out: Path) -> dict[str, str]:
-    """File name → contents, for every generated config."""
-    out = out.resolve()
+def render_all(manifest: Manifest, place: Placement | Path) -> dict[str, str]:
+    """File name → contents, for every generated config of `place`."""
+    place = as_placement(manifest, place)
     return {
-        "models.config": tf_models_config(manifest, out),
+        "models.config": tf_models_config(manifest, place),
         "batching_parameters.txt": tf_batching_parameters(manifest),
         "monitoring.config": tf_monitoring_config(),
-        "config.properties": torchserve_properties(manifest, out),
-        "log4j2.xml": torchserve_log4j(out),
-        "routes.json": routes(manifest, out),
-        "prometheus.yml": scrape_config(manifest, out),
+        "config.properties": torchserve_properties(_torch_models(manifest), place),
+        "log4j2.xml": torchserve_log4j(place),
+        "routes.json": routes(manifest, place),
+        "prometheus.yml": scrape_config(manifest, place),
         RULES_FILE: alert_rules(manifest),
     }
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 TORCHSERVE_KEY_FILE = "key_file.json"
 """TorchServe writes its token file into its working directory, `<out>/torchserve/`."""
@@ -69,14 +68,6 @@ class Layout:
 
     def mar(self, name: str, version: int) -> Path:
         return self.model_store / mar_filename(name, version)
-
-    def artifact(
-        self, framework: Literal["tensorflow", "pytorch"], name: str, version: int
-    ) -> Path:
-        """The version directory (TensorFlow) or the .mar file (PyTorch) of one version."""
-        if framework == "tensorflow":
-            return self.tensorflow_version(name, version)
-        return self.mar(name, version)
 
     @property
     def gateway_api_key(self) -> Path:

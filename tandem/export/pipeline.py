@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from tandem.backend_kinds import kind_for
 from tandem.errors import ExportError, ParityError, TandemError
 from tandem.export.record import is_current, write_record
 from tandem.export.result import ExportResult
@@ -28,7 +29,7 @@ Progress = Callable[[str], None]
 
 
 def _artifact(layout: Layout, spec: ModelSpec) -> Path:
-    return layout.artifact(spec.framework, spec.name, spec.version)
+    return kind_for(spec.framework).artifact(layout, spec.name, spec.version)
 
 
 def _export_one(manifest: Manifest, declared: ModelSpec, staging: Path) -> ExportResult:

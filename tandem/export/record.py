@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from tandem.backend_kinds import kind_for
 from tandem.export.result import ExportResult
 from tandem.layout import Layout
 from tandem.manifest import Manifest, ModelSpec
@@ -68,7 +69,7 @@ def _read_current(manifest: Manifest, spec: ModelSpec, layout: Layout) -> dict[s
 def is_current(manifest: Manifest, spec: ModelSpec, out: Path) -> bool:
     """True when the artifact exists and was exported from this very spec and source."""
     layout = Layout(out)
-    if not layout.artifact(spec.framework, spec.name, spec.version).exists():
+    if not kind_for(spec.framework).artifact(layout, spec.name, spec.version).exists():
         return False
     return _read_current(manifest, spec, layout) is not None
 

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.dataplane.twins import compare, from_variant, to_variant
+from tandem.backend_kinds import kind_for
 from tandem.errors import ExportError, TwinDisagreement
 from tandem.export.samples import sample_inputs
 from tandem.export.sources import import_object, one_line
@@ -110,7 +111,7 @@ def check_twin(manifest: Manifest, twin: TwinSpec, out: Path) -> TwinCheck:
 
     def answer(name: str, ins: Mapping[str, str], outs: Mapping[str, str]) -> Arrays:
         spec = specs[name]
-        artifact = layout.artifact(spec.framework, spec.name, spec.version)
+        artifact = kind_for(spec.framework).artifact(layout, spec.name, spec.version)
         if not artifact.exists():
             raise ExportError(f"twin {twin.name!r}: {name!r} is not exported (run tandem export)")
         try:

@@ -15,12 +15,12 @@ Layout expected under the model repository URI:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from tandem.backend_kinds import TFSERVING, TORCHSERVE
-from tandem.configgen import torchserve_batching
+from gateway.route_table import BackendRoute, ModelRoute, RouteTable
+from tandem import configgen, placement
+from tandem.backend_kinds import TFSERVING, TORCHSERVE, kind_for
 from tandem.k8s.render import (
     NAMESPACE,
     _dump,
@@ -28,10 +28,8 @@ from tandem.k8s.render import (
     network_policies,
     shared_resources,
 )
+from tandem.layout import Layout
 from tandem.manifest import Manifest, ModelSpec
-
-TF_RUNTIME = "kserve-tensorflow-serving"
-TORCH_RUNTIME = "kserve-torchserve"
 
 
 def isvc_name(model: ModelSpec) -> str:
@@ -48,12 +46,11 @@ def _resources(m: ModelSpec) -> dict[str, Any]:
 
 
 def inference_service(m: ModelSpec, repository: str) -> dict[str, Any]:
-    tf = m.framework == "tensorflow"
-    storage = f"{repository}/tensorflow/{m.name}" if tf else f"{repository}/kserve/{m.name}"
+    kind = kind_for(m.framework)
     model: dict[str, Any] = {
-        "modelFormat": {"name": "tensorflow" if tf else "pytorch"},
-        "runtime": TF_RUNTIME if tf else TORCH_RUNTIME,
-        "storageUri": storage,
+        "modelFormat": {"name": m.framework},
+        "runtime": kind.kserve_runtime,
+        "storageUri": f"{repository}/{kind.kserve_storage}/{m.name}",
         "protocolVersion": "v1",
         "resources": _resources(m),
     }
@@ -79,63 +76,26 @@ def inference_service(m: ModelSpec, repository: str) -> dict[str, Any]:
 
 
 def torchserve_properties(m: ModelSpec) -> str:
-    """config.properties for one model on KServe's TorchServe runtime (its model store is
-    the storage initializer's /mnt/models/model-store)."""
-    from tandem.layout import mar_filename
-
-    batching = torchserve_batching(m)
-    versions = {
-        str(v): {
-            "defaultVersion": v == max(m.served_versions),
-            "marName": mar_filename(m.name, v),
-            "minWorkers": m.workers,
-            "maxWorkers": m.max_workers_effective,
-            "batchSize": batching.batch_size,
-            "maxBatchDelay": batching.max_batch_delay_ms,
-            "responseTimeout": batching.response_timeout_s,
-        }
-        for v in m.served_versions
-    }
-    snapshot = {"name": "startup.cfg", "modelCount": 1, "models": {m.name: versions}}
-    props = {
-        # KServe's TorchServe image puts its own protocol front end on the predictor port
-        # (8080) and forwards to TorchServe on 8085; metrics on 8082 as the runtime announces.
-        "inference_address": "http://0.0.0.0:8085",
-        "management_address": "http://127.0.0.1:8081",
-        "metrics_address": "http://0.0.0.0:8082",
-        "grpc_inference_port": "7070",
-        "grpc_management_port": "7071",
-        # That front end sends no TorchServe token (0.12 enforces them by default).
-        "disable_token_authorization": "true",
-        "enable_model_api": "false",
-        "enable_envvars_config": "true",
-        "install_py_dep_per_model": "false",
-        "metrics_mode": "prometheus",
-        "model_store": "/mnt/models/model-store",
-        "model_snapshot": json.dumps(snapshot, sort_keys=True, separators=(",", ":")),
-        "number_of_gpu": str(m.device.count),
-    }
-    return "".join(f"{k}={v}\n" for k, v in props.items())
+    """config.properties for one model on KServe's TorchServe runtime: configgen's, for the
+    KServe placement (its model store is the storage initializer's /mnt/models/model-store)."""
+    return configgen.torchserve_properties([m], placement.kserve())
 
 
 def kserve_routes(manifest: Manifest) -> str:
     """The gateway's route file for the TensorFlow InferenceServices (REST: port 80 of each
     predictor Service)."""
-    from tandem.configgen import routes
-
-    doc = json.loads(routes(manifest, Path("/models")))
-    backends: dict[str, Any] = {}
-    models: dict[str, Any] = {}
+    routes = configgen.model_routes(manifest)
+    backends: dict[str, BackendRoute] = {}
+    models: dict[str, ModelRoute] = {}
     for m in TFSERVING.models(manifest):
         name = f"kserve-{isvc_name(m)}"
-        backends[name] = {
-            "kind": TFSERVING.id,
-            "grpc_target": None,
-            "rest_url": f"http://{isvc_name(m)}-predictor.{NAMESPACE}.svc.cluster.local",
-        }
-        models[m.name] = {**doc["models"][m.name], "backend": name}
-    out = {"schema_version": 1, "backends": backends, "models": models}
-    return json.dumps(out, indent=2, sort_keys=True) + "\n"
+        backends[name] = BackendRoute(
+            kind=TFSERVING.id,
+            grpc_target=None,
+            rest_url=f"http://{isvc_name(m)}-predictor.{NAMESPACE}.svc.cluster.local",
+        )
+        models[m.name] = routes[m.name].model_copy(update={"backend": name})
+    return configgen.route_file(RouteTable(schema_version=1, backends=backends, models=models))
 
 
 def render_kserve(manifest: Manifest, repository: str) -> str:
@@ -166,8 +126,6 @@ def write_kserve(manifest: Manifest, out: Path, repository: str, build: Path) ->
     `.mar` files from `build` where they exist): push that directory to `<repository>/kserve/`."""
     import shutil
 
-    from tandem.layout import mar_filename
-
     out.mkdir(parents=True, exist_ok=True)
     for m in TORCHSERVE.models(manifest):
         root = out / "kserve-repository" / "kserve" / m.name
@@ -176,7 +134,7 @@ def write_kserve(manifest: Manifest, out: Path, repository: str, build: Path) ->
             torchserve_properties(m), encoding="utf-8"
         )
         for v in m.served_versions:
-            mar = build / "torchserve" / "model-store" / mar_filename(m.name, v)
+            mar = Layout(build).mar(m.name, v)
             if mar.exists():
                 (root / "model-store").mkdir(exist_ok=True)
                 shutil.copy2(mar, root / "model-store" / mar.name)

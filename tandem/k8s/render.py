@@ -13,10 +13,10 @@
 
 Cluster layout (the containers' contract): the exported build at `/models`, configs at
 `/models/config/`, the ports of `CONTAINER_PORTS`, Services named after the Deployments. The
-config files are the same generators as `build/config/` (`tandem.configgen`), run for that
-layout: model paths under `/models`, backends reached by Service name, TorchServe bound to
-0.0.0.0 (management stays on 127.0.0.1). The manifest's `servers:` section describes the local
-stack and is not used here.
+config files are the same generators as `build/config/` (`tandem.configgen`), run for the
+Kubernetes placement (`tandem.placement.kubernetes`): model paths under `/models`, backends
+reached by Service name, TorchServe bound to 0.0.0.0 (management stays on 127.0.0.1). The
+manifest's `servers:` section describes the local stack and is not used here.
 
 TorchServe runs with token auth off in the cluster: 0.12 generates random, expiring keys per
 process and has no way to be given one, so replicas behind one Service cannot share a key
@@ -26,27 +26,19 @@ management API listens on the pod's loopback and is reached by nothing.
 
 from __future__ import annotations
 
-import dataclasses
-import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
-from tandem import __version__
-from tandem.backend_kinds import KINDS, TFSERVING, TORCHSERVE, kind_for
+from tandem import __version__, placement
+from tandem.backend_kinds import KINDS, TFSERVING, TORCHSERVE, BackendKind, kind_for
 from tandem.configgen import render_all
 from tandem.errors import K8sError
-from tandem.manifest import (
-    Device,
-    GatewayServer,
-    Manifest,
-    ModelSpec,
-    Servers,
-    TFServingServer,
-    TorchServeServer,
-)
+from tandem.manifest import Manifest, ModelSpec
 from tandem.monitoring.k8s import component_files as monitoring_component
 
 NAMESPACE = "tandem"
@@ -57,8 +49,8 @@ IMAGES = {
     **{kind.component: kind.image for kind in KINDS},
     "model-fetch": "tandem/model-fetch",
 }
-MODEL_ROOT = Path("/models")
-CONFIG_DIR = "/models/config"
+MODEL_ROOT = placement.CONTAINER_ROOT
+CONFIG_DIR = str(placement.CONTAINER_CONFIG)
 DEFAULT_MODEL_REPOSITORY = "s3://REPLACE-ME/tandem-build"
 """Placeholder: the fetch fails with 'missing in the model repository' until it is set."""
 API_KEYS_SECRET = "tandem-gateway-api-keys"
@@ -72,61 +64,23 @@ BACKEND_COMPONENTS: dict[str, str] = {kind.framework: kind.component for kind in
 """The component serving each framework: its Deployment, Service, image and config names."""
 
 CONTAINER_PORTS: dict[str, dict[str, int]] = {
-    "gateway": {"http": 8000, "grpc": 8001},
-    **{kind.component: dict(kind.container_ports) for kind in KINDS},
+    "gateway": dict(placement.GATEWAY_PORTS),
+    **{kind.component: kind.container_ports for kind in KINDS},
 }
-TORCHSERVE_MANAGEMENT_PORT = 8081
-TORCHSERVE_GRPC_MANAGEMENT_PORT = 7071
+"""Ports each component's container exposes (its Service's ports)."""
+TORCHSERVE_MANAGEMENT_PORT = TORCHSERVE.ports["management"]
 
 Overlay = Literal["cpu", "gpu"]
 OVERLAYS: tuple[str, ...] = ("cpu", "gpu", "gpu-pvc")
 
 
-# ---------------------------------------------------------------------------- cluster manifest
+# ---------------------------------------------------------------------------- config files
 
 
-def cluster_manifest(manifest: Manifest, *, routes: bool, device: Overlay) -> Manifest:
-    """The manifest as the cluster sees it: contract ports, and either the Service names the
-    gateway dials (`routes=True`) or the addresses the servers bind; each model's device is
-    forced to the overlay's kind (a GPU model keeps its count, a CPU model gets one GPU)."""
-    ts = manifest.data.servers.torchserve
-    servers = Servers(
-        tfserving=TFServingServer(
-            host="tf-serving" if routes else "0.0.0.0",
-            grpc_port=CONTAINER_PORTS["tf-serving"]["grpc"],
-            rest_port=CONTAINER_PORTS["tf-serving"]["http"],
-        ),
-        torchserve=TorchServeServer(
-            host="torchserve" if routes else "0.0.0.0",
-            inference_port=CONTAINER_PORTS["torchserve"]["http"],
-            management_port=TORCHSERVE_MANAGEMENT_PORT,
-            metrics_port=CONTAINER_PORTS["torchserve"]["metrics"],
-            grpc_inference_port=CONTAINER_PORTS["torchserve"]["grpc"],
-            grpc_management_port=TORCHSERVE_GRPC_MANAGEMENT_PORT,
-            token_expiration_min=ts.token_expiration_min,
-        ),
-        gateway=GatewayServer(
-            host="0.0.0.0",
-            port=CONTAINER_PORTS["gateway"]["http"],
-            grpc_port=CONTAINER_PORTS["gateway"]["grpc"],
-        ),
-    )
-    models = [m.model_copy(update={"device": _device(m, device)}) for m in manifest.data.models]
-    data = manifest.data.model_copy(update={"servers": servers, "models": models})
-    return dataclasses.replace(manifest, data=data)
-
-
-def _device(m: ModelSpec, kind: Overlay) -> Device:
-    if kind == "cpu":
-        return Device()
-    return Device(kind="gpu", count=max(1, m.device.count))
-
-
-def gpu_count(manifest: Manifest, framework: str) -> int:
+def gpu_count(manifest: Manifest, kind: BackendKind) -> int:
     """GPUs one backend pod gets in the gpu overlay: the most any of its models asks for, at
     least one (models share the server process)."""
-    counts = [_device(m, "gpu").count for m in kind_for(framework).models(manifest)]
-    return max(counts, default=0)
+    return kind.gpus(manifest, "gpu")
 
 
 _tf = TFSERVING.models
@@ -138,101 +92,44 @@ def _replicas(models: list[ModelSpec]) -> int:
 
 
 def model_paths(manifest: Manifest, framework: str) -> list[str]:
-    """What one backend's pods fetch, relative to the model repository root."""
+    """What the pods of the backend serving `framework` fetch, relative to the model
+    repository root."""
     kind = kind_for(framework)
     return [path for m in kind.models(manifest) for path in kind.repository_paths(m)]
 
 
-# ---------------------------------------------------------------------------- config files
-
-
 def config_files(manifest: Manifest, device: Overlay) -> dict[str, dict[str, str]]:
-    """ConfigMap name → file name → contents, for the cluster layout."""
-    bind = render_all(cluster_manifest(manifest, routes=False, device=device), MODEL_ROOT)
-    routed = render_all(cluster_manifest(manifest, routes=True, device=device), MODEL_ROOT)
-    routes = json.loads(routed["routes.json"])
-    # No key file in the cluster: see the module docstring.
-    routes["backends"]["torchserve"]["token_file"] = None
-    props = bind["config.properties"]
-    if "disable_token_authorization=false\n" not in props:
-        raise K8sError("config.properties: expected 'disable_token_authorization=false'")
-    props = props.replace(
-        "disable_token_authorization=false\n", "disable_token_authorization=true\n"
-    )
-    out: dict[str, dict[str, str]] = {
-        "gateway": {"routes.json": json.dumps(routes, indent=2, sort_keys=True) + "\n"}
-    }
-    if _tf(manifest):
-        out["tf-serving"] = {
-            name: bind[name]
-            for name in ("models.config", "batching_parameters.txt", "monitoring.config")
-        }
-    if _torch(manifest):
-        out["torchserve"] = {
-            "config.properties": props,
-            "log4j2.xml": bind["log4j2.xml"],
-            "ready.py": torchserve_ready_script(manifest),
-        }
+    """ConfigMap name → file name → contents, for the cluster placement."""
+    files = render_all(manifest, placement.kubernetes(manifest, device))
+    out: dict[str, dict[str, str]] = {"gateway": {"routes.json": files["routes.json"]}}
+    for kind in KINDS:
+        if not kind.models(manifest):
+            continue
+        out[kind.component] = {name: files[name] for name in kind.config_files}
+        if kind.probe is not None:
+            out[kind.component][PROBE_FILE] = probe_script(kind.probe)
     return out
 
 
-def torchserve_ready_script(manifest: Manifest) -> str:
-    """The TorchServe readiness probe: every served version of every model has its minimum
-    workers READY in the management API (loopback, in the pod). `/ping` answers before any
-    worker can predict, and an httpGet probe cannot reach 127.0.0.1."""
-    want = {m.name: m.served_versions for m in _torch(manifest)}
-    # One entry per line (a magic trailing comma): ruff-clean however many models there are.
-    entries = "".join(f"    {json.dumps(k)}: {json.dumps(v)},\n" for k, v in sorted(want.items()))
-    want_literal = "{\n" + entries + "}" if want else "{}"
-    return f'''"""Generated by `tandem k8s render`: TorchServe readiness (exit 0 = ready).
-
-Run in the TorchServe container, whose working directory holds key_file.json when token
-auth is on (it is off in the cluster; the key is used when present).
-"""
-
-import json
-import os
-import sys
-import urllib.request
-
-BASE = os.environ.get("TANDEM_TORCHSERVE_MANAGEMENT_URL", "http://127.0.0.1:{TORCHSERVE_MANAGEMENT_PORT}")
-WANT = {want_literal}
+PROBE_FILE = "ready.py"
+"""A kind's readiness probe in its ConfigMap, run by its startup and readiness probes."""
 
 
-def headers() -> dict:
-    try:
-        with open("key_file.json") as f:
-            return {{"Authorization": "Bearer " + json.load(f)["management"]["key"]}}
-    except (OSError, ValueError, KeyError):
-        return {{}}
+def probe_script(module: str) -> str:
+    """The source of the readiness rule `tandem.probes.<module>`, shipped as `ready.py`: the
+    pod runs the same rule as the local stack and the image's healthcheck, against the
+    server's loopback (an httpGet probe cannot reach 127.0.0.1)."""
+    return resources.files("tandem.probes").joinpath(f"{module}.py").read_text("utf-8")
 
 
-def main() -> int:
-    auth = headers()
-    for name, versions in sorted(WANT.items()):
-        request = urllib.request.Request(f"{{BASE}}/models/{{name}}/all", headers=auth)
-        try:
-            with urllib.request.urlopen(request, timeout=3) as r:
-                described = json.load(r)
-        except (OSError, ValueError) as exc:
-            print(f"{{name}}: {{exc}}")
-            return 1
-        by_version = {{str(d.get("modelVersion")): d for d in described}}
-        for v in versions:
-            d = by_version.get(str(v))
-            if d is None:
-                print(f"{{name}} v{{v}}: not registered")
-                return 1
-            ready = sum(w.get("status") == "READY" for w in d.get("workers", []))
-            if ready < max(1, int(d.get("minWorkers", 1))):
-                print(f"{{name}} v{{v}}: {{ready}} READY workers of {{d.get('minWorkers')}}")
-                return 1
-    return 0
+def torchserve_ready_script() -> str:
+    """TorchServe's `ready.py` (`tandem.probes.torchserve_ready`)."""
+    return probe_script("torchserve_ready")
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-'''
+def _probe(kind: BackendKind) -> dict[str, Any]:
+    """The exec action of a kind's startup and readiness probes (`BackendKind.probe_command`)."""
+    return {"exec": {"command": [part.format(config=CONFIG_DIR) for part in kind.probe_command]}}
 
 
 # ---------------------------------------------------------------------------- resources
@@ -522,9 +419,9 @@ def tfserving_resources(manifest: Manifest) -> list[dict[str, Any]]:
     models = _tf(manifest)
     if not models:
         return []
-    # TF Serving opens its ports only once every model in models.config is AVAILABLE
-    # (ServerCore waits for the initial config), so one model's status speaks for all.
-    status = {"httpGet": {"path": f"/v1/models/{models[0].name}", "port": "http"}}
+    # The image's healthcheck: every model of models.config AVAILABLE, none still loading
+    # (also after a rollout, when the first model's status alone would still answer 200).
+    status = _probe(TFSERVING)
     container = {
         "name": "tf-serving",
         "image": _image("tf-serving"),
@@ -532,11 +429,16 @@ def tfserving_resources(manifest: Manifest) -> list[dict[str, Any]]:
         "ports": _ports("tf-serving"),
         "resources": _resources("1", "1Gi", "2", "4Gi"),
         "securityContext": _container_security(),
-        "startupProbe": {**status, "periodSeconds": 5, "failureThreshold": 120},
+        "startupProbe": {
+            **status,
+            "periodSeconds": 5,
+            "timeoutSeconds": 4,
+            "failureThreshold": 120,
+        },
         "readinessProbe": {
             **status,
             "periodSeconds": 5,
-            "timeoutSeconds": 3,
+            "timeoutSeconds": 4,
             "failureThreshold": 2,
         },
         "livenessProbe": {
@@ -570,7 +472,7 @@ def tfserving_resources(manifest: Manifest) -> list[dict[str, Any]]:
         [container],
         volumes,
         grace_s=_drain_s(models) + 15,
-        init=[_fetch_container(model_paths(manifest, "tensorflow"))],
+        init=[_fetch_container(model_paths(manifest, TFSERVING.framework))],
     )
     return [deployment, _service("tf-serving", "backend"), _pdb("tf-serving", "backend")]
 
@@ -587,7 +489,7 @@ def torchserve_resources(manifest: Manifest) -> list[dict[str, Any]]:
         "METRICS_LOCATION": logs,
         "HOME": "/tmp",
     }
-    ready = {"exec": {"command": ["python", f"{CONFIG_DIR}/ready.py"]}}
+    ready = _probe(TORCHSERVE)
     container = {
         "name": "torchserve",
         "image": _image("torchserve"),
@@ -634,9 +536,16 @@ def torchserve_resources(manifest: Manifest) -> list[dict[str, Any]]:
         [container],
         volumes,
         grace_s=_drain_s(models) + 15,
-        init=[_fetch_container(model_paths(manifest, "pytorch"))],
+        init=[_fetch_container(model_paths(manifest, TORCHSERVE.framework))],
     )
     return [deployment, _service("torchserve", "backend"), _pdb("torchserve", "backend")]
+
+
+RESOURCES: dict[str, Callable[[Manifest], list[dict[str, Any]]]] = {
+    TFSERVING.component: tfserving_resources,
+    TORCHSERVE.component: torchserve_resources,
+}
+"""Each backend kind's Deployment, Service and PodDisruptionBudget, by component."""
 
 
 def network_policies(manifest: Manifest) -> list[dict[str, Any]]:
@@ -669,27 +578,20 @@ def network_policies(manifest: Manifest) -> list[dict[str, Any]]:
             "gateway-ingress", "gateway", "gateway", [{"ports": ports("gateway", ["http", "grpc"])}]
         ),
     ]
-    if _tf(manifest):
+    for kind in KINDS:
+        if not kind.models(manifest):
+            continue
+        # The gateway reaches the serving ports; Prometheus only the one with the metrics.
+        serving = [n for n in kind.container_ports if n != "metrics"]
+        metrics = [kind.metrics_port_name]
         out.append(
             policy(
-                "tf-serving-ingress",
+                f"{kind.component}-ingress",
                 "backend",
-                "tf-serving",
+                kind.component,
                 [
-                    {"from": from_gateway, "ports": ports("tf-serving", ["grpc", "http"])},
-                    {"from": from_prometheus, "ports": ports("tf-serving", ["http"])},
-                ],
-            )
-        )
-    if _torch(manifest):
-        out.append(
-            policy(
-                "torchserve-ingress",
-                "backend",
-                "torchserve",
-                [
-                    {"from": from_gateway, "ports": ports("torchserve", ["http", "grpc"])},
-                    {"from": from_prometheus, "ports": ports("torchserve", ["metrics"])},
+                    {"from": from_gateway, "ports": ports(kind.component, serving)},
+                    {"from": from_prometheus, "ports": ports(kind.component, metrics)},
                 ],
             )
         )
@@ -832,17 +734,14 @@ def render_tree(manifest: Manifest, model_repository: str = DEFAULT_MODEL_REPOSI
     files["base/gateway.yaml"] = _dump(*gateway_resources(manifest))
     generators = []
     configs = config_files(manifest, "cpu")
-    for component, tier, configmap in (
-        ("gateway", "gateway", "gateway-routes"),
-        ("tf-serving", "backend", "tf-serving-config"),
-        ("torchserve", "backend", "torchserve-config"),
-    ):
+    components = [("gateway", "gateway", "gateway-routes")]
+    components += [(k.component, "backend", f"{k.component}-config") for k in KINDS]
+    for component, tier, configmap in components:
         if component not in configs:
             continue
         if component != "gateway":
             resources.append(f"{component}.yaml")
-            builder = tfserving_resources if component == "tf-serving" else torchserve_resources
-            files[f"base/{component}.yaml"] = _dump(*builder(manifest))
+            files[f"base/{component}.yaml"] = _dump(*RESOURCES[component](manifest))
         names = []
         for fname, text in configs[component].items():
             files[f"base/config/{component}/{fname}"] = text
@@ -861,7 +760,7 @@ def render_tree(manifest: Manifest, model_repository: str = DEFAULT_MODEL_REPOSI
     base["configMapGenerator"] = generators
     files["base/kustomization.yaml"] = _dump(_kustomization(base))
 
-    backends = [(kind.component, kind.framework) for kind in KINDS if kind.models(manifest)]
+    backends = [(kind.component, kind) for kind in KINDS if kind.models(manifest)]
 
     # cpu: one replica of everything, for dev clusters.
     cpu_patches = [_replicas_patch("Deployment", n, "replicas", 1) for n, _ in backends]
@@ -874,8 +773,8 @@ def render_tree(manifest: Manifest, model_repository: str = DEFAULT_MODEL_REPOSI
     # gpu: GPU limits from the manifest's devices, -gpu images, TorchServe told its GPUs.
     gpu: dict[str, Any] = {"resources": ["../../base"]}
     gpu_patches = [
-        _gpu_patch(name, name, gpu_count(manifest, fw), max(2, _replicas(_by(manifest, fw))))
-        for name, fw in backends
+        _gpu_patch(name, name, gpu_count(manifest, kind), max(2, _replicas(kind.models(manifest))))
+        for name, kind in backends
     ]
     if _torch(manifest):
         props = config_files(manifest, "gpu")["torchserve"]["config.properties"]
@@ -928,10 +827,6 @@ def render_tree(manifest: Manifest, model_repository: str = DEFAULT_MODEL_REPOSI
     # monitoring: PodMonitors, PrometheusRule, Grafana dashboard ConfigMap (opt-in component).
     files.update(monitoring_component(manifest, _dump, NAMESPACE))
     return Tree(files)
-
-
-def _by(manifest: Manifest, framework: str) -> list[ModelSpec]:
-    return kind_for(framework).models(manifest)
 
 
 def current_repository(tree: Path) -> str | None:

@@ -1,6 +1,6 @@
 """Prometheus configuration from the manifest: what to scrape and what to alert on.
 
-Both are pure functions of (manifest, output root), written into ``build/config/`` by
+Both are pure functions of (manifest, placement), written into ``build/config/`` by
 ``tandem.configgen`` beside every other server config and golden-tested with them.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 import yaml
 
 from tandem.backend_kinds import KINDS
-from tandem.layout import Layout
 from tandem.manifest import Manifest
+from tandem.placement import GATEWAY, Placement, as_placement
 
 RULES_FILE = "tandem.rules.yml"
 SCRAPE_INTERVAL = "5s"
@@ -30,21 +30,14 @@ def _dump(doc: dict[str, Any]) -> str:
     return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=100)
 
 
-def scrape_config(
-    manifest: Manifest,
-    out: Path,
-    *,
-    credentials_file: Path | None = None,
-    stack: str = "local",
-) -> str:
+def scrape_config(manifest: Manifest, place: Placement | Path) -> str:
     """``prometheus.yml``: the gateway, plus each backend the manifest has models for.
 
-    Targets are the manifest's hosts and ports (a bind-all host is scraped over loopback).
-    ``tandem up`` calls it as is; ``deploy.compose`` passes a manifest whose hosts are the
-    compose service names, the key file Prometheus finds in its container, and
-    ``stack="compose"`` (the ``tandem`` external label)."""
-    s = manifest.data.servers
-    key_file = credentials_file if credentials_file is not None else Layout(out).gateway_api_key
+    Targets are where `place` reaches each server (a bind-all host is scraped over loopback),
+    the gateway's key is the placement's scrape key, and the ``tandem`` external label is the
+    placement's name (``local`` for ``tandem up``, ``compose`` for the compose stack)."""
+    place = as_placement(manifest, place)
+    gateway = place.server(GATEWAY)
     jobs: list[dict[str, Any]] = [
         {
             "job_name": "gateway",
@@ -53,16 +46,16 @@ def scrape_config(
                 "type": "Bearer",
                 # The development key `tandem up` writes (or the compose secret); Prometheus
                 # presents it to /metrics.
-                "credentials_file": str(key_file),
+                "credentials_file": str(place.scrape_key_file),
             },
-            "static_configs": [{"targets": [f"{_local(s.gateway.host)}:{s.gateway.port}"]}],
+            "static_configs": [{"targets": [f"{_local(gateway.reach)}:{gateway.ports['http']}"]}],
         }
     ]
     for kind in KINDS:
         if not kind.models(manifest):
             continue
-        server = getattr(s, kind.id)
-        target = f"{_local(server.host)}:{getattr(server, kind.metrics_server_port)}"
+        server = place.server(kind.id)
+        target = f"{_local(server.reach)}:{server.ports[kind.metrics_port_name]}"
         jobs.append(
             {
                 "job_name": kind.id,
@@ -74,7 +67,7 @@ def scrape_config(
         "global": {
             "scrape_interval": SCRAPE_INTERVAL,
             "evaluation_interval": SCRAPE_INTERVAL,
-            "external_labels": {"tandem": stack},
+            "external_labels": {"tandem": place.name},
         },
         "rule_files": [RULES_FILE],  # relative to this file
         "scrape_configs": jobs,

@@ -1,8 +1,9 @@
 """The three local services: TorchServe, a TF Serving (official or compatible), the gateway.
 
 Each one knows its command line, where it logs, and what "ready" means for it:
-- TorchServe: every model version has its minimum workers READY in the management API
-  (`/ping` answers before any worker can predict).
+- TorchServe: every served model version has its minimum workers READY in the management
+  API (`tandem.probes.torchserve_ready`, the same rule as its image's healthcheck and its
+  Kubernetes probe; `/ping` answers before any worker can predict).
 - TF Serving: every served version of every model is AVAILABLE in the REST status API.
 - Gateway: `/readyz` says every routed model answers on its backend.
 """
@@ -23,34 +24,44 @@ from pathlib import Path
 import httpx
 import psutil
 
+from tandem import placement
 from tandem.backend_kinds import TFSERVING, TORCHSERVE
 from tandem.configgen import torch_threads_per_worker
 from tandem.errors import StackError
 from tandem.layout import TORCHSERVE_KEY_FILE
 from tandem.layout import Layout as Layout  # re-exported: the stack's modules import it here
 from tandem.manifest import Manifest
+from tandem.probes import torchserve_ready
 from tandem.stack.java import Java, find_java
 from tandem.stack.process import port_free, spawn, stop_tree, tail, wait_for
 from torchserve.handler import THREADS_ENV
 
-HTTP_TIMEOUT = httpx.Timeout(3.0)
+HTTP_TIMEOUT_S = 3.0
+HTTP_TIMEOUT = httpx.Timeout(HTTP_TIMEOUT_S)
 
 
 class Service(ABC):
     name: str
+    """Its key in the placement's servers (a backend kind's id, or the gateway's)."""
     proc: subprocess.Popen[bytes] | None = None
 
     def __init__(self, manifest: Manifest, layout: Layout) -> None:
         self.manifest = manifest
         self.layout = layout
+        self.place = placement.local(manifest, layout.out)
 
     @property
     def log(self) -> Path:
         return self.layout.logs / f"{self.name}.log"
 
     @property
-    @abstractmethod
-    def ports(self) -> list[tuple[str, int]]: ...
+    def ports(self) -> list[tuple[str, int]]:
+        """(address, port) of every port it binds, as the local placement says (TorchServe's
+        management ports on the management address)."""
+        server = self.place.server(self.name)
+        ts = self.place.torchserve
+        binds = {"management": ts.management_bind, "grpc-management": ts.grpc_management_bind}
+        return [(binds.get(n, server.bind), port) for n, port in server.ports.items()]
 
     @abstractmethod
     def command(self) -> list[str]: ...
@@ -102,7 +113,7 @@ class Service(ABC):
 
 
 class TorchServe(Service):
-    name = "torchserve"
+    name = TORCHSERVE.id
 
     def __init__(self, manifest: Manifest, layout: Layout, *, insecure: bool = False) -> None:
         super().__init__(manifest, layout)
@@ -110,17 +121,6 @@ class TorchServe(Service):
         self.server = manifest.data.servers.torchserve
         self.java: Java | None = None
         self._jvm: psutil.Process | None = None  # seen when last ready, for exit_note
-
-    @property
-    def ports(self) -> list[tuple[str, int]]:
-        s = self.server
-        return [
-            (s.host, s.inference_port),
-            ("127.0.0.1", s.management_port),
-            (s.host, s.metrics_port),
-            (s.host, s.grpc_inference_port),
-            ("127.0.0.1", s.grpc_management_port),
-        ]
 
     @property
     def key_file(self) -> Path:
@@ -202,18 +202,14 @@ class TorchServe(Service):
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def is_ready(self) -> bool:
+        """The one TorchServe readiness rule (`tandem.probes.torchserve_ready`, also the
+        image's healthcheck and the Kubernetes probe), on the config it was started with."""
         if not self.insecure and not self.key_file.exists():
             return False
+        want = torchserve_ready.wanted((self.layout.config / "config.properties").read_text())
         base = f"http://127.0.0.1:{self.server.management_port}"
-        with httpx.Client(timeout=HTTP_TIMEOUT, headers=self._headers("management")) as client:
-            for name, versions, min_workers in self.models():
-                for version in versions:
-                    r = client.get(f"{base}/models/{name}/{version}")
-                    if r.status_code != 200:
-                        return False
-                    workers = r.json()[0].get("workers", [])
-                    if sum(w.get("status") == "READY" for w in workers) < min_workers:
-                        return False
+        if torchserve_ready.problems(base, want, self._headers("management"), HTTP_TIMEOUT_S):
+            return False
         self._jvm = self._find_jvm()
         return True
 
@@ -238,19 +234,12 @@ class TorchServe(Service):
 
 
 class TFServing(Service):
-    name = "tfserving"
+    name = TFSERVING.id
 
     def __init__(self, manifest: Manifest, layout: Layout) -> None:
         super().__init__(manifest, layout)
         self.server = manifest.data.servers.tfserving
         self.official = shutil.which("tensorflow_model_server")
-
-    @property
-    def ports(self) -> list[tuple[str, int]]:
-        return [
-            (self.server.host, self.server.grpc_port),
-            (self.server.host, self.server.rest_port),
-        ]
 
     @property
     def flavour(self) -> str:
@@ -284,7 +273,8 @@ class TFServing(Service):
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        env.setdefault("CUDA_VISIBLE_DEVICES", "-1" if not _wants_gpu(self.manifest) else "0")
+        gpus = TFSERVING.gpus(self.manifest)
+        env.setdefault("CUDA_VISIBLE_DEVICES", "0" if gpus else "-1")
         return env
 
     def is_ready(self) -> bool:
@@ -302,24 +292,16 @@ class TFServing(Service):
         return True
 
 
-def _wants_gpu(manifest: Manifest) -> bool:
-    return any(m.device.kind == "gpu" for m in TFSERVING.models(manifest))
-
-
 # --------------------------------------------------------------------------- gateway
 
 
 class Gateway(Service):
-    name = "gateway"
+    name = placement.GATEWAY
 
     def __init__(self, manifest: Manifest, layout: Layout, torchserve: TorchServe) -> None:
         super().__init__(manifest, layout)
         self.server = manifest.data.servers.gateway
         self.torchserve = torchserve
-
-    @property
-    def ports(self) -> list[tuple[str, int]]:
-        return [(self.server.host, self.server.port), (self.server.host, self.server.grpc_port)]
 
     @property
     def api_key_file(self) -> Path:

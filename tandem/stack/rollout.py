@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from tandem.backend_kinds import kind_for
 from tandem.configgen import torchserve_batching, write_configs
 from tandem.errors import StackError
 from tandem.layout import mar_filename
@@ -216,7 +217,7 @@ def rollout(
     done: dict[str, RolloutResult] = {}
     steps = []
     for spec in specs:
-        if spec.framework == "pytorch":
+        if kind_for(spec.framework).registers_versions:
             steps.append(_torchserve_live(ts, spec, ts_url.rstrip("/"), key_file))
         else:
             done[spec.name] = _rollout_tfserving(tf, spec, timeout, tf_url.rstrip("/"))

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tandem import placement
+from tandem.backend_kinds import KINDS, kind_for
 from tandem.errors import StackError
 from tandem.manifest import Manifest
 from tandem.stack.backends import Gateway, Layout, Service, TFServing, TorchServe
@@ -76,13 +78,9 @@ class Stack:
 
     @property
     def backends(self) -> list[Service]:
-        frameworks = {m.framework for m in self.manifest.models}
-        out: list[Service] = []
-        if "tensorflow" in frameworks:
-            out.append(self.tfserving)
-        if "pytorch" in frameworks:
-            out.append(self.torchserve)
-        return out
+        """The backend services the manifest has models for, in the kinds' order."""
+        by_kind: dict[str, Service] = {s.name: s for s in (self.tfserving, self.torchserve)}
+        return [by_kind[kind.id] for kind in KINDS if kind.models(self.manifest)]
 
     @property
     def services(self) -> list[Service]:
@@ -209,6 +207,7 @@ class Stack:
             self.manifest.models, self.layout.run / "requests", example
         )
         s = self.manifest.data.servers
+        place = placement.local(self.manifest, self.layout.out)
         result: dict[str, list[str]] = {}
         ts_key = self.torchserve.keys().get("inference") if self.torchserve.pid else None
         gw_key = self.gateway.api_key() if self.gateway and self.gateway.pid else None
@@ -217,15 +216,16 @@ class Stack:
                 continue
             v1, v2 = (shlex.quote(str(requests[m.name][k])) for k in ("v1", "v2"))
             lines = []
-            if m.framework == "tensorflow":
-                url = f"http://127.0.0.1:{s.tfserving.rest_port}/v1/models/{m.name}:predict"
-                lines.append(f"curl -s -m 10 -X POST {url} -d @{v1}")
-            else:
-                url = f"http://127.0.0.1:{s.torchserve.inference_port}/predictions/{m.name}"
+            kind = kind_for(m.framework)
+            port = place.server(kind.id).ports["http"]
+            url = f"http://127.0.0.1:{port}{kind.predict_path.format(name=m.name)}"
+            if kind.tokens:
                 auth = f"-H 'Authorization: Bearer {ts_key}' " if ts_key else ""
                 lines.append(
                     f"curl -s -m 10 {auth}-H 'Content-Type: application/json' {url} -d @{v1}"
                 )
+            else:
+                lines.append(f"curl -s -m 10 -X POST {url} -d @{v1}")
             if gw_key is not None:
                 gw = f"http://127.0.0.1:{s.gateway.port}"
                 hdr = f"-H 'X-API-Key: {gw_key}' -H 'Content-Type: application/json'"

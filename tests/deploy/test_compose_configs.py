@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from deploy import compose
-from deploy.healthchecks.torchserve import wanted_workers
 from tandem.manifest import Manifest, load_manifest
+from tandem.probes.torchserve_ready import wanted
 from tests.deploy.conftest import REPO
 
 MINI = """\
@@ -102,8 +102,8 @@ def test_write_keeps_one_api_key_and_gives_the_gateway_only_its_hash(tmp_path: P
 
 def test_the_torchserve_healthcheck_reads_minimum_workers_from_config(tmp_path: Path) -> None:
     props = compose.render(_manifest(tmp_path))["config/config.properties"]
-    assert wanted_workers(props) == {"small_torch": 2}
-    assert wanted_workers("inference_address=http://0.0.0.0:8080\n") == {}
+    assert wanted(props) == {"small_torch": {"1": 2}}
+    assert wanted("inference_address=http://0.0.0.0:8080\n") == {}
 
 
 def test_write_can_leave_the_route_file_to_the_rollout(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from tandem.k8s import rollout
 from tandem.k8s.kubectl import kustomize
 from tandem.k8s.render import render_tree
 from tandem.manifest import load_manifest
+from tandem.probes.torchserve_ready import wanted
 from tests.k8s import checks
 from tests.k8s.checks import REPO, load_docs
 
@@ -91,13 +92,13 @@ def test_phase_tree_serves_old_and_new(bumped, tmp_path):
     )
     assert "torchserve/model-store/digits_mlp_torch.mar" not in fetched(final, "torchserve")
     assert "tensorflow/digits_mlp_tf/1" not in fetched(final, "tf-serving")
-    # the readiness probe waits for both versions in phase 1
-    ready = next(
+    # the readiness probe waits for every version of its config.properties: both in phase 1
+    config = next(
         d
         for d in phase
         if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("torchserve-config")
-    )["data"]["ready.py"]
-    assert '"digits_mlp_torch": [1, 2]' in ready
+    )["data"]["config.properties"]
+    assert set(wanted(config)["digits_mlp_torch"]) == {"1", "2"}
 
 
 def test_nothing_to_roll_out_is_an_error(tmp_path):

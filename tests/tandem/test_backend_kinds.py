@@ -28,7 +28,7 @@ def test_models_and_repository_paths_follow_the_layout(repo_root, tmp_path) -> N
         assert all(m.framework == kind.framework for m in models)
         for m in models:
             want = [
-                Layout(tmp_path).artifact(kind.framework, m.name, v).relative_to(tmp_path)
+                kind.artifact(Layout(tmp_path), m.name, v).relative_to(tmp_path)
                 for v in m.served_versions
             ]
             assert [str(p) for p in want] == kind.repository_paths(m)
