@@ -89,6 +89,7 @@ class Recorder:
 
 #: Issue 16: batching on >= 1.5x off at c=32, both MLPs, direct.
 BATCHING_TARGET = 1.5
+MAKE_BENCH = "make bench (issue 16's targets)"
 
 
 @contextmanager
@@ -155,7 +156,7 @@ def main() -> None:
             1500,
         )
         rec.run(
-            "make bench (issue 16's targets)",
+            MAKE_BENCH,
             [
                 py,
                 "-m",
@@ -257,7 +258,11 @@ def batching_summary(results: Path) -> str:
 def summary(rec: Recorder, results: Path) -> list[str]:
     """One line per comparison the issue asks for, with its target's verdict."""
     out = dict((title, text) for title, _, text in rec.sections)
-    lines = []
+    lines = [
+        f"make bench: {row.strip()}"
+        for row in out.get(MAKE_BENCH, "").splitlines()
+        if row.startswith(("PASS", "FAIL", "INCONCLUSIVE"))
+    ]
     report = results / "loadtest" / "report.json"
     if report.exists():
         comp = json.loads(report.read_text())["comparisons"]

@@ -122,3 +122,25 @@ def test_torchserve_batches_from_the_model_log():
     assert (found.batches, found.requests, found.largest) == (2, 9, 8)
     assert found.line() == "4.5 requests per batch over 2 batches, largest 8"
     assert torchserve_batches("").line() == "no batch seen"
+
+
+def test_benchmarks_summary_lists_every_make_bench_verdict(tmp_path):
+    from bench.benchmarks import MAKE_BENCH, Recorder, summary
+
+    rec = Recorder(tmp_path / "sections.json")
+    rec.sections = [
+        (
+            MAKE_BENCH,
+            "python -m bench.gateway",
+            "(load average before: 0.5)\n  direct c=32  900 req/s\n"
+            "PASS         tfserving    gateway CPU per request at c=32 <= 0.2 ms: 0.15 ms\n"
+            "INCONCLUSIVE torchserve   overload: client timeouts <= 0: 3 -- generator-limited\n"
+            "overall: FAIL",
+        )
+    ]
+    lines = summary(rec, tmp_path)
+    assert lines[:2] == [
+        "make bench: PASS         tfserving    gateway CPU per request at c=32 <= 0.2 ms: 0.15 ms",
+        "make bench: INCONCLUSIVE torchserve   overload: client timeouts <= 0: 3 -- "
+        "generator-limited",
+    ]
