@@ -60,7 +60,7 @@ down: install
 
 # Figures, not pass/fail: run it while `make up` serves the demo models.
 bench: protos
-	$(PY) -m bench.gateway --routes $(OUT)/config/routes.json --seconds 4
+	$(PY) -m bench.gateway --routes $(OUT)/config/routes.json --manifest $(MANIFEST) --seconds 4
 
 # The compose stack end to end (deploy/smoke.py): starts dockerd if none runs, builds the
 # images, checks predictions and a rollout under load, stops what it started.

@@ -12,7 +12,14 @@ For each backend (its MLP), against loopback servers only and bounded in time:
   generator; and the load average before it;
 * an open loop at ``--overload-factor`` x the direct capacity through the gateway for
   ``--overload-seconds``: goodput, p99 of the 2xx answers, the slowest refusal, timeouts;
-* JSON vs binary (OIP v2) encode+decode of a 1x224x224x3 fp32 tensor in the codecs.
+* JSON vs binary (OIP v2) encode+decode of a 1x224x224x3 fp32 tensor in the codecs;
+* a 1x224x224x3 v2 binary request through the gateway at concurrency 1 (each backend's
+  224x224x3 model, when the stack serves one) against the model's in-process forward time
+  (:mod:`bench.forward`, in a subprocess) + 2 ms;
+* batching on vs off, direct, for both MLPs: the running stack (on) against a second stack of
+  the same exported MLPs with batching off (:mod:`bench.batching`, started and stopped here,
+  about 40 s), interleaved rounds at each ``--batching-concurrency``;
+* beside each c=32 point, the batch sizes that reached the model (:mod:`bench.batches`).
 
 Verdicts come from :mod:`bench.verdict`: PASS or FAIL only from stable, not
 generator-limited points on a machine that was not busy (load average <= cores; CPU per
@@ -24,7 +31,7 @@ The gateway runs as ``python -m gateway`` (uvloop + httptools) on a free loopbac
 from __future__ import annotations
 
 import argparse
-import contextlib
+import asyncio
 import math
 import os
 import socket
@@ -39,15 +46,21 @@ from urllib.parse import urlparse
 
 import numpy as np
 import orjson
-import psutil
 
+from bench.batches import BatchProbe
+from bench.batching import nobatch_stack
+from bench.openloop import open_loop_processes
 from bench.verdict import Conditions, Figure, Verdict, judge, judge_all, summary
 from bench.verdict import Target as VerdictTarget
-from gateway.route_table import load_route_table
+from gateway.route_table import ModelRoute, load_route_table
 from gateway.settings import is_loopback
+from tandem.kinds.torchserve import torch_threads_per_worker
+from tandem.loadtest.cpu import ProcessMeter as Meter
+from tandem.loadtest.cpu import listening_pid
 from tandem.loadtest.engine import Budget, PointResult, closed_loop, open_loop
 from tandem.loadtest.runner import run_on_uvloop
 from tandem.loadtest.targets import Endpoints, Target, endpoints_from_build, models_from_build
+from tandem.manifest import load_manifest
 from wire import v2
 
 KEY = "bench-key-0123456789abcdef"
@@ -57,6 +70,10 @@ TARGET_CPU_MS = 0.2
 TARGET_ADDED_P50_MS = 0.3  # at --light-rps (100 req/s)
 TARGET_THROUGHPUT_RATIO = 0.8
 TARGET_BINARY_SPEEDUP = 5.0
+TARGET_LARGE_OVER_FORWARD_MS = 2.0  # 224x224x3 v2 binary p50 at c=1 <= forward + 2 ms
+TARGET_BATCHING_AT_SATURATION = 1.5  # on / off at c=32, direct
+TARGET_BATCHING_FLOOR = 0.9  # on / off at every concurrency measured
+LARGE_ELEMENTS = 224 * 224 * 3
 
 
 def budget(args: argparse.Namespace) -> Budget:
@@ -166,44 +183,6 @@ def _sustained(r: PointResult, rate: float) -> bool:
     return r.error_count == 0 and r.throughput_rps >= 0.9 * rate
 
 
-class Meter:
-    """CPU seconds of each process involved, read from /proc: the gateway, each backend (its
-    whole process tree: TorchServe's workers are children of its frontend) and the load
-    generator (this process)."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
-
-    def snapshot(self) -> dict[str, float]:
-        out = {}
-        for label, pid in self.pids.items():
-            try:
-                root = psutil.Process(pid)
-                tree = [root, *root.children(recursive=True)]
-            except psutil.Error:
-                out[label] = math.nan
-                continue
-            total = 0.0
-            for proc in tree:
-                with contextlib.suppress(psutil.Error):
-                    times = proc.cpu_times()
-                    total += times.user + times.system
-            out[label] = total
-        return out
-
-
-def listening_pid(url: str | None) -> int | None:
-    """The process listening on ``url``'s loopback port (a backend of ``make up``)."""
-    if not url:
-        return None
-    port = urlparse(url if "//" in url else f"//{url}").port
-    with contextlib.suppress(psutil.Error):
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-                return conn.pid
-    return None
-
-
 @dataclass
 class Measured:
     """One point, with the CPU each process spent per request and its conditions."""
@@ -292,13 +271,23 @@ async def bench_backend(
         await closed_loop(client.send, 4, warm)
         await client.aclose()
     c = args.saturation_concurrency
+    probe = BatchProbe(
+        backend,
+        route.upstream_name,
+        endpoints.tfserving_rest if backend == "tfserving" else None,
+        args.routes.parent.parent,
+    )
     ratio, added, cpu, direct_sat = [], [], [], []
     ratio_cond, added_cond, cpu_cond = [], [], []
     added_notes: list[str] = []
     for n in range(1, args.rounds + 1):
         print(f"{backend} ({model}) round {n}/{args.rounds}", flush=True)
+        probe.start()
         d = await measure(meter, f"direct c={c}", direct, budget(args), concurrency=c)
+        print(f"    batches reaching {model}: {_batches(probe)}", flush=True)
+        probe.start()
         g = await measure(meter, f"gateway c={c}", via, budget(args), concurrency=c)
+        print(f"    batches reaching {model}: {_batches(probe)}", flush=True)
         ld = await measure(
             meter, f"direct {args.light_rps:g} req/s", direct, budget(args), rate=args.light_rps
         )
@@ -345,6 +334,17 @@ async def bench_backend(
     return judge_all(backend, checks)
 
 
+def generator_processes(rate: float, per_process: float) -> int:
+    """Generator processes for an open loop at ``rate``: one per ``per_process`` req/s (what
+    one Python process sends on time), at most one per core."""
+    return max(1, min(os.cpu_count() or 1, math.ceil(rate / per_process)))
+
+
+def _batches(probe: BatchProbe) -> str:
+    found = probe.stop()
+    return "not readable" if found is None else found.line()
+
+
 def cpu_conditions(conditions: list[Conditions]) -> list[Conditions]:
     """CPU per request is read from /proc: robust on a busy machine, so load does not void it
     (an unstable or generator-limited point still does)."""
@@ -363,9 +363,31 @@ async def overload(
     refusals: list[float] = []
     window = max(0.5, (args.overload_seconds - 1.0) / 4)
     budget_ = Budget(warmup_s=1.0, window_s=window, max_windows=4, request_timeout_s=10)
-    m = await measure(
-        meter, f"gateway open loop {rate:.0f} req/s", via, budget_, rate=rate, refusals=refusals
-    )
+    processes = args.generator_processes or generator_processes(rate, args.rate_per_generator)
+    label = f"gateway open loop {rate:.0f} req/s"
+    if processes <= 1:
+        m = await measure(meter, label, via, budget_, rate=rate, refusals=refusals)
+    else:
+        # Spawned children: their CPU is in no column once they have exited.
+        load = os.getloadavg()[0]
+        before = meter.snapshot()
+        result, refusals = await asyncio.to_thread(
+            open_loop_processes, via, rate, budget_, processes
+        )
+        after = meter.snapshot()
+        n = max(1, result.sent)
+        m = Measured(
+            f"{label} ({processes} generator processes)",
+            result,
+            {k: (after[k] - before[k]) * 1000 / n for k in before},
+            Conditions(
+                stable=result.stable,
+                generator_limited=result.generator_limited,
+                load_average=load,
+                cores=os.cpu_count() or 1,
+            ),
+        )
+        print(m.line(), flush=True)
     r = m.result
     refused_ms = [x * 1000 for x in refusals]
     timeouts = float(r.errors.get("timeout", 0))
@@ -396,6 +418,114 @@ async def overload(
     ]
 
 
+def large_model(routes: dict[str, ModelRoute], backend: str) -> str | None:
+    """The backend's model taking one 224x224x3 tensor per row (``None``: none served)."""
+    for name, route in sorted(routes.items()):
+        if route.backend == backend and any(
+            math.prod(d for d in spec.shape if d > 0) == LARGE_ELEMENTS for spec in route.inputs
+        ):
+            return name
+    return None
+
+
+def forward_time_ms(build: Path, model: str, threads: int | None) -> float:
+    """The model's in-process forward time (``bench.forward`` in a subprocess)."""
+    argv = [sys.executable, "-m", "bench.forward", "--build", str(build), "--model", model]
+    if threads:
+        argv += ["--threads", str(threads)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=True)
+    return float(orjson.loads(done.stdout.strip().splitlines()[-1])["forward_ms"])
+
+
+async def bench_large(
+    args: argparse.Namespace, endpoints: Endpoints, model: str, meter: Meter, forward_ms: float
+) -> list[Verdict]:
+    """A 1x224x224x3 v2 binary request through the gateway at c=1, ``--rounds`` points;
+    the median p50 minus the in-process forward time, against 2 ms."""
+    route = models_from_build(args.routes.parent.parent)[model]
+    via = Target(model, route.backend, "gateway-v2-binary", route, endpoints)
+    print(
+        f"{route.backend} ({model}) 1x224x224x3 v2 binary at c=1; in-process forward "
+        f"{forward_ms:.2f} ms",
+        flush=True,
+    )
+    over, cond = [], []
+    for _ in range(args.rounds):
+        m = await measure(meter, "gateway v2 binary c=1", via, budget(args), concurrency=1)
+        over.append(m.result.pct_ms(50) - forward_ms)
+        cond.append(m.conditions)
+    target = VerdictTarget(
+        "224x224x3 v2 binary p50 at c=1 over the in-process forward time",
+        TARGET_LARGE_OVER_FORWARD_MS,
+        False,
+        " ms",
+    )
+    return [judge(route.backend, target, Figure(tuple(over), tuple(cond)))]
+
+
+async def bench_batching(
+    args: argparse.Namespace, on_build: Path, off_build: Path, models: list[str]
+) -> list[Verdict]:
+    """Direct closed loops on the batching-on stack and the batching-off one, interleaved
+    rounds at each ``--batching-concurrency``: on / off per backend and concurrency."""
+    on_routes, off_routes = models_from_build(on_build), models_from_build(off_build)
+    on_ep = endpoints_from_build(on_build, 0)
+    off_ep = endpoints_from_build(off_build, 0)
+    pids = {"generator": os.getpid()}
+    for label, build in (("on", on_build), ("off", off_build)):
+        for name, server in load_route_table(build / "config" / "routes.json").backends.items():
+            pid = listening_pid(server.rest_url)
+            if pid is not None:
+                pids[f"{name}-{label}"] = pid
+    meter = Meter(pids)
+    verdicts: list[Verdict] = []
+    for model in models:
+        backend = on_routes[model].backend
+        on = Target(model, backend, "direct-rest", on_routes[model], on_ep)
+        off = Target(model, backend, "direct-rest", off_routes[model], off_ep)
+        for target in (on, off):  # warm up (connections, batchers, JIT)
+            client = target.open(10)
+            await closed_loop(client.send, 4, Budget(warmup_s=0.5, window_s=0.5, max_windows=1))
+            await client.aclose()
+        ratios: dict[int, list[float]] = {c: [] for c in args.batching_concurrency}
+        conds: dict[int, list[Conditions]] = {c: [] for c in args.batching_concurrency}
+        for n in range(1, args.rounds + 1):
+            print(f"{backend} ({model}) batching on vs off, direct, round {n}", flush=True)
+            for c in args.batching_concurrency:
+                a = await measure(meter, f"batching on c={c}", on, budget(args), concurrency=c)
+                b = await measure(meter, f"batching off c={c}", off, budget(args), concurrency=c)
+                off_rps = b.result.throughput_rps
+                ratios[c].append(a.result.throughput_rps / off_rps if off_rps else math.nan)
+                conds[c] += [a.conditions, b.conditions]
+        checks: list[tuple[VerdictTarget, Figure]] = []
+        top = max(args.batching_concurrency)
+        checks.append(
+            (
+                VerdictTarget(
+                    f"batching on / off at c={top}, direct",
+                    TARGET_BATCHING_AT_SATURATION,
+                    True,
+                    "x",
+                ),
+                Figure(tuple(ratios[top]), tuple(conds[top])),
+            )
+        )
+        for c in args.batching_concurrency:
+            checks.append(
+                (
+                    VerdictTarget(
+                        f"batching on / off at c={c} (never below)",
+                        TARGET_BATCHING_FLOOR,
+                        True,
+                        "x",
+                    ),
+                    Figure(tuple(ratios[c]), tuple(conds[c])),
+                )
+            )
+        verdicts += judge_all(backend, checks)
+    return verdicts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--routes", type=Path, default=Path("build/config/routes.json"))
@@ -411,6 +541,18 @@ def main() -> None:
         "--overload-seconds", type=float, default=20.0, help="open loop at 2x capacity (0: skip)"
     )
     parser.add_argument("--overload-factor", type=float, default=2.0)
+    parser.add_argument(
+        "--generator-processes",
+        type=int,
+        default=0,
+        help="processes generating the overload open loop (0: one per --rate-per-generator)",
+    )
+    parser.add_argument(
+        "--rate-per-generator",
+        type=float,
+        default=1500.0,
+        help="req/s one generator process is trusted to send on time",
+    )
     parser.add_argument("--max-requests", type=int, default=50_000)
     parser.add_argument("--codec-repeats", type=int, default=10)
     parser.add_argument(
@@ -423,6 +565,27 @@ def main() -> None:
         "--gateway-source",
         type=Path,
         help="directory holding the gateway package to run (default: this one)",
+    )
+    parser.add_argument(
+        "--manifest", type=Path, default=Path("models.yaml"), help="the stack's manifest"
+    )
+    parser.add_argument(
+        "--batching-concurrency",
+        type=lambda text: sorted({int(x) for x in text.split(",")}),
+        default=[1, 32],
+        help="concurrencies of the batching on/off comparison (comma-separated)",
+    )
+    parser.add_argument(
+        "--no-batching-off",
+        dest="batching_off",
+        action="store_false",
+        help="skip the batching on/off comparison (it starts a second stack, ~40 s)",
+    )
+    parser.add_argument(
+        "--no-large",
+        dest="large",
+        action="store_false",
+        help="skip the 1x224x224x3 v2 binary point",
     )
     parser.add_argument(
         "--python-load",
@@ -460,9 +623,20 @@ def main() -> None:
         flush=True,
     )
     verdicts: list[Verdict] = []
+    routes = models_from_build(build)
+    threads = None
+    if args.manifest.exists():
+        threads = torch_threads_per_worker(load_manifest(args.manifest), os.cpu_count() or 1)
     try:
         for _, model in sorted(picks.items()):
             verdicts += run_on_uvloop(bench_backend(args, endpoints, model, meter))
+        for kind in sorted(picks) if args.large else ():
+            large = large_model(routes, routes[picks[kind]].backend)
+            if large is None:
+                print(f"{kind}: no 224x224x3 model served; that target is not run")
+                continue
+            forward = forward_time_ms(build, large, threads)
+            verdicts += run_on_uvloop(bench_large(args, endpoints, large, meter, forward))
     finally:
         gateway.terminate()
         try:
@@ -482,14 +656,16 @@ def main() -> None:
             Figure((speedup,), ()),
         )
     )
+    if args.batching_off and args.manifest.exists():
+        mlps = [model for _, model in sorted(picks.items())]
+        with nobatch_stack(args.manifest, build, mlps) as off:
+            verdicts += run_on_uvloop(bench_batching(args, build, off, mlps))
+    elif args.batching_off:
+        print(f"{args.manifest} not found: batching on vs off is not run (--manifest)")
     print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     for verdict in verdicts:
         print(verdict.line())
     print(f"overall: {summary(verdicts)}")
-    print(
-        "not run here (see `make benchmarks`): batching on vs off, 1x224x224x3 v2 binary p50 "
-        "against the in-process forward time"
-    )
 
 
 if __name__ == "__main__":

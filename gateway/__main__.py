@@ -1,4 +1,5 @@
-"""``python -m gateway``: serve the gateway with uvicorn (uvloop + httptools)."""
+"""``python -m gateway``: serve the gateway with uvicorn (uvloop + httptools, each answer
+written in one syscall: :mod:`gateway.server`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.logs import configure_logging
+from gateway.server import OneWriteHttpToolsProtocol
 from gateway.settings import GatewaySettings
 
 
@@ -19,7 +21,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=OneWriteHttpToolsProtocol,
         log_config=None,
         access_log=False,
         server_header=False,

@@ -2,22 +2,25 @@
 
 The app, outermost first::
 
-    Starlette: ServerErrorMiddleware (JSON 500) -> GatewayMiddleware (request id, body limit,
-    content coding, in-flight gauge, sampled access log, tracing) -> ExceptionMiddleware
-    (the one GatewayError handler) -> router:
-        POST :predict / /infer  -> gateway.routers.inference (plain routes, auth, core handler)
-        everything else         -> FastAPI (ops, metadata, status, classify/regress, /ui, docs)
+    GatewayMiddleware (request id, body limit, content coding, in-flight gauge, sampled
+    access log, tracing, JSON 500) -> InferenceDispatch:
+        POST :predict / /infer  -> the endpoint of gateway.routers.inference (auth, core
+                                   handler, the one GatewayError answer), nothing between
+        everything else         -> Starlette: ServerErrorMiddleware -> ExceptionMiddleware
+                                   -> router -> FastAPI (ops, metadata, status,
+                                   classify/regress, /ui, docs; the inference paths' 405s)
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.routing import Mount
+from starlette.types import ASGIApp
 
 from gateway import __version__
 from gateway.backends.base import Backend
@@ -31,11 +34,23 @@ from gateway.reload import RouteReloader
 from gateway.route_table import RouteTable, load_route_table
 from gateway.routers import ops, ui, v1, v2
 from gateway.routers.errors import error_handlers, install_error_handlers
-from gateway.routers.inference import inference_routes
+from gateway.routers.inference import InferenceDispatch, inference_routes
 from gateway.security.keys import KeyStore
 from gateway.security.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
 from gateway.tracing import tracing_from_env
+
+
+class GatewayApp(Starlette):
+    """Starlette with :class:`GatewayMiddleware` and :class:`InferenceDispatch` ahead of its
+    own middleware stack (see the module docstring)."""
+
+    front: Callable[[ASGIApp], ASGIApp] = staticmethod(lambda app: app)
+    """Wraps the dispatcher in the gateway's middleware (set by ``create_app``)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        inner = super().build_middleware_stack()
+        return self.front(InferenceDispatch(self.router.routes, inner))
 
 
 def create_app(
@@ -43,7 +58,7 @@ def create_app(
     *,
     table: RouteTable | None = None,
     backends: Mapping[str, Backend] | None = None,
-) -> Starlette:
+) -> GatewayApp:
     """Build the gateway app. ``table`` and ``backends`` replace the route file and the real
     adapters (tests inject a failure-injecting fake backend here). Only a table read from
     ``settings.routes_file`` is watched for changes (every ``routes_reload_s``)."""
@@ -113,20 +128,18 @@ def create_app(
         api.include_router(router)
 
     # The one dispatcher: the inference routes first, then FastAPI for every other path.
-    app = Starlette(
+    app = GatewayApp(
         routes=[*inference_routes((*v1.OPERATIONS, *v2.OPERATIONS)), Mount("", app=api)],
-        middleware=[
-            Middleware(
-                GatewayMiddleware,
-                max_body_bytes=settings.max_body_bytes,
-                metrics=metrics,
-                access_log=settings.access_log,
-                access_log_sample=settings.access_log_sample,
-                tracing=tracing,
-            )
-        ],
         exception_handlers=error_handlers(),
         lifespan=lifespan,
+    )
+    app.front = partial(
+        GatewayMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=metrics,
+        access_log=settings.access_log,
+        access_log_sample=settings.access_log_sample,
+        tracing=tracing,
     )
     app.state.gateway = state
     app.state.reloader = reloader

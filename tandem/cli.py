@@ -40,6 +40,11 @@ err_console = Console(stderr=True)
 
 ManifestOpt = Annotated[Path, typer.Option("--manifest", "-m", help="Path to models.yaml.")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Build directory.")]
+# `tandem rollout --k8s` and `tandem promote --k8s`: the deployed tree, printed or applied.
+K8sOpt = Annotated[bool, typer.Option("--k8s", help="On Kubernetes: print (or --apply) the steps.")]
+OverlayOpt = Annotated[str, typer.Option(help="--k8s: the overlay deployed.")]
+TreeOpt = Annotated[Path, typer.Option(help="--k8s: the deployed kustomize tree.")]
+ApplyOpt = Annotated[bool, typer.Option("--apply", help="--k8s: run the steps.")]
 
 
 #: The running command as typed (`tandem k8s render`), for the missing-extra error.
@@ -356,16 +361,14 @@ def rollout(
     gateway_key_file: Annotated[
         Path | None, typer.Option(help="A gateway API key, to ask it (default: OUT/run/api_key).")
     ] = None,
-    k8s: Annotated[
-        bool, typer.Option("--k8s", help="Roll out on Kubernetes: print (or --apply) the steps.")
-    ] = False,
-    overlay: Annotated[str, typer.Option(help="--k8s: the overlay deployed.")] = "gpu",
-    tree: Annotated[Path, typer.Option(help="--k8s: the deployed kustomize tree.")] = Path("k8s"),
+    k8s: K8sOpt = False,
+    overlay: OverlayOpt = "gpu",
+    tree: TreeOpt = Path("k8s"),
     model_repository: Annotated[
         str | None,
         typer.Option(help="--k8s: URI of the model repository (default: the tree's)."),
     ] = None,
-    apply: Annotated[bool, typer.Option("--apply", help="--k8s: run the steps.")] = False,
+    apply: ApplyOpt = False,
 ) -> None:
     """Export the manifest's version of MODELS and put it live on the running stack (the
     compose stack too: pass its published management URL and a copy of its key file), or,
@@ -412,38 +415,92 @@ def promote(
     step_seconds: Annotated[
         float, typer.Option(help="Wait between steps (the gateway polls every second).")
     ] = 10.0,
+    manifest: ManifestOpt = Path("models.yaml"),
+    no_manifest: Annotated[
+        bool,
+        typer.Option("--no-manifest", help="Leave models.yaml as it is (routes only)."),
+    ] = False,
     out: OutOpt = Path("build"),
     routes: Annotated[
         Path | None,
-        typer.Option(
-            help="Route file to rewrite (default: OUT/config/routes.json; compose: "
-            "its config/routes.json)."
-        ),
+        typer.Option(help="Route file to rewrite (default: OUT/config/routes.json)."),
     ] = None,
+    compose: Annotated[
+        bool,
+        typer.Option("--compose", help="The compose stack's routes (run in its export container)."),
+    ] = False,
+    k8s: K8sOpt = False,
+    overlay: OverlayOpt = "gpu",
+    tree: TreeOpt = Path("k8s"),
+    apply: ApplyOpt = False,
 ) -> None:
     """Move TWIN's traffic to VARIANT (gradually with --steps 10,50,100); at 100% VARIANT
-    becomes the default. Routing only: no request fails for it."""
-    from tandem.layout import Layout
-    from tandem.stack.promote import parse_steps
-    from tandem.stack.promote import promote as run_promote
+    becomes the default. Routing only: no request fails for it. The local stack's route file
+    by default, compose's with --compose, the cluster's with --k8s; then models.yaml gets the
+    twin's new default and weights, so the next render keeps them."""
+    import subprocess
 
-    path = routes if routes is not None else Layout(out.resolve()).config / "routes.json"
+    from tandem.layout import Layout
+    from tandem.stack import promote as p
+
+    if sum((compose, k8s, routes is not None)) > 1:
+        raise _fail(p.PromoteError("--routes, --compose and --k8s are exclusive")) from None
     try:
-        run_promote(
-            path,
-            twin,
-            variant,
-            parse_steps(steps),
-            step_s=step_seconds,
-            say=lambda msg: console.print(msg, highlight=False),
-        )
+        percents = p.parse_steps(steps)
+        # Read first: a typo in the twin or the manifest stops before any route changes.
+        spec = None if no_manifest else load_manifest(manifest).twin(twin)
+        if k8s:
+            from tandem.k8s import promote as k8s_promote
+            from tandem.k8s.rollout import apply as run_steps
+
+            plan = k8s_promote.plan(
+                tree, twin, variant, percents, out / "k8s" / "promote", overlay, step_seconds
+            )
+            for step in plan.steps:
+                console.print(str(step), highlight=False, soft_wrap=True)
+            final = plan.final["twins"][twin]
+            console.print(f"kustomize tree: {os.path.relpath(tree)}/ (the last step's routes)")
+            if apply:
+                run_steps(plan.steps)
+                console.print("promoted.")
+        elif compose:
+            argv = p.compose_argv(twin, variant, percents, step_seconds)
+            console.print(" ".join(argv), highlight=False, soft_wrap=True)
+            try:
+                done = subprocess.run(
+                    argv, check=False, timeout=600 + 2 * step_seconds * len(percents)
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise p.PromoteError(f"docker compose: {exc}") from exc
+            if done.returncode != 0:
+                raise p.PromoteError(f"docker compose run exited {done.returncode}")
+            # The route file is in the volume: the manifest takes the same steps from its
+            # own state.
+            final = p.manifest_twin(spec) if spec is not None else {}
+            for percent in percents if spec is not None else ():
+                final = p.step_twin(final, twin, variant, percent)
+        else:
+            path = routes if routes is not None else Layout(out.resolve()).config / "routes.json"
+            p.promote(
+                path,
+                twin,
+                variant,
+                percents,
+                step_s=step_seconds,
+                say=lambda msg: console.print(msg, highlight=False),
+            )
+            final = p.read_routes(path)["twins"][twin]
+            console.print(f"routes: {os.path.relpath(path)}", highlight=False)
+        if spec is not None:
+            changed = p.edit_manifest(manifest, twin, final)
+            default, _, weights = p.twin_state(final)
+            state = "now says" if changed else "already said"
+            console.print(
+                f"{os.path.relpath(manifest)} {state}: {twin} default {default}, weights {weights}",
+                highlight=False,
+            )
     except TandemError as exc:
         raise _fail(exc) from None
-    console.print(
-        f"routes: {os.path.relpath(path)} (models.yaml is unchanged: set the twin's default "
-        "and weights there to keep this after the next export)",
-        highlight=False,
-    )
 
 
 @app.command()

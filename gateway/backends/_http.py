@@ -160,32 +160,42 @@ class HttpClient:
             self._slots = asyncio.Semaphore(self._pool_size)
         data = self._request_bytes(method, path, body, headers)
         try:
-            async with self._slots, asyncio.timeout(timeout_s):
-                return await self._exchange(data, timeout_s)
+            async with self._slots:
+                # One timer on the answer's future instead of an asyncio.timeout() scope
+                # per request (a tenth of this client's CPU per request).
+                deadline = asyncio.get_running_loop().time() + timeout_s
+                return await self._exchange(data, deadline)
         except (TimeoutError, Disconnected) as exc:
             raise from_transport(exc, self.backend, what) from exc
 
-    async def _exchange(self, data: bytes, timeout_s: float) -> tuple[int, bytes]:
+    async def _exchange(self, data: bytes, deadline: float) -> tuple[int, bytes]:
         while self._idle:
             conn = self._idle.pop()
             if conn.closed:
                 continue
             try:
-                return await self._send_on(conn, data)
+                return await self._send_on(conn, data, deadline)
             except Disconnected as exc:
                 # A kept-alive connection the server had just closed: it never saw this
                 # request, so send it again on a new connection (what HTTP clients do).
                 if exc.answered:
                     raise
-        conn = await self._connect(timeout_s)
-        return await self._send_on(conn, data)
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise TimeoutError
+        conn = await self._connect(remaining)
+        return await self._send_on(conn, data, deadline)
 
-    async def _send_on(self, conn: _Connection, data: bytes) -> tuple[int, bytes]:
+    async def _send_on(self, conn: _Connection, data: bytes, deadline: float) -> tuple[int, bytes]:
+        waiter = conn.send(data)
+        timer = asyncio.get_running_loop().call_at(deadline, _expire, waiter)
         try:
-            result = await conn.send(data)
+            result = await waiter
         except BaseException:
             conn.close()
             raise
+        finally:
+            timer.cancel()
         if conn.reusable and not self._closed and len(self._idle) < self._pool_size:
             self._idle.append(conn)
         else:
@@ -196,3 +206,9 @@ class HttpClient:
         self._closed = True
         while self._idle:
             self._idle.pop().close()
+
+
+def _expire(waiter: asyncio.Future[tuple[int, bytes]]) -> None:
+    """The deadline passed before the answer: the request fails with ``TimeoutError``."""
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())

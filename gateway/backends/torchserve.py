@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +55,35 @@ _PLATFORM = "pytorch_torchserve"
 
 
 class TokenSource:
-    """TorchServe's inference key, read from its key file and refreshed when the file changes."""
+    """TorchServe's inference key, read from its key file and refreshed when the file changes.
 
-    def __init__(self, path: Path | None, static: str | None = None) -> None:
+    The file is looked at (``stat``) at most every ``recheck_s`` seconds, not on every
+    request; a key TorchServe refuses is re-read at once (``get(force=True)``), so a rotation
+    costs one retried call, not an outage."""
+
+    def __init__(
+        self,
+        path: Path | None,
+        static: str | None = None,
+        *,
+        recheck_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._path = path
         self._token: str | None = static
         self._stamp: tuple[int, int] | None = None
+        self._recheck_s = recheck_s
+        self._clock = clock
+        self._next_check = -math.inf
 
     def get(self, force: bool = False) -> str | None:
         """The current key (``None`` when TorchServe runs without token auth)."""
         if self._path is None:
             return self._token
+        now = self._clock()
+        if not force and now < self._next_check:
+            return self._token
+        self._next_check = now + self._recheck_s
         try:
             stat = os.stat(self._path)
         except OSError:

@@ -60,19 +60,23 @@ class AdmissionGate:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise self._late()
-        waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
         self._waiters.append(waiter)
+        # A timer on the waiter itself: cheaper than an asyncio.timeout() scope per wait.
+        timer = loop.call_later(remaining, _expire, waiter)
         try:
-            async with asyncio.timeout(remaining):
-                await waiter
+            await waiter
         except BaseException as exc:
-            if waiter.done() and not waiter.cancelled():
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self.release()  # granted in the same instant it gave up: pass the slot on
             else:
                 self._discard(waiter)
             if isinstance(exc, TimeoutError):
                 raise self._late() from None
             raise  # cancelled: the caller went away
+        finally:
+            timer.cancel()
 
     def release(self) -> None:
         """Give a slot back: to the oldest waiter still waiting, else to the pool."""
@@ -92,3 +96,9 @@ class AdmissionGate:
             f"model {self.model!r}: the request's deadline passed while it waited for a slot",
             reason=DEADLINE,
         )
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    """The deadline passed while waiting for a slot (a granted slot is kept)."""
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())

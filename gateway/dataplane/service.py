@@ -425,17 +425,17 @@ class DataPlane:
         # The shadow variant's routed version (its default or its own canary split).
         shadow_target = replace(resolve(self.table, shadow, rng=self._rng.random), twin=target.twin)
         s_in, s_out = twins.variant_names(twin.variants.get(shadow))
+        copy = InferCall(
+            route=shadow_target.route,
+            version=shadow_target.version,
+            inputs=twins.to_variant(s_in, inputs),
+            output_names=tuple(s_out.get(n, n) for n in output_names) if output_names else None,
+            request_id=f"{request_id}-shadow",
+            timeout_s=self._timeout_s(shadow_target),
+        )
+        origin = twins.TwinOrigin(variant=target.model, request_id=request_id, inputs=dict(inputs))
         task = asyncio.get_running_loop().create_task(
-            self._twin_shadow(
-                shadow_target,
-                twin,
-                target.model,
-                twins.to_variant(s_in, inputs),
-                tuple(s_out.get(n, n) for n in output_names) if output_names else None,
-                primary,
-                request_id,
-                dict(inputs),
-            )
+            self._twin_shadow(shadow_target, twin, copy, primary, origin)
         )
         self._shadow_tasks.add(task)
         task.add_done_callback(self._shadow_tasks.discard)
@@ -448,26 +448,17 @@ class DataPlane:
         self,
         target: Target,
         twin: TwinRoute,
-        primary_name: str,
-        inputs: dict[str, np.ndarray],
-        output_names: tuple[str, ...] | None,
+        call: InferCall,
         primary: asyncio.Future[dict[str, np.ndarray] | None],
-        request_id: str,
-        twin_inputs: dict[str, np.ndarray],
+        origin: twins.TwinOrigin,
     ) -> None:
+        """Send ``call`` (the copy) to the shadow variant ``target``, then compare its answer
+        with the primary's once that is in; count, and keep a bounded record of disagreements."""
         assert target.twin is not None
         answer: dict[str, np.ndarray] | None = None
-        call = InferCall(
-            route=target.route,
-            version=target.version,
-            inputs=inputs,
-            output_names=output_names,
-            request_id=f"{request_id}-shadow",
-            timeout_s=self._timeout_s(target),
-        )
+        primary_name, request_id, twin_inputs = origin.variant, origin.request_id, origin.inputs
         try:
-            checked = self.validate(target, inputs)
-            call.inputs = checked
+            call.inputs = self.validate(target, call.inputs)
             result = await self.backend_of(target).infer(call)
             answer = twins.from_variant(self._out_names(twin, target.model), result.outputs)
             outcome = "ok"

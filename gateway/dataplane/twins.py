@@ -15,6 +15,17 @@ import numpy as np
 
 from gateway.route_table import Agreement, TwinVariant
 
+
+@dataclass(frozen=True, slots=True)
+class TwinOrigin:
+    """Where a shadow copy came from: the variant that answered the caller, the request's id
+    and its inputs under the twin's tensor names (kept only with a disagreement)."""
+
+    variant: str
+    request_id: str
+    inputs: dict[str, np.ndarray]
+
+
 VARIANT_HEADER = "X-Tandem-Variant"
 """Response header naming the twin variant that answered."""
 

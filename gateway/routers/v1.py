@@ -11,6 +11,7 @@ from gateway.backends.base import ModelMetadata
 from gateway.dataplane.routing import Target
 from gateway.deps import AppState, DataPlaneDep, RequestIdDep, StateDep, authenticate
 from gateway.errors import BadRequest, from_wire
+from gateway.route_table import RouteTable
 from gateway.routers._http import JSON, Observation, client_timeout_s, json_response, read_json
 from gateway.routers.inference import Operation
 from gateway.schemas import v1 as s
@@ -55,7 +56,9 @@ def _target(
 
 @router.get("", operation_id="v1_list_models", response_model=s.ModelList)
 async def list_models(dataplane: DataPlaneDep) -> Response:
-    """Every routed model: framework, backend, versions, labels and state (extension)."""
+    """Every routed model: framework, backend, versions, labels and state; then every twin,
+    its variants and state (extension)."""
+    table = dataplane.table  # the table summaries() lists: no await in between
     summaries = await dataplane.summaries()
     body = s.ModelList(
         models=[
@@ -69,9 +72,38 @@ async def list_models(dataplane: DataPlaneDep) -> Response:
                 state="AVAILABLE" if m.ready else "UNAVAILABLE",
             )
             for m in summaries
-        ]
+        ],
+        twins=_twin_infos(table, {m.name: m.ready for m in summaries}),
     )
     return Response(body.model_dump_json(), media_type=JSON)
+
+
+def _twin_infos(table: RouteTable, ready: dict[str, bool]) -> list[s.TwinInfo]:
+    infos = []
+    for name, twin in table.twins.items():
+        serving = [v for v, spec in twin.variants.items() if spec.weight > 0 or v == twin.default]
+        variants = [
+            s.TwinVariantInfo(
+                name=v,
+                weight=spec.weight,
+                role="default"
+                if v == twin.default
+                else "shadow"
+                if v == twin.shadow
+                else "variant",
+            )
+            for v, spec in twin.variants.items()
+        ]
+        infos.append(
+            s.TwinInfo(
+                name=name,
+                default=twin.default,
+                shadow=twin.shadow,
+                variants=variants,
+                state="AVAILABLE" if all(ready.get(v, False) for v in serving) else "UNAVAILABLE",
+            )
+        )
+    return infos
 
 
 async def _status(state: StateDep, target: Target, all_versions: bool) -> Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -116,7 +116,29 @@ class ModelInfo(BaseModel):
     state: str
 
 
+class TwinVariantInfo(BaseModel):
+    """One variant of a twin: a model of ``models`` and its share of the split."""
+
+    name: str
+    weight: float
+    role: Literal["default", "shadow", "variant"]
+
+
+class TwinInfo(BaseModel):
+    """One public name served by several routed models (gateway extension): callers use
+    ``name``; ``X-Tandem-Variant`` pins one of ``variants``."""
+
+    name: str
+    default: str
+    shadow: str | None
+    variants: list[TwinVariantInfo]
+    state: str
+    """AVAILABLE when every variant that answers traffic (the default and every weighted one)
+    is available."""
+
+
 class ModelList(BaseModel):
-    """``GET /v1/models`` (gateway extension)."""
+    """``GET /v1/models`` (gateway extension): the routed models, then the twins."""
 
     models: list[ModelInfo]
+    twins: list[TwinInfo] = Field(default_factory=list)

@@ -71,7 +71,7 @@ def tf_batching_parameters(manifest: Manifest) -> str:
         f"max_batch_size {{ value: {max_batch} }}",
         f"batch_timeout_micros {{ value: {delay_us} }}",
         f"max_enqueued_batches {{ value: {enqueued} }}",
-        "num_batch_threads { value: 2 }",
+        # num_batch_threads is left to the server: one per core of the machine it runs on.
     ]
     allowed = {tuple(b.allowed_batch_sizes) for b in batched if b.allowed_batch_sizes}
     if len(allowed) == 1:

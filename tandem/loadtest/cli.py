@@ -8,10 +8,12 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, cast
+from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tandem.loadtest.cpu import ProcessMeter, server_meter
 from tandem.loadtest.engine import Budget, PointResult
 from tandem.loadtest.report import write_report
 from tandem.loadtest.runner import (
@@ -25,6 +27,7 @@ from tandem.loadtest.runner import (
 )
 from tandem.loadtest.targets import (
     GATEWAY_GRPC,
+    LOOPBACK,
     PATHS,
     LoadTestError,
     Path_,
@@ -131,6 +134,17 @@ def run_loadtest(options: LoadTestOptions, console: Console) -> list[Path]:
             raise LoadTestError(f"--max-windows must be at least {budget.stable_windows}")
         budget = replace(budget, max_windows=options.max_windows)
     meta = {**machine(), "profile": profile.name, "budget": budget.__dict__}
+    # Server CPU per request, for the servers of this machine (a port number says nothing
+    # about a remote one).
+    local = {
+        "gateway": endpoints.gateway,
+        "tfserving": endpoints.tfserving_rest,
+        "torchserve": endpoints.torchserve_rest,
+    }
+    meter = server_meter({k: u for k, u in local.items() if u and urlsplit(u).hostname in LOOPBACK})
+    meta["server_processes"] = dict(meter.pids)
+    if options.twin is not None:
+        meta["twin"] = {"name": options.twin, "variants": models}
     started = time.monotonic()
     console.print(
         f"{len(points)} points, {len(targets)} targets, at most "
@@ -144,14 +158,16 @@ def run_loadtest(options: LoadTestOptions, console: Console) -> list[Path]:
             f"{meta['generator_ceiling_rps']:.0f} req/s, "
             f"{meta['generator_cpu_us_per_request']} us CPU/request"
         )
-    results = _run_with_progress(points, budget, console)
+    results = _run_with_progress(points, budget, console, meter)
     meta["elapsed_s"] = round(time.monotonic() - started, 1)
     written = write_report(options.out, meta, [r.to_dict() for r in results])
     console.print(f"report: {options.out}/report.html ({meta['elapsed_s']} s)")
     return written
 
 
-def _run_with_progress(points: list[Point], budget: Budget, console: Console) -> list[PointResult]:
+def _run_with_progress(
+    points: list[Point], budget: Budget, console: Console, meter: ProcessMeter
+) -> list[PointResult]:
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -171,6 +187,9 @@ def _run_with_progress(points: list[Point], budget: Budget, console: Console) ->
                 flags += " [red]generator-limited[/]"
             if r.errors:
                 flags += f" [red]errors {r.errors}[/]"
+            cpu = r.to_dict()["server_cpu_ms_per_request"].get(point.target.backend)
+            if cpu is not None:
+                flags += f"  {point.target.backend} CPU {cpu:.2f} ms/req"
             progress.console.print(
                 f"{point.title:<48} {r.throughput_rps:9.1f} req/s  p50 {r.pct_ms(50):8.2f} ms"
                 f"  p99 {r.pct_ms(99):8.2f} ms{flags}",
@@ -178,4 +197,4 @@ def _run_with_progress(points: list[Point], budget: Budget, console: Console) ->
                 soft_wrap=True,  # one line per point, also in a log
             )
 
-        return run_on_uvloop(run_points(points, budget, start, done))
+        return run_on_uvloop(run_points(points, budget, start, done, meter))

@@ -101,6 +101,8 @@ class PointResult:
     gen_cpu_s: float
     series: list[dict[str, float]]
     labels: dict[str, str] = field(default_factory=dict)
+    server_cpu_s: dict[str, float] = field(default_factory=dict)
+    """CPU seconds each server process (label → seconds) spent during the point."""
 
     @property
     def ok(self) -> int:
@@ -167,6 +169,11 @@ class PointResult:
                 "lag_max_ms": self.lag.get_max_value() / 1000,
                 "cpu_us_per_request": round(1e6 * self.gen_cpu_s / max(1, self.sent), 1),
                 "limited": self.generator_limited,
+            },
+            # Over the whole point (warm-up included), per request sent, like the generator's.
+            "server_cpu_ms_per_request": {
+                label: round(1e3 * seconds / max(1, self.sent), 3)
+                for label, seconds in self.server_cpu_s.items()
             },
             "series": self.series,
             # HdrHistogram's compressed form: mergeable and exact, for anyone re-analysing.

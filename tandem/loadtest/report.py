@@ -25,6 +25,8 @@ def write_report(out: Path, meta: dict[str, Any], points: Sequence[dict[str, Any
     """Write every format into ``out`` (created); returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
     summary = comparisons(points)
+    if meta.get("twin"):
+        summary["twin"] = twin_comparison(meta["twin"], points)
     doc = {"meta": meta, "comparisons": summary, "points": list(points)}
     files = {
         "report.json": orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY),
@@ -136,6 +138,45 @@ def comparisons(points: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 }
             )
     return out
+
+
+def twin_comparison(twin: dict[str, Any], points: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """A twin's variants side by side, one row per (path, load) that every variant was
+    measured at: throughput, latency and the CPU per request of its backend and of the
+    gateway (from /proc, so still a fair comparison on a busy machine)."""
+    variants: list[str] = list(twin["variants"])
+    at: dict[tuple[str, str, Any], dict[str, dict[str, Any]]] = defaultdict(dict)
+    for p in points:
+        if p.get("model") in variants:
+            load = p["concurrency"] if p["mode"] == "closed" else p["offered_rps"]
+            at[(p.get("path", ""), p["mode"], load)][p["model"]] = p
+    rows = []
+    for (path, mode, load), by_variant in sorted(
+        at.items(), key=lambda kv: (kv[0][0], kv[0][1], float(kv[0][2]))
+    ):
+        if set(by_variant) != set(variants):
+            continue
+        for name in variants:
+            p = by_variant[name]
+            cpu = p.get("server_cpu_ms_per_request", {})
+            rows.append(
+                {
+                    "path": path,
+                    "mode": mode,
+                    "load": load,
+                    "variant": name,
+                    "backend": p.get("backend"),
+                    "throughput_rps": p["throughput_rps"],
+                    "p50_ms": p["latency_ms"]["p50"],
+                    "p99_ms": p["latency_ms"]["p99"],
+                    "errors": sum(p["errors"].values()),
+                    "backend_cpu_ms_per_request": cpu.get(p.get("backend", "")),
+                    "gateway_cpu_ms_per_request": (
+                        cpu.get("gateway") if path.startswith("gateway") else None
+                    ),
+                }
+            )
+    return {"name": twin["name"], "variants": variants, "rows": rows}
 
 
 def _sub(a: float, b: float) -> float | None:
@@ -290,6 +331,45 @@ def markdown(
                     for r in summary["json_vs_binary"]
                 ),
             )
+        )
+    if summary.get("twin"):
+        t = summary["twin"]
+        parts.append(f"\n## Twin {t['name']}: {' vs '.join(t['variants'])}\n\n")
+        parts.append(
+            _table(
+                (
+                    "path",
+                    "load",
+                    "variant",
+                    "backend",
+                    "req/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "errors",
+                    "backend CPU ms/req",
+                    "gateway CPU ms/req",
+                ),
+                (
+                    [
+                        r["path"],
+                        f"c={r['load']}" if r["mode"] == "closed" else f"{r['load']} req/s",
+                        r["variant"],
+                        r["backend"],
+                        r["throughput_rps"],
+                        r["p50_ms"],
+                        r["p99_ms"],
+                        r["errors"],
+                        r["backend_cpu_ms_per_request"],
+                        r["gateway_cpu_ms_per_request"],
+                    ]
+                    for r in t["rows"]
+                ),
+            )
+        )
+        parts.append(
+            "\nCPU per request: the server process tree's CPU time (from /proc) over the point, "
+            "warm-up included, per request sent; it holds on a busy machine where req/s does "
+            "not.\n"
         )
     parts.append("\n## Every point\n\n")
     parts.append(_table(POINT_HEADER, points_rows(points)))

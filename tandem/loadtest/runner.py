@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from tandem.loadtest.clients import http_client
+from tandem.loadtest.cpu import ProcessMeter
 from tandem.loadtest.engine import Budget, PointResult, closed_loop, open_loop
 from tandem.loadtest.targets import GATEWAY_GRPC, PATHS, Path_, Target
 
@@ -146,12 +147,17 @@ async def run_points(
     budget: Budget,
     on_start: Callable[[Point], None] = lambda p: None,
     on_done: Callable[[Point, PointResult], None] = lambda p, r: None,
+    meter: ProcessMeter | None = None,
 ) -> list[PointResult]:
-    """Measure every point in turn (one at a time: they would compete for the cores)."""
+    """Measure every point in turn (one at a time: they would compete for the cores); with a
+    ``meter``, each result carries the CPU its server processes spent during it."""
     results = []
     for point in points:
         on_start(point)
+        before = meter.snapshot() if meter else {}
         result = await measure(point, budget)
+        if meter:
+            result.server_cpu_s = meter.since(before)
         on_done(point, result)
         results.append(result)
     return results

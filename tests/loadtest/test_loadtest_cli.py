@@ -111,3 +111,33 @@ def test_loadtest_twin_compares_its_variants(delay_server, tmp_path) -> None:
     assert {p["model"] for p in doc["points"]} == {"m_tf", "m_torch"}  # not big_tf
     assert all(p["errors"] == {} for p in doc["points"])
     assert all(p["throughput_rps"] > 0 and p["latency_ms"]["p50"] > 0 for p in doc["points"])
+    # Server CPU per request, per process tree (the delay servers stand in for the backends
+    # and the gateway): each point answered by its backend and the gateway path.
+    assert set(doc["meta"]["server_processes"]) == {"gateway", "tfserving", "torchserve"}
+    for p in doc["points"]:
+        cpu = p["server_cpu_ms_per_request"]
+        assert set(cpu) == {"gateway", "tfserving", "torchserve"}
+        assert all(v >= 0 for v in cpu.values())
+    twin = doc["comparisons"]["twin"]
+    assert twin["name"] == "m"
+    assert twin["variants"] == ["m_tf", "m_torch"]
+    # The quick profile's gateway-v1 loads, both variants at each, side by side.
+    loads = sorted({r["load"] for r in twin["rows"]})
+    assert loads == [1, 8, 32]
+    assert [r["variant"] for r in twin["rows"]] == ["m_tf", "m_torch"] * 3
+    for row in twin["rows"]:
+        point = next(
+            p
+            for p in doc["points"]
+            if p["model"] == row["variant"] and p["concurrency"] == row["load"]
+        )
+        assert row["throughput_rps"] == point["throughput_rps"]
+        assert (
+            row["backend_cpu_ms_per_request"] == point["server_cpu_ms_per_request"][row["backend"]]
+        )
+        assert row["gateway_cpu_ms_per_request"] == point["server_cpu_ms_per_request"]["gateway"]
+    # The delay servers do work per request: the gateway stand-in answered every one.
+    assert sum(r["gateway_cpu_ms_per_request"] for r in twin["rows"]) > 0
+    md = (out / "report.md").read_text()
+    assert "## Twin m: m_tf vs m_torch" in md
+    assert "backend CPU ms/req" in md

@@ -11,6 +11,8 @@ import asyncio
 import copy
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,9 +22,9 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+import yaml
 
 from examples.digits.data import load_split
-from tandem.stack.promote import promote
 
 pytestmark = pytest.mark.integration
 
@@ -137,15 +139,30 @@ def _install(live: Any, doc: dict[str, Any]) -> None:
     _wait(lambda: _serves(live, marker), "the gateway to load the new routes")
 
 
-def test_weighted_split_within_5_percent_over_2000_callers(live_stack: Any) -> None:
+def test_weighted_split_within_5_percent_over_2000_callers(
+    live_stack: Any, record_property: Any
+) -> None:
     # 2,000 distinct callers (sticky keys): the split is a hash of each key, so the
     # share is the same on every run; 50/50 in the demo manifest.
     headers = [{"X-Tandem-Sticky-Key": f"caller-{i}"} for i in range(2000)]
     answers = asyncio.run(_many(live_stack, TWIN, headers, load_split().x_test[:50]))
     assert {r.status_code for r in answers} == {200}
     share = sum(r.headers["x-tandem-variant"] == TORCH for r in answers) / len(answers)
+    record_property("torch_share", share)
     assert abs(share - 0.5) <= 0.05, share
     assert _metric(live_stack, "tandem_twin_requests_total", twin=TWIN, variant=TORCH) >= 1
+
+
+def test_random_split_within_5_percent_over_2000_requests(
+    live_stack: Any, record_property: Any
+) -> None:
+    # No sticky key: each request draws its variant. 50/50 over 2,000 draws: one standard
+    # deviation is 1.1%, so +-5% is 4.5 of them (about 1 run in 150,000 falls outside).
+    answers = asyncio.run(_many(live_stack, TWIN, [{}] * 2000, load_split().x_test[:50]))
+    assert {r.status_code for r in answers} == {200}
+    share = sum(r.headers["x-tandem-variant"] == TORCH for r in answers) / len(answers)
+    record_property("torch_share", share)
+    assert abs(share - 0.5) <= 0.05, share
 
 
 def test_sticky_callers_stay_and_pins_win(live_stack: Any) -> None:
@@ -162,7 +179,9 @@ def test_sticky_callers_stay_and_pins_win(live_stack: Any) -> None:
     assert {r.headers["x-tandem-variant"] for r in pinned} == {TORCH}
 
 
-def test_demo_twin_agrees_on_digits_both_builds_name_alike(live_stack: Any) -> None:
+def test_demo_twin_agrees_on_digits_both_builds_name_alike(
+    live_stack: Any, record_property: Any
+) -> None:
     def count(result: str) -> float:
         return _metric(live_stack, "tandem_twin_comparisons_total", twin=TWIN, result=result)
 
@@ -192,13 +211,16 @@ def test_demo_twin_agrees_on_digits_both_builds_name_alike(live_stack: Any) -> N
     for i in same:
         assert _serves_row(live_stack, x[i : i + 1], TF)
     _wait(lambda: accounted() - start >= len(same), "the shadow comparisons", timeout=180)
+    for result in ("agree", "disagree", "error"):
+        record_property(result, count(result) - before[result])
+    record_property("rows_both_builds_name_alike", len(same))
     assert count("agree") - before["agree"] >= 10
     assert count("disagree") == before["disagree"]  # agreement 1.0
     assert count("error") == before["error"]
 
 
 def test_same_model_shadow_agrees_and_a_different_model_drops(
-    live_stack: Any, routes: dict[str, Any]
+    live_stack: Any, routes: dict[str, Any], record_property: Any
 ) -> None:
     doc = copy.deepcopy(routes)
     # The same TF model routed under a second name: its answers must match bit for bit.
@@ -235,6 +257,9 @@ def test_same_model_shadow_agrees_and_a_different_model_drops(
     def count(twin: str, result: str) -> float:
         return _metric(live_stack, "tandem_twin_comparisons_total", twin=twin, result=result)
 
+    for twin in ("same", "different"):
+        for result in ("agree", "disagree"):
+            record_property(f"{twin}_{result}", count(twin, result))
     # A shadow slower than its primary piles up: copies beyond the in-flight bound (16) are
     # dropped, never queued; the first 16 always fit, as nothing else is in flight.
     assert count("same", "agree") >= 10
@@ -262,7 +287,11 @@ def test_same_model_shadow_agrees_and_a_different_model_drops(
     assert [v["name"] for v in twins["different"]["variants"]] == [TF, "digits_dynamic_torch"]
 
 
-def test_promotion_under_load_loses_no_request(live_stack: Any, routes: dict[str, Any]) -> None:
+def test_promotion_under_load_loses_no_request(
+    live_stack: Any, routes: dict[str, Any], repo_root: Path, tmp_path: Path, record_property: Any
+) -> None:
+    manifest = tmp_path / "models.yaml"
+    manifest.write_text((repo_root / "models.yaml").read_text())
     doc = copy.deepcopy(routes)
     doc["twins"][TWIN]["variants"] = {TF: {"weight": 0.0}, TORCH: {"weight": 0.0}}
     doc["twins"][TWIN]["default"] = TF
@@ -291,7 +320,14 @@ def test_promotion_under_load_loses_no_request(live_stack: Any, routes: dict[str
         w.start()
     try:
         time.sleep(1.0)
-        promote(live_stack.routes_file, TWIN, TORCH, [10, 50, 100], step_s=2.0)
+        # The command a user runs: the route file step by step, then the manifest (a copy).
+        done = subprocess.run(
+            [sys.executable, "-m", "tandem.cli", "promote", TWIN, TORCH,
+             "--steps", "10,50,100", "--step-seconds", "2",
+             "--routes", str(live_stack.routes_file), "--manifest", str(manifest)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
         time.sleep(3.0)  # past the gateway's next poll: only the promoted variant answers
         cut = len(variants)
         time.sleep(2.0)
@@ -299,12 +335,16 @@ def test_promotion_under_load_loses_no_request(live_stack: Any, routes: dict[str
         stop.set()
         for w in workers:
             w.join(timeout=60)
+    record_property("requests", len(statuses))
+    record_property("failed", sum(s != 200 for s in statuses))
     assert len(statuses) > 50
     assert set(statuses) == {200}  # 0 failed requests
     assert variants[0] == TF
     assert set(variants[cut:]) == {TORCH}
     final = json.loads(live_stack.routes_file.read_text())["twins"][TWIN]
     assert final["default"] == TORCH
+    twin = next(t for t in yaml.safe_load(manifest.read_text())["twins"] if t["name"] == TWIN)
+    assert (twin["default"], twin["shadow"]) == (TORCH, TF)  # the next render keeps it
 
 
 def test_printed_twin_curls_work(live_stack: Any) -> None:
@@ -330,3 +370,41 @@ def test_printed_twin_curls_work(live_stack: Any) -> None:
             ).stdout
         )
         assert body["model_name"] == twin
+
+
+def test_readme_twin_curls_work(live_stack: Any, routes: dict[str, Any], tmp_path: Path) -> None:
+    """The README's twins block, step by step, against this stack (its ports, key and build
+    directory in place of `make up`'s); the promotion on a copy of the manifest."""
+    import shlex
+
+    live_stack.stack.curls()  # writes the request bodies, as `tandem up` does first
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Twins:", 1)[1]
+    block = section.split("Every step with `make up` running", 1)[1].split("```bash\n", 1)[1]
+    lines = block.split("```", 1)[0].splitlines()
+    assert lines[0].startswith("KEY=$(cat build/run/api_key)")
+    promote_line = next(line for line in lines if line.startswith("tandem promote"))
+    curls = "\n".join(lines[1 : lines.index(promote_line)])
+    setup = (
+        f"KEY={shlex.quote(live_stack.gateway_api_key)}; "
+        f"B={shlex.quote(str(live_stack.out / 'run' / 'requests'))}; GW={live_stack.gateway_url}"
+    )
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", f"{setup}\n{curls}"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert text.lower().count("x-tandem-variant: ") == 2  # the split and the sticky caller
+    assert '"model_name":"digits_mlp"' in text.replace(" ", "")  # the pinned v2 call
+    assert "tandem_twin_comparisons_total" in text
+    assert '"twins"' in text
+    manifest = tmp_path / "models.yaml"
+    manifest.write_text((Path(__file__).resolve().parents[2] / "models.yaml").read_text())
+    argv = shlex.split(promote_line)
+    argv = [sys.executable, "-m", "tandem.cli", *argv[1:], "--step-seconds", "1"]
+    argv += ["--routes", str(live_stack.routes_file), "--manifest", str(manifest)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert _serves_row(live_stack, load_split().x_test[:1], TORCH)
+    assert json.loads(live_stack.routes_file.read_text())["twins"][TWIN]["default"] == TORCH

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,27 @@ def test_batching_parameters(tmp_path: Path) -> None:
     assert got.max_enqueued_batches == 10  # TF Serving's default
     assert got.num_batch_threads == 2
     assert got.allowed_batch_sizes == (4, 8)
+
+
+def test_batch_threads_default_to_the_usable_cores(tmp_path: Path) -> None:
+    path = tmp_path / "batching.config"
+    path.write_text("max_batch_size { value: 8 }")
+    assert cfg.load_batching_parameters(path).num_batch_threads == cfg.usable_cores()
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "cap"),
+    [("150000 100000", 2), ("100000 100000", 1), ("50000 100000", 1), ("max 100000", None)],
+)
+def test_usable_cores_honour_a_cgroup_cpu_quota(tmp_path: Path, cpu_max: str, cap: int) -> None:
+    affinity = len(os.sched_getaffinity(0))
+    (tmp_path / "cpu.max").write_text(cpu_max + "\n")
+    expected = affinity if cap is None else min(affinity, cap)
+    assert cfg.usable_cores(tmp_path) == expected
+
+
+def test_usable_cores_without_a_cgroup_file(tmp_path: Path) -> None:
+    assert cfg.usable_cores(tmp_path) == len(os.sched_getaffinity(0))
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,23 @@ class ModelSpec:
     labels: dict[str, int] = field(default_factory=dict)
 
 
+def usable_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The cores this process may run on: its CPU affinity, capped by a cgroup v2 CPU quota
+    (``cpu.max``, a container's CPU limit, rounded up), at least one. ``os.cpu_count()``
+    sees the host's cores inside a container limited to fewer."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
 @dataclass(frozen=True)
 class BatchingConfig:
     """``BatchingParameters`` with TF Serving's defaults filled in."""
@@ -56,7 +73,8 @@ class BatchingConfig:
     max_batch_size: int = 1000
     batch_timeout_micros: int = 0
     max_enqueued_batches: int = 10
-    num_batch_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    num_batch_threads: int = field(default_factory=usable_cores)
+    """Unset in the file: one batch thread per usable core (TF Serving's own default)."""
     allowed_batch_sizes: tuple[int, ...] = ()
 
 

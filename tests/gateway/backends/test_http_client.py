@@ -142,6 +142,18 @@ async def test_slow_answer_times_out():
         await client.aclose()
 
 
+async def test_connection_that_timed_out_is_not_reused():
+    """A late answer must never be read as the next request's answer."""
+    answers = iter([b"", _ok(b"second")])  # the first request is never answered
+    async with serve(lambda _: next(answers)) as (url, connections):
+        client = HttpClient("b", url)
+        with pytest.raises(UpstreamTimeout):
+            await client.request("GET", "/", timeout_s=0.2, what="t")
+        assert await client.request("GET", "/", timeout_s=2, what="t") == (200, b"second")
+        assert len(connections) == 2
+        await client.aclose()
+
+
 def test_keep_alive_on_uvloop():
     """The gateway serves on uvloop, whose transports are not asyncio's classes."""
     uvloop = pytest.importorskip("uvloop")

@@ -175,6 +175,28 @@ async def test_v2_answers_under_the_public_name(client) -> None:
     assert meta.json()["name"] == "digits"
 
 
+async def test_the_model_list_names_the_twin_beside_its_variants(client, fakes) -> None:
+    listing = (await client.get("/v1/models")).json()
+    assert {"digits_mlp_tf", "digits_mlp_torch"} <= {m["name"] for m in listing["models"]}
+    (twin,) = listing["twins"]
+    assert twin == {
+        "name": "digits",
+        "default": "digits_mlp_tf",
+        "shadow": "digits_mlp_torch",
+        "variants": [
+            {"name": "digits_mlp_tf", "weight": 0.5, "role": "default"},
+            {"name": "digits_mlp_torch", "weight": 0.5, "role": "shadow"},
+        ],
+        "state": "AVAILABLE",
+    }
+    fakes["torchserve"].ready_value = False  # a weighted variant down: the twin's callers notice
+    listing = (await client.get("/v1/models")).json()
+    assert listing["twins"][0]["state"] == "UNAVAILABLE"
+    # ... and the twin's own status and metadata answer under its name
+    assert (await client.get("/v1/models/digits")).status_code == 200
+    assert (await client.get("/v1/models/digits/metadata")).json()["model_spec"]["name"] == "digits"
+
+
 async def test_sticky_caller_gets_one_variant(client) -> None:
     seen = set()
     for _ in range(10):

@@ -23,6 +23,7 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.route_table import RouteTable, load_route_table
+from gateway.server import OneWriteHttpToolsProtocol
 from gateway.settings import GatewaySettings
 
 API_KEY = "integration-key-0123456789"
@@ -76,6 +77,7 @@ def gateway_server(stack: Stack) -> Iterator[GatewayServer]:
         log_config=None,
         access_log=False,
         ws="none",
+        http=OneWriteHttpToolsProtocol,  # as `python -m gateway` serves
         lifespan="on",
         timeout_graceful_shutdown=2,
     )

@@ -33,14 +33,32 @@ def _traceparent(span_id: str) -> str:
     return f"00-{TRACE_ID}-{span_id}-01"
 
 
-class _Receiver:
+class _Quiet(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+class _LoopbackServer:
+    """A threaded HTTP server on a free loopback port, serving one handler class."""
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _Receiver(_LoopbackServer):
     """An OTLP/HTTP trace receiver on loopback: decodes every export request."""
 
     def __init__(self) -> None:
         self.spans: list[Any] = []
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_Quiet):
             def do_POST(self) -> None:
                 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
                     ExportTraceServiceRequest,
@@ -56,26 +74,17 @@ class _Receiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler)
 
 
-class _HttpProxy:
+class _HttpProxy(_LoopbackServer):
     """Forwards every request to ``upstream`` and keeps each request's headers."""
 
     def __init__(self, upstream: str) -> None:
         self.headers: list[dict[str, str]] = []
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_Quiet):
             protocol_version = "HTTP/1.1"
 
             def _forward(self) -> None:
@@ -99,16 +108,7 @@ class _HttpProxy:
 
             do_GET = do_POST = _forward
 
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler)
 
 
 class _GrpcProxy(grpc.GenericRpcHandler):
