@@ -157,6 +157,29 @@ def deployment(
     return deployment
 
 
+def backend_tier(
+    kind: BackendKind,
+    models: list[ModelSpec],
+    container: dict[str, Any],
+    volumes: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """A backend kind's Deployment (its served versions fetched by an initContainer), Service
+    and PodDisruptionBudget: what every kind's builder returns around its own container."""
+    return [
+        deployment(
+            kind.component,
+            "backend",
+            replicas(models),
+            [container],
+            volumes,
+            grace_s=drain_s(models) + 15,
+            init=[fetch_container([p for m in models for p in kind.repository_paths(m)])],
+        ),
+        service(kind.component, "backend", kind.container_ports),
+        pdb(kind.component, "backend"),
+    ]
+
+
 def service(name: str, tier: str, named: Mapping[str, int]) -> dict[str, Any]:
     """A ClusterIP Service named after its Deployment, on its container's ports `named`."""
     return {

@@ -230,20 +230,7 @@ def kubernetes(manifest: Manifest) -> list[dict[str, Any]]:
         k8s.store_credentials_volume(),
         k8s.tmp_volume(),
     ]
-    deployment = k8s.deployment(
-        TFSERVING.component,
-        "backend",
-        k8s.replicas(models),
-        [container],
-        volumes,
-        grace_s=k8s.drain_s(models) + 15,
-        init=[k8s.fetch_container([p for m in models for p in TFSERVING.repository_paths(m)])],
-    )
-    return [
-        deployment,
-        k8s.service(TFSERVING.component, "backend", TFSERVING.container_ports),
-        k8s.pdb(TFSERVING.component, "backend"),
-    ]
+    return k8s.backend_tier(TFSERVING, models, container, volumes)
 
 
 TFSERVING = BackendKind(

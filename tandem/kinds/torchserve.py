@@ -410,20 +410,7 @@ def kubernetes(manifest: Manifest) -> list[dict[str, Any]]:
         k8s.tmp_volume("ts-logs"),
         k8s.tmp_volume(),
     ]
-    deployment = k8s.deployment(
-        TORCHSERVE.component,
-        "backend",
-        k8s.replicas(models),
-        [container],
-        volumes,
-        grace_s=k8s.drain_s(models) + 15,
-        init=[k8s.fetch_container([p for m in models for p in TORCHSERVE.repository_paths(m)])],
-    )
-    return [
-        deployment,
-        k8s.service(TORCHSERVE.component, "backend", TORCHSERVE.container_ports),
-        k8s.pdb(TORCHSERVE.component, "backend"),
-    ]
+    return k8s.backend_tier(TORCHSERVE, models, container, volumes)
 
 
 TORCHSERVE = BackendKind(
