@@ -39,7 +39,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -49,7 +48,8 @@ import orjson
 
 from bench.batches import BatchProbe
 from bench.batching import nobatch_stack
-from bench.openloop import open_loop_processes
+from bench.forward import forward_ms
+from bench.openloop import open_loop_processes, timing_refusals
 from bench.verdict import Conditions, Figure, Verdict, judge, judge_all, summary
 from bench.verdict import Target as VerdictTarget
 from gateway.route_table import ModelRoute, load_route_table
@@ -167,15 +167,7 @@ def codec_times(repeats: int) -> tuple[float, float]:
         header, tail = v2.split_binary(body, n)
         v2.decode_infer_request(header, tail)
 
-    def timed(fn: Callable[[], None]) -> float:
-        samples = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            fn()
-            samples.append(time.perf_counter() - started)
-        return statistics.median(samples) * 1000
-
-    return timed(json_roundtrip), timed(binary_roundtrip)
+    return forward_ms(json_roundtrip, 0, repeats), forward_ms(binary_roundtrip, 0, repeats)
 
 
 def _sustained(r: PointResult, rate: float) -> bool:
@@ -222,17 +214,7 @@ async def measure(
     ``refusals`` collects the latency of every non-200 answer."""
     load = os.getloadavg()[0]
     client = send_target.open(timeout_s=budget_.request_timeout_s)
-    send = client.send
-    if refusals is not None:
-        inner = client.send
-
-        async def send() -> int:
-            started = time.perf_counter()
-            status = await inner()
-            if status != 200:
-                refusals.append(time.perf_counter() - started)
-            return status
-
+    send = client.send if refusals is None else timing_refusals(client.send, refusals)
     before = meter.snapshot()
     try:
         if rate:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,20 +35,27 @@ class ChildResult:
     refusals: list[float]
 
 
+def timing_refusals(
+    inner: Callable[[], Awaitable[int]], refusals: list[float]
+) -> Callable[[], Awaitable[int]]:
+    """``inner`` that also appends the latency (s) of every non-200 answer to ``refusals``."""
+
+    async def send() -> int:
+        started = time.perf_counter()
+        status = await inner()
+        if status != 200:
+            refusals.append(time.perf_counter() - started)
+        return status
+
+    return send
+
+
 def _child(target: Target, rate: float, budget: Budget, seed: int) -> ChildResult:
     refusals: list[float] = []
 
     async def run() -> PointResult:
         client = target.open(timeout_s=budget.request_timeout_s)
-        inner = client.send
-
-        async def send() -> int:
-            started = time.perf_counter()
-            status = await inner()
-            if status != 200:
-                refusals.append(time.perf_counter() - started)
-            return status
-
+        send = timing_refusals(client.send, refusals)
         try:
             return await open_loop(send, rate, budget, target=target.name, seed=seed)
         finally:
