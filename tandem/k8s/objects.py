@@ -157,6 +157,41 @@ def deployment(
     return deployment
 
 
+def backend_container(
+    kind: BackendKind,
+    models: list[ModelSpec],
+    *,
+    resources: dict[str, Any],
+    liveness: dict[str, Any],
+    mounts: list[dict[str, Any]],
+    **extra: Any,
+) -> dict[str, Any]:
+    """A backend kind's server container: its image and ports, then ``extra`` (env,
+    workingDir), then what every kind shares: the security context, startup and readiness
+    probes running the kind's readiness rule (slow loads get 10 minutes), ``liveness`` and
+    the preStop drain."""
+    ready = probe(kind)
+    return {
+        "name": kind.component,
+        "image": image(kind.image),
+        "imagePullPolicy": "Always",
+        "ports": ports(kind.container_ports),
+        **extra,
+        "resources": resources,
+        "securityContext": container_security(),
+        "startupProbe": {**ready, "periodSeconds": 5, "timeoutSeconds": 4, "failureThreshold": 120},
+        "readinessProbe": {**ready, "periodSeconds": 5, "timeoutSeconds": 4, "failureThreshold": 2},
+        "livenessProbe": {
+            **liveness,
+            "periodSeconds": 10,
+            "timeoutSeconds": 3,
+            "failureThreshold": 6,
+        },
+        "lifecycle": prestop(drain_s(models)),
+        "volumeMounts": mounts,
+    }
+
+
 def backend_tier(
     kind: BackendKind,
     models: list[ModelSpec],

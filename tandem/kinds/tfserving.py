@@ -186,34 +186,12 @@ def kubernetes(manifest: Manifest) -> list[dict[str, Any]]:
         return []
     # The image's healthcheck: every model of models.config AVAILABLE, none still loading
     # (also after a rollout, when the first model's status alone would still answer 200).
-    status = k8s.probe(TFSERVING)
-    container = {
-        "name": TFSERVING.component,
-        "image": k8s.image(TFSERVING.image),
-        "imagePullPolicy": "Always",
-        "ports": k8s.ports(TFSERVING.container_ports),
-        "resources": k8s.resources("1", "1Gi", "2", "4Gi"),
-        "securityContext": k8s.container_security(),
-        "startupProbe": {
-            **status,
-            "periodSeconds": 5,
-            "timeoutSeconds": 4,
-            "failureThreshold": 120,
-        },
-        "readinessProbe": {
-            **status,
-            "periodSeconds": 5,
-            "timeoutSeconds": 4,
-            "failureThreshold": 2,
-        },
-        "livenessProbe": {
-            "tcpSocket": {"port": "grpc"},
-            "periodSeconds": 10,
-            "timeoutSeconds": 3,
-            "failureThreshold": 6,
-        },
-        "lifecycle": k8s.prestop(k8s.drain_s(models)),
-        "volumeMounts": [
+    container = k8s.backend_container(
+        TFSERVING,
+        models,
+        resources=k8s.resources("1", "1Gi", "2", "4Gi"),
+        liveness={"tcpSocket": {"port": "grpc"}},
+        mounts=[
             {
                 "name": "models",
                 "mountPath": str(k8s.MODEL_ROOT / "tensorflow"),
@@ -223,7 +201,7 @@ def kubernetes(manifest: Manifest) -> list[dict[str, Any]]:
             {"name": "config", "mountPath": k8s.CONFIG_DIR, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},
         ],
-    }
+    )
     volumes = [
         k8s.models_volume(),
         k8s.config_volume(f"{TFSERVING.component}-config"),

@@ -370,26 +370,14 @@ def kubernetes(manifest: Manifest) -> list[dict[str, Any]]:
         "METRICS_LOCATION": logs,
         "HOME": "/tmp",
     }
-    ready = k8s.probe(TORCHSERVE)
-    container = {
-        "name": TORCHSERVE.component,
-        "image": k8s.image(TORCHSERVE.image),
-        "imagePullPolicy": "Always",
-        "ports": k8s.ports(TORCHSERVE.container_ports),
-        "env": [{"name": k, "value": v} for k, v in env.items()],
-        "workingDir": "/tmp",
-        "resources": k8s.resources("1", "2Gi", "2", "4Gi"),
-        "securityContext": k8s.container_security(),
-        "startupProbe": {**ready, "periodSeconds": 5, "timeoutSeconds": 4, "failureThreshold": 120},
-        "readinessProbe": {**ready, "periodSeconds": 5, "timeoutSeconds": 4, "failureThreshold": 2},
-        "livenessProbe": {
-            "httpGet": {"path": "/ping", "port": "http"},
-            "periodSeconds": 10,
-            "timeoutSeconds": 3,
-            "failureThreshold": 6,
-        },
-        "lifecycle": k8s.prestop(k8s.drain_s(models)),
-        "volumeMounts": [
+    container = k8s.backend_container(
+        TORCHSERVE,
+        models,
+        env=[{"name": k, "value": v} for k, v in env.items()],
+        workingDir="/tmp",
+        resources=k8s.resources("1", "2Gi", "2", "4Gi"),
+        liveness={"httpGet": {"path": "/ping", "port": "http"}},
+        mounts=[
             {
                 "name": "models",
                 "mountPath": str(k8s.MODEL_ROOT / "torchserve" / "model-store"),
@@ -401,7 +389,7 @@ def kubernetes(manifest: Manifest) -> list[dict[str, Any]]:
             {"name": "ts-logs", "mountPath": logs},
             {"name": "tmp", "mountPath": "/tmp"},
         ],
-    }
+    )
     volumes = [
         k8s.models_volume(),
         k8s.config_volume(f"{TORCHSERVE.component}-config"),
