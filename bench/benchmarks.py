@@ -35,7 +35,9 @@ from pathlib import Path
 import yaml
 
 from bench.batching import derived_manifest
-from tandem.export import export_models
+from tandem.configgen import write_configs
+from tandem.export import export_models, resolve_manifest
+from tandem.layout import Layout
 from tandem.manifest import load_manifest
 from tandem.stack import Stack
 
@@ -94,9 +96,12 @@ MAKE_BENCH = "make bench (issue 16's targets)"
 
 @contextmanager
 def stack(manifest_path: Path, out: Path, rec: Recorder, label: str) -> Iterator[Stack]:
-    """Export what is missing, start the stack, record the time to ready; stop it after."""
+    """Export what is missing, write the configs (as `tandem up` does), start the stack,
+    record the time to ready; stop it after."""
     m = load_manifest(manifest_path)
     export_models(m, [], out)
+    m = resolve_manifest(m, out)
+    write_configs(m, Layout(out.resolve()).config, out.resolve())
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     s = Stack(m, out, gateway=True, ready_timeout=600)
     started = time.monotonic()
@@ -220,11 +225,12 @@ def main() -> None:
     others = [x["name"] for x in yaml.safe_load(args.manifest.read_text())["models"]]
     without = derived_manifest(
         args.manifest,
-        results / "without-224.yaml",
+        args.out / "bench-without-224" / "models.yaml",
         [n for n in others if n not in LARGE],
         batching=True,
     )
-    with stack(without, args.out, rec, "without the two 224x224x3 models"):
+    # Its own build directory: build/config stays the full manifest's (`make up`'s).
+    with stack(without, without.parent, rec, "without the two 224x224x3 models"):
         pass
     rec.note(
         "Dynamic batching ON vs OFF, concurrency 32",
