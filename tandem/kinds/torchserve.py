@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -56,7 +57,9 @@ def torchserve_batching(m: ModelSpec) -> TorchServeBatching:
     on = m.batching.enabled
     return TorchServeBatching(
         batch_size=m.batching.max_batch_size if on else 1,
-        max_batch_delay_ms=round(m.batching.max_delay_ms) if on else 0,
+        # Whole ms, at least 1: TorchServe reads a maxBatchDelay <= 0 as its 100 ms default
+        # (ModelManager.registerModel), so "0: no wait" would wait 100 ms for every batch.
+        max_batch_delay_ms=max(1, math.ceil(m.batching.max_delay_ms)) if on else 0,
         response_timeout_s=max(1, -(-m.timeout_ms // 1000)),  # whole seconds, rounded up
     )
 

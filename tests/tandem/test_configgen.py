@@ -10,8 +10,9 @@ import pytest
 
 from gateway.route_table import RouteTable
 from tandem.configgen import render_all, write_configs
-from tandem.kinds.torchserve import torch_threads_per_worker
+from tandem.kinds.torchserve import torch_threads_per_worker, torchserve_properties
 from tandem.manifest import load_manifest
+from tandem.placement import as_placement
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"
@@ -134,3 +135,17 @@ def test_torch_threads_share_the_cores_among_workers(cores: int, threads: int) -
     # torch_gpu: 2 workers for each of its 2 served versions; torch_mlp: 1 worker.
     manifest = load_manifest(HERE / "data" / "golden.yaml")
     assert torch_threads_per_worker(manifest, cores) == threads
+
+
+@pytest.mark.parametrize(("delay_ms", "written"), [(0, 1), (0.4, 1), (1, 1), (2.5, 3), (10, 10)])
+def test_torchserve_batch_delay_is_whole_ms_and_never_0(delay_ms: float, written: int) -> None:
+    """TorchServe reads maxBatchDelay <= 0 as its 100 ms default: "no wait" must be 1 ms."""
+    m = load_manifest(HERE / "data" / "golden.yaml")
+    spec = next(x for x in m.models if x.name == "torch_gpu")
+    spec = spec.model_copy(
+        update={"batching": spec.batching.model_copy(update={"max_delay_ms": delay_ms})}
+    )
+    text = torchserve_properties([spec], as_placement(m, ROOT))
+    props = dict(line.split("=", 1) for line in text.splitlines() if line)
+    models = json.loads(props["models"])
+    assert {v["maxBatchDelay"] for v in models["torch_gpu"].values()} == {written}

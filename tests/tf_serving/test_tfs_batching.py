@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
+import numpy as np
 import pytest
 from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
 from tensorflow_serving.config import model_server_config_pb2
 from tfs_harness import ServerProcess
+
+from tf_serving.server.batching import Batcher
+from tf_serving.server.config import BatchingConfig
+from tf_serving.server.metrics import Metrics
+from tf_serving.server.servable import Servable
 
 pytestmark = pytest.mark.integration
 
@@ -172,3 +179,41 @@ def test_metrics_off_without_monitoring_config(model_store: Path, tmp_path: Path
         assert httpx.get(proc.rest_url + METRICS).status_code == 404
     finally:
         assert proc.stop() == 0
+
+
+async def test_no_timeout_runs_a_lone_task_at_once_and_merges_what_queues(
+    model_store: Path,
+) -> None:
+    """batch_timeout_micros 0 (TF Serving's default, and the demo's): a task with a batch
+    thread free runs alone at once; tasks arriving while every thread is busy form one batch."""
+    servable = Servable("native", 2, model_store / "native" / "2")
+    signature = servable.signatures["serving_default"]
+    metrics = Metrics()
+    config = BatchingConfig(max_batch_size=8, batch_timeout_micros=0, num_batch_threads=1)
+    batcher = Batcher(config, metrics)
+
+    def batches() -> tuple[float | None, float | None]:
+        labels = {"model_name": "native"}
+        sample = metrics.registry.get_sample_value
+        return sample("tandem_tfs_batch_tasks_count", labels), sample(
+            "tandem_tfs_batch_tasks_sum", labels
+        )
+
+    def run(i: int) -> Coroutine[Any, Any, dict[str, np.ndarray]]:
+        return batcher.run(servable, signature, {"x": np.array([[i, 0, 0]], np.float32)})
+
+    try:
+        lone = await asyncio.wait_for(run(7), 20)
+        assert lone["doubled"].tolist() == [[14.0, 0.0, 0.0]]
+        assert batches() == (1.0, 1.0)
+        # The one batch thread busy: what arrives meanwhile waits, then runs as one batch.
+        await batcher._threads.acquire()
+        waiting = [asyncio.create_task(run(i)) for i in range(5)]
+        await asyncio.sleep(0.05)
+        assert not any(t.done() for t in waiting)
+        batcher._threads.release()
+        answers = await asyncio.wait_for(asyncio.gather(*waiting), 20)
+        assert [a["doubled"].tolist() for a in answers] == [[[2.0 * i, 0, 0]] for i in range(5)]
+        assert batches() == (2.0, 6.0)
+    finally:
+        batcher.shutdown()

@@ -100,6 +100,18 @@ class Batcher:
             tuple(sorted((n, a.shape[1:], a.dtype.str) for n, a in inputs.items())),
         )
         queue = self._queues.get(key)
+        if (
+            self.config.batch_timeout_micros == 0
+            and (queue is None or not queue.batches)
+            and not self._threads.locked()
+        ):
+            # Nothing waiting and a thread free: with no timeout the batch of one is scheduled
+            # at once (as TF Serving does); run it here, without the queue's two tasks.
+            await self._threads.acquire()  # free: returns at once
+            task = _Task(inputs, rows, asyncio.get_running_loop().create_future())
+            batch = _Batch(created=task.enqueued, tasks=[task], rows=rows)
+            await self._execute(_Queue(servable, signature, tuple(output_filter)), batch)
+            return await task.future
         if queue is None:
             queue = _Queue(servable, signature, tuple(output_filter))
             self._queues[key] = queue
