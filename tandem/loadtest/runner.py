@@ -106,7 +106,8 @@ def plan(
     points: list[Point] = []
     for t in targets:
         if is_large(t):
-            if t.path not in ("gateway-v2-json", "gateway-v2-binary", *GATEWAY_GRPC):
+            # direct-grpc: the stock client's call (TF Serving: tensor_content), the baseline.
+            if t.path not in ("direct-grpc", "gateway-v2-json", "gateway-v2-binary", *GATEWAY_GRPC):
                 continue
             loads: Sequence[int] = concurrency or profile.large_concurrency
             points += [Point(t, "closed", c) for c in loads]
