@@ -89,9 +89,8 @@ class Recorder:
         self._keep(title, command, text)
 
 
-#: Issue 16: batching on >= 1.5x off at c=32, both MLPs, direct.
-BATCHING_TARGET = 1.5
 MAKE_BENCH = "make bench (issue 16's targets)"
+BATCHING_NOTE = "Dynamic batching ON vs OFF, concurrency 32"
 
 
 @contextmanager
@@ -132,7 +131,11 @@ def main() -> None:
     results = args.out / "benchmarks"
     rec = Recorder(results / "sections.json")
     if args.write_only:
-        rec.sections = [(t, c, o) for t, c, o in json.loads(rec.saved.read_text())]
+        # Derived notes are derived again (their format may have changed since the run).
+        rec.sections = [
+            (t, c, batching_summary(results) if t == BATCHING_NOTE else o)
+            for t, c, o in json.loads(rec.saved.read_text())
+        ]
         write(args.file, rec, results)
         return
     rec.run("Machine", ["sh", "-c", "nproc; uptime; free -g | head -2"], 30)
@@ -233,7 +236,7 @@ def main() -> None:
     with stack(without, without.parent, rec, "without the two 224x224x3 models"):
         pass
     rec.note(
-        "Dynamic batching ON vs OFF, concurrency 32",
+        BATCHING_NOTE,
         "(from the two runs above)",
         batching_summary(results),
     )
@@ -252,12 +255,13 @@ def batching_summary(results: Path) -> str:
         return {f"{p['model']} {p['path']}": p["throughput_rps"] for p in points}
 
     on, off = by_key("batching-on"), by_key("batching-off")
-    lines = [f"{'model path':<36}{'on req/s':>10}{'off req/s':>11}{'on/off':>8}  target >= 1.5x"]
+    # One point each, taken minutes apart: figures, not a verdict (make bench's interleaved
+    # rounds judge the target).
+    lines = [f"{'model path':<36}{'on req/s':>10}{'off req/s':>11}{'on/off':>8}"]
     for key in sorted(on):
         if off.get(key):
             ratio = on[key] / off[key]
-            verdict = "PASS" if ratio >= BATCHING_TARGET else "FAIL"
-            lines.append(f"{key:<36}{on[key]:>10.1f}{off[key]:>11.1f}{ratio:>8.2f}  {verdict}")
+            lines.append(f"{key:<36}{on[key]:>10.1f}{off[key]:>11.1f}{ratio:>8.2f}")
     return "\n".join(lines)
 
 
@@ -283,22 +287,18 @@ def summary(rec: Recorder, results: Path) -> list[str]:
         for g in comp["gateway_vs_direct"]:
             c1 = next((r for r in g["by_concurrency"] if r["concurrency"] == 1), None)
             added = f"added p50 at c=1 {c1['added_p50_ms']:.2f} ms; " if c1 else ""
-            ratio = g["throughput_ratio"]
-            verdict = "PASS" if ratio is not None and ratio >= 0.8 else "FAIL"
             lines.append(
-                f"Gateway vs direct, {g['model']}: {added}throughput ratio {ratio} "
-                f"({verdict}: target >= 0.8)."
+                f"Gateway vs direct, {g['model']}: {added}throughput ratio "
+                f"{g['throughput_ratio']} (sweep points, no verdict: make bench judges)."
             )
         for model in sorted({r["model"] for r in comp["json_vs_binary"]}):
             if "224" not in model:
                 continue
             rows = [r for r in comp["json_vs_binary"] if r["model"] == model]
-            best = max(rows, key=lambda r: r["binary_speedup"])
-            verdict = "PASS" if best["binary_speedup"] >= 5 else "FAIL"
             speedups = ", ".join(f"c={r['concurrency']}: {r['binary_speedup']}x" for r in rows)
             lines.append(
                 f"JSON vs binary end to end, {model} through the gateway: binary {speedups} "
-                f"({verdict}: target >= 5x)."
+                "faster (no target: the >= 5x one is the codec's, judged by make bench)."
             )
             grpc_rows = [r for r in rows if r.get("grpc_v2_rps") or r.get("grpc_tfs_rps")]
             if grpc_rows:
@@ -310,12 +310,12 @@ def summary(rec: Recorder, results: Path) -> list[str]:
                 )
                 lines.append(f"Gateway gRPC vs REST, {model}: {figures} (no target).")
     for key in out:
-        if key.startswith("Dynamic batching ON vs OFF"):
+        if key == BATCHING_NOTE:
             for row in out[key].splitlines()[1:]:
-                model, path, on, off, ratio, verdict = row.split()
+                model, path, on, off, ratio = row.split()
                 lines.append(
                     f"Dynamic batching on vs off at c=32, {model} {path}: {on} vs {off} req/s, "
-                    f"{ratio}x ({verdict}: target >= 1.5x)."
+                    f"{ratio}x (one point each, no verdict: make bench judges)."
                 )
     client = out.get("Upstream HTTP client: CPU per request", "")
     bodies = re.findall(r"\n(\S.*?) \(\d+ bytes", client)

@@ -144,3 +144,23 @@ def test_benchmarks_summary_lists_every_make_bench_verdict(tmp_path):
         "make bench: INCONCLUSIVE torchserve   overload: client timeouts <= 0: 3 -- "
         "generator-limited",
     ]
+
+
+def test_benchmarks_single_points_get_figures_not_verdicts(tmp_path):
+    """Only make bench's interleaved rounds give PASS/FAIL; one point each gives figures."""
+    import json
+
+    from bench.benchmarks import BATCHING_NOTE, Recorder, batching_summary, summary
+
+    for name, rps in (("batching-on", 3000.0), ("batching-off", 1000.0)):
+        (tmp_path / name).mkdir()
+        point = {"model": "m", "path": "direct-rest", "throughput_rps": rps}
+        (tmp_path / name / "report.json").write_text(json.dumps({"points": [point]}))
+    table = batching_summary(tmp_path)
+    assert table.splitlines()[1].split() == ["m", "direct-rest", "3000.0", "1000.0", "3.00"]
+    rec = Recorder(tmp_path / "sections.json")
+    rec.sections = [(BATCHING_NOTE, "", table)]
+    (line,) = summary(rec, tmp_path)
+    assert "3.00x" in line
+    assert "PASS" not in line
+    assert "FAIL" not in line
