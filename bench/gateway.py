@@ -154,6 +154,22 @@ def start_gateway(
     raise RuntimeError("gateway did not start")
 
 
+def stop_gateway(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+async def warm_up(*targets: Target) -> None:
+    """A short closed loop on each target first: connections, batchers, JIT."""
+    for target in targets:
+        client = target.open(10)
+        await closed_loop(client.send, 4, Budget(warmup_s=0.5, window_s=0.5, max_windows=1))
+        await client.aclose()
+
+
 def codec_times(repeats: int) -> tuple[float, float]:
     tensor = np.random.default_rng(0).random((1, 224, 224, 3), dtype=np.float32)
 
@@ -247,11 +263,7 @@ async def bench_backend(
     backend = route.backend
     direct = Target(model, backend, "direct-rest", route, endpoints)
     via = Target(model, backend, "gateway-v1", route, endpoints)
-    warm = Budget(warmup_s=0.5, window_s=0.5, max_windows=1)
-    for target in (direct, via):  # warm up both paths (connections, batchers, JIT)
-        client = target.open(10)
-        await closed_loop(client.send, 4, warm)
-        await client.aclose()
+    await warm_up(direct, via)
     c = args.saturation_concurrency
     probe = BatchProbe(
         backend,
@@ -359,18 +371,12 @@ async def bench_overload(args: argparse.Namespace, build: Path, models: list[str
         for model in models:
             route = routes[model]
             via = Target(model, route.backend, "gateway-v1", route, endpoints)
-            client = via.open(10)  # warm up (connections, JIT)
-            await closed_loop(client.send, 4, Budget(warmup_s=0.5, window_s=0.5, max_windows=1))
-            await client.aclose()
+            await warm_up(via)
             print(f"{route.backend} ({model}, batching off) overload through the gateway")
             cap = await measure(meter, f"capacity: gateway c={c}", via, budget(args), concurrency=c)
             verdicts += judge_all(route.backend, await overload(args, meter, via, cap))
     finally:
-        gateway.terminate()
-        try:
-            gateway.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
+        stop_gateway(gateway)
     return verdicts
 
 
@@ -505,10 +511,7 @@ async def bench_batching(
         backend = on_routes[model].backend
         on = Target(model, backend, "direct-rest", on_routes[model], on_ep)
         off = Target(model, backend, "direct-rest", off_routes[model], off_ep)
-        for target in (on, off):  # warm up (connections, batchers, JIT)
-            client = target.open(10)
-            await closed_loop(client.send, 4, Budget(warmup_s=0.5, window_s=0.5, max_windows=1))
-            await client.aclose()
+        await warm_up(on, off)
         ratios: dict[int, list[float]] = {c: [] for c in args.batching_concurrency}
         conds: dict[int, list[Conditions]] = {c: [] for c in args.batching_concurrency}
         for n in range(1, args.rounds + 1):
@@ -660,11 +663,7 @@ def main() -> None:
             forward = forward_time_ms(build, large, threads)
             verdicts += run_on_uvloop(bench_large(args, endpoints, large, meter, forward))
     finally:
-        gateway.terminate()
-        try:
-            gateway.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
+        stop_gateway(gateway)
     json_ms, binary_ms = codec_times(args.codec_repeats)
     speedup = json_ms / binary_ms
     print(
