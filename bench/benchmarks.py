@@ -35,9 +35,7 @@ from pathlib import Path
 import yaml
 
 from bench.batching import derived_manifest
-from tandem.configgen import write_configs
-from tandem.export import export_models, resolve_manifest
-from tandem.layout import Layout
+from tandem.export import export_models, write_build_configs
 from tandem.manifest import load_manifest
 from tandem.stack import Stack
 
@@ -99,8 +97,7 @@ def stack(manifest_path: Path, out: Path, rec: Recorder, label: str) -> Iterator
     record the time to ready; stop it after."""
     m = load_manifest(manifest_path)
     export_models(m, [], out)
-    m = resolve_manifest(m, out)
-    write_configs(m, Layout(out.resolve()).config, out.resolve())
+    m, _ = write_build_configs(m, out)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     s = Stack(m, out, gateway=True, ready_timeout=600)
     started = time.monotonic()

@@ -124,21 +124,6 @@ def _root(
     API (TF Serving REST v1 + Open Inference Protocol v2), locally, with compose or on k8s."""
 
 
-def _write_configs(
-    manifest: Manifest, out: Path, *, routes: bool = True
-) -> tuple[Manifest, list[Path]]:
-    """Resolve every model's inputs/outputs (from the export records where current) and
-    write the server configs and routes for them: the CLI's job, not the exporter's.
-    ``routes=False`` leaves routes.json to the rollout (written once the versions are live)."""
-    from tandem.configgen import render_all, write_configs
-    from tandem.export import resolve_manifest
-    from tandem.layout import Layout
-
-    resolved = resolve_manifest(manifest, out)
-    only = None if routes else [n for n in render_all(resolved, out) if n != "routes.json"]
-    return resolved, write_configs(resolved, Layout(out.resolve()).config, out.resolve(), only=only)
-
-
 @app.command()
 @needs("export")
 def export(
@@ -152,7 +137,7 @@ def export(
     """Export models to SavedModel / .mar, check parity, check that each twin's variants agree
     on its sample inputs (exit 2 when not: no config is written), and generate every server
     config."""
-    from tandem.export import export_models, resolve_manifest
+    from tandem.export import export_models, resolve_manifest, write_build_configs
     from tandem.export.twins import check_twins
 
     try:
@@ -167,7 +152,7 @@ def export(
                 status.update("comparing twins")
                 twin_checks = check_twins(resolve_manifest(m, out), out, only=changed)
             status.update("writing configs")
-            _write_configs(m, out)
+            write_build_configs(m, out)
     except TandemError as exc:
         raise _fail(exc) from None
     table = Table(title="tandem export", title_justify="left")
@@ -206,8 +191,10 @@ def export(
 def configs(manifest: ManifestOpt = Path("models.yaml"), out: OutOpt = Path("build")) -> None:
     """Regenerate the server configs and routes from the manifest (and, for file sources
     without declared inputs/outputs, their export records or the artifacts themselves)."""
+    from tandem.export import write_build_configs
+
     try:
-        _, written = _write_configs(load_manifest(manifest), out)
+        _, written = write_build_configs(load_manifest(manifest), out)
     except TandemError as exc:
         raise _fail(exc) from None
     for path in written:
@@ -250,14 +237,14 @@ def up(
 ) -> None:
     """Export what is missing or stale, start both backends and the gateway, stay in the
     foreground restarting a backend that dies; Ctrl-C (or `tandem down`) stops everything."""
-    from tandem.export import export_models
+    from tandem.export import export_models, write_build_configs
     from tandem.stack import Stack
 
     try:
         m = load_manifest(manifest)
         with console.status("exporting...") as status:
             export_models(m, [], out, progress=lambda msg: status.update(msg))
-            m, _ = _write_configs(m, out)
+            m, _ = write_build_configs(m, out)
         stack = Stack(
             m,
             out,
@@ -373,7 +360,7 @@ def rollout(
     """Export the manifest's version of MODELS and put it live on the running stack (the
     compose stack too: pass its published management URL and a copy of its key file), or,
     with --k8s, on the cluster in three phases that fail no request."""
-    from tandem.export import export_models
+    from tandem.export import export_models, write_build_configs
     from tandem.stack.rollout import rollout as go_live
 
     try:
@@ -382,7 +369,7 @@ def rollout(
         m = load_manifest(manifest)
         with console.status("exporting...") as status:
             export_models(m, models, out, progress=lambda msg: status.update(msg))
-            m, _ = _write_configs(m, out, routes=k8s)  # the rollout writes routes.json
+            m, _ = write_build_configs(m, out, routes=k8s)  # the rollout writes routes.json
         if k8s:
             _rollout_k8s(m, models, out, overlay, tree, model_repository, apply)
             return

@@ -22,15 +22,14 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every demo model in models.yaml, exported (trained, parity-checked) into a temp build."""
-    from tandem.configgen import write_configs
-    from tandem.export import export_models, resolve_manifest
+    from tandem.export import export_models, write_build_configs
     from tandem.manifest import load_manifest
 
     out = tmp_path_factory.mktemp("build")
     manifest = load_manifest(REPO / "models.yaml")
     results = export_models(manifest, out=out)
     assert all(r.parity_ok and not r.skipped for r in results)
-    write_configs(resolve_manifest(manifest, out), out / "config", out)  # as the CLI does
+    write_build_configs(manifest, out)  # as the CLI does
     return out
 
 
