@@ -154,6 +154,17 @@ def start_gateway(
     raise RuntimeError("gateway did not start")
 
 
+def backend_pids(routes_file: Path, suffix: str = "") -> dict[str, int]:
+    """The process listening on each backend's REST (else gRPC) port, by backend name +
+    ``suffix``: whose CPU a point reads."""
+    pids = {}
+    for name, server in sorted(load_route_table(routes_file).backends.items()):
+        pid = listening_pid(server.rest_url) or listening_pid(server.grpc_target)
+        if pid is not None:
+            pids[name + suffix] = pid
+    return pids
+
+
 def stop_gateway(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
@@ -359,12 +370,7 @@ async def bench_overload(args: argparse.Namespace, build: Path, models: list[str
     verdicts: list[Verdict] = []
     try:
         endpoints = endpoints_from_build(build, port, api_key=KEY)
-        pids = {"gateway": gateway.pid}
-        for name, server in sorted(load_route_table(routes_file).backends.items()):
-            pid = listening_pid(server.rest_url) or listening_pid(server.grpc_target)
-            if pid is not None:
-                pids[name] = pid
-        pids["generator"] = os.getpid()
+        pids = {"gateway": gateway.pid, **backend_pids(routes_file), "generator": os.getpid()}
         meter = Meter(pids)
         routes = models_from_build(build)
         c = args.saturation_concurrency
@@ -501,10 +507,7 @@ async def bench_batching(
     off_ep = endpoints_from_build(off_build, 0)
     pids = {"generator": os.getpid()}
     for label, build in (("on", on_build), ("off", off_build)):
-        for name, server in load_route_table(build / "config" / "routes.json").backends.items():
-            pid = listening_pid(server.rest_url)
-            if pid is not None:
-                pids[f"{name}-{label}"] = pid
+        pids |= backend_pids(build / "config" / "routes.json", f"-{label}")
     meter = Meter(pids)
     verdicts: list[Verdict] = []
     for model in models:
@@ -632,12 +635,7 @@ def main() -> None:
     gateway = start_gateway(args.routes.resolve(), port, args.transport, args.gateway_source)
     build = args.routes.parent.parent
     endpoints = endpoints_from_build(build, port, api_key=KEY)
-    pids = {"gateway": gateway.pid}
-    for name, backend in sorted(table.backends.items()):
-        pid = listening_pid(backend.rest_url) or listening_pid(backend.grpc_target)
-        if pid is not None:
-            pids[name] = pid
-    pids["generator"] = os.getpid()
+    pids = {"gateway": gateway.pid, **backend_pids(args.routes), "generator": os.getpid()}
     meter = Meter(pids)
     load = os.getloadavg()
     print(
