@@ -23,10 +23,11 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 
+from gateway.dataplane.admission import DEADLINE
 from gateway.dataplane.routing import Target
 from gateway.dataplane.twins import VARIANT_HEADER, answered_by
 from gateway.deps import AppState, bearer_token, check_key
-from gateway.errors import GatewayError, UpstreamTimeout, from_wire
+from gateway.errors import GatewayError, Overloaded, UpstreamTimeout, from_wire
 from gateway.logs import request_id_var
 from gateway.routers._http import Observation
 from gateway.tracing import Tracing
@@ -54,6 +55,9 @@ CODES: dict[int, grpc.StatusCode] = {
 
 def grpc_code(error: GatewayError) -> grpc.StatusCode:
     """The gRPC status code of a gateway error."""
+    if isinstance(error, Overloaded) and error.reason == DEADLINE:
+        # Not UNAVAILABLE: a client's retry policy retries that, and the time is already gone.
+        return grpc.StatusCode.DEADLINE_EXCEEDED
     return CODES.get(int(error.status), grpc.StatusCode.INTERNAL)
 
 

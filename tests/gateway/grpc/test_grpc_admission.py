@@ -34,10 +34,11 @@ def _request() -> Any:
 
 
 @pytest.fixture
-async def bounded(fakes, settings: GatewaySettings) -> AsyncIterator[tuple[Any, Any]]:
+async def bounded(request, fakes, settings: GatewaySettings) -> AsyncIterator[tuple[Any, Any]]:
+    max_queue, timeout_ms = getattr(request, "param", (0, 30_000))
     routes = copy.deepcopy(ROUTES)
-    routes["models"][MODEL]["admission"] = {"max_in_flight": 1, "max_queue": 0}
-    routes["models"][MODEL]["timeout_ms"] = 30_000
+    routes["models"][MODEL]["admission"] = {"max_in_flight": 1, "max_queue": max_queue}
+    routes["models"][MODEL]["timeout_ms"] = timeout_ms
     fakes["torchserve"].gate = asyncio.Event()
     app = create_app(
         settings.model_copy(update={"grpc_port": 0}),
@@ -70,3 +71,28 @@ async def test_grpc_call_past_the_bound_is_unavailable_at_once(bounded, fakes) -
         "tandem_gateway_shed_total", {"model": MODEL, "reason": "queue_full"}
     )
     assert shed == 1.0
+
+
+@pytest.mark.parametrize("bounded", [(1, 200)], indirect=True)
+async def test_grpc_call_whose_deadline_passes_waiting_is_deadline_exceeded(bounded, fakes) -> None:
+    """The model's 200 ms timeout passes while the call waits for the slot the first call
+    holds: it is shed without reaching the backend, as DEADLINE_EXCEEDED (which a client's
+    retry policy does not retry), not UNAVAILABLE. The client's own deadline is 10 s, so the
+    status is the gateway's."""
+    app, stub = bounded
+    fake = fakes["torchserve"]
+    held = asyncio.ensure_future(stub.ModelInfer(_request(), metadata=KEY, timeout=HANG_S))
+    async with asyncio.timeout(HANG_S):
+        while not fake.calls:  # noqa: ASYNC110 - the fake records calls; no event to wait on
+            await asyncio.sleep(0.005)
+    with pytest.raises(grpc.aio.AioRpcError) as waited:
+        await stub.ModelInfer(_request(), metadata=KEY, timeout=HANG_S)
+    assert waited.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert len(fake.calls) == 1  # never sent on
+    shed = app.state.gateway.metrics.registry.get_sample_value(
+        "tandem_gateway_shed_total", {"model": MODEL, "reason": "deadline"}
+    )
+    assert shed == 1.0
+    with pytest.raises(grpc.aio.AioRpcError) as first:
+        await held  # the held call itself ran out of the same 200 ms at the backend
+    assert first.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
