@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,23 @@ class LiveStack:
 
     def start_backend(self, name: str) -> None:
         self.stack.start_service(self._service(name))
+
+    @contextmanager
+    def paused_backend(self, name: str) -> Iterator[None]:
+        """A hung backend, for as long as the block runs: its process tree is stopped
+        (SIGSTOP), so whatever reaches it waits without an answer, then continued."""
+        import psutil
+
+        root = psutil.Process(self._service(name).pid)
+        procs = [root, *root.children(recursive=True)]
+        for proc in procs:
+            proc.suspend()
+        try:
+            yield
+        finally:
+            for proc in procs:
+                with suppress(psutil.NoSuchProcess):
+                    proc.resume()
 
 
 def with_free_ports(manifest):  # type: ignore[no-untyped-def]

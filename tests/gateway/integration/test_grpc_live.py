@@ -134,7 +134,27 @@ def test_tfs_errors(gateway_server, channel, key, backend) -> None:
     )
     good = _predict_request(model, images, typed=False)
     assert code(good, timeout=30)[0] == grpc.StatusCode.UNAUTHENTICATED
-    assert code(good, metadata=key, timeout=0.000001)[0] == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def _native(gateway_server):  # type: ignore[no-untyped-def]
+    native = gateway_server.stack.native
+    if native is None:
+        pytest.skip("needs live_stack to pause a backend")
+    return native
+
+
+@pytest.mark.parametrize("backend", list(MODELS))
+def test_tfs_deadline_with_a_hung_backend(gateway_server, channel, key, backend) -> None:
+    """A hung backend (its processes stopped) and a 0.5 s deadline: DEADLINE_EXCEEDED, and
+    the next call is answered once it runs again. A tiny deadline instead is no test: gRPC
+    sends it rounded up to ~1 ms, in which a fast model answers."""
+    native = _native(gateway_server)
+    stub = tfs_service.PredictionServiceStub(channel)
+    request = _predict_request(MODELS[backend], _images(1), typed=False)
+    with native.paused_backend(backend), pytest.raises(grpc.RpcError) as info:
+        stub.Predict(request, metadata=key, timeout=0.5)
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert _array(stub.Predict(request, metadata=key, timeout=30).outputs["label"]).shape == (1,)
 
 
 def test_tfs_metadata_and_status(gateway_server, channel, key) -> None:
@@ -220,4 +240,22 @@ def test_tritonclient_grpc_exact(gateway_server, http, key, backend, tmp_path) -
     assert "expected" in report["bad_input"]["message"]
     assert report["unknown_model"]["status"] == "StatusCode.NOT_FOUND"
     assert report["missing_key"]["status"] == "StatusCode.UNAUTHENTICATED"
-    assert report["deadline"]["status"] == "StatusCode.DEADLINE_EXCEEDED"
+
+
+@pytest.mark.parametrize("backend", list(MODELS))
+def test_tritonclient_deadline_with_a_hung_backend(gateway_server, key, backend, tmp_path) -> None:
+    native = _native(gateway_server)
+    np.save(tmp_path / "images.npy", _images(1))
+    args = [gateway_server.grpc_target, key[0][1], MODELS[backend], "pixels"]
+    with native.paused_backend(backend):
+        run = subprocess.run(
+            [str(_triton_python()), str(CLIENT), "--deadline", *args, str(tmp_path / "images.npy")],
+            capture_output=True,
+            text=True,
+            timeout=300,  # only catches a hang
+            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (
+        json.loads(run.stdout.strip().splitlines()[-1])["status"] == "StatusCode.DEADLINE_EXCEEDED"
+    )
