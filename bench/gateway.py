@@ -9,7 +9,8 @@ For each backend (its MLP), against loopback servers only and bounded in time:
   ``--light-rps`` (added p50: latency from each request's scheduled send time);
 * every point records, beside req/s and percentiles, the CPU time per request of each
   process involved, read from /proc: the gateway, each backend (its process tree) and the
-  generator; and the load average before it;
+  generator; the load average before it, and the cores' worth of CPU every other process
+  of the machine used during it (``others``);
 * an open loop at ``--overload-factor`` x the capacity through the gateway for
   ``--overload-seconds``: goodput, p99 of the 2xx answers, the slowest refusal, timeouts
   (on the batching-off stack, through a gateway of its own: see :func:`bench_overload`);
@@ -23,8 +24,9 @@ For each backend (its MLP), against loopback servers only and bounded in time:
 * beside each c=32 point, the batch sizes that reached the model (:mod:`bench.batches`).
 
 Verdicts come from :mod:`bench.verdict`: PASS or FAIL only from stable, not
-generator-limited points on a machine that was not busy (load average <= cores; CPU per
-request, read from /proc, is judged on a busy machine too), else INCONCLUSIVE with the reason.
+generator-limited points on a machine that was not busy (other processes used at most a
+quarter of a core, or a tenth of the cores, during the point; CPU per request, read from
+/proc, is judged on a busy machine too), else INCONCLUSIVE with the reason.
 The gateway runs as ``python -m gateway`` (uvloop + httptools) on a free loopback port;
 ``--transport rest`` makes it talk REST instead of gRPC to the backends.
 """
@@ -39,7 +41,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -55,8 +57,8 @@ from bench.verdict import Target as VerdictTarget
 from gateway.route_table import ModelRoute, load_route_table
 from gateway.settings import is_loopback
 from tandem.kinds.torchserve import torch_threads_per_worker
+from tandem.loadtest.cpu import MachineSample, listening_pid, machine_sample, others_cores
 from tandem.loadtest.cpu import ProcessMeter as Meter
-from tandem.loadtest.cpu import listening_pid
 from tandem.loadtest.engine import Budget, PointResult, closed_loop, open_loop
 from tandem.loadtest.runner import run_on_uvloop
 from tandem.loadtest.targets import Endpoints, Target, endpoints_from_build, models_from_build
@@ -222,9 +224,40 @@ class Measured:
         return (
             f"  {self.label:<34} {r.throughput_rps:9.1f} req/s  p50 {r.pct_ms(50):7.2f} ms  "
             f"p99 {r.pct_ms(99):8.2f} ms | CPU ms/req: {cpu} "
-            f"| load {self.conditions.load_average:.2f}"
-            + (f" | {' '.join(flags)}" if flags else "")
+            f"| load {self.conditions.load_average:.2f}, others "
+            f"{self.conditions.others_cores:.2f} cores" + (f" | {' '.join(flags)}" if flags else "")
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """What is read just before a point: the load average, every measured process' CPU and
+    the machine's, so that :meth:`finish` can tell the point's own CPU from everyone else's."""
+
+    load: float
+    processes: dict[str, float]
+    machine: MachineSample
+
+    @classmethod
+    def now(cls, meter: Meter) -> Start:
+        return cls(os.getloadavg()[0], meter.snapshot(), machine_sample())
+
+    def finish(self, meter: Meter, label: str, result: PointResult) -> Measured:
+        """The point's figures and conditions, printed."""
+        spent = meter.since(self.processes)
+        machine = machine_sample()
+        n = max(1, result.sent)
+        ours = sum(v for v in spent.values() if not math.isnan(v))
+        conditions = Conditions(
+            stable=result.stable,
+            generator_limited=result.generator_limited,
+            load_average=self.load,
+            others_cores=others_cores(self.machine, machine, ours),
+            cores=os.cpu_count() or 1,
+        )
+        measured = Measured(label, result, {k: v * 1000 / n for k, v in spent.items()}, conditions)
+        print(measured.line(), flush=True)
+        return measured
 
 
 async def measure(
@@ -239,10 +272,9 @@ async def measure(
 ) -> Measured:
     """One point with the load average before it and every process' CPU around it;
     ``refusals`` collects the latency of every non-200 answer."""
-    load = os.getloadavg()[0]
     client = send_target.open(timeout_s=budget_.request_timeout_s)
     send = client.send if refusals is None else timing_refusals(client.send, refusals)
-    before = meter.snapshot()
+    start = Start.now(meter)
     try:
         if rate:
             result = await open_loop(send, rate, budget_, target=send_target.name)
@@ -250,18 +282,7 @@ async def measure(
             result = await closed_loop(send, concurrency, budget_, send_target.name)
     finally:
         await client.aclose()
-    after = meter.snapshot()
-    n = max(1, result.sent)
-    cpu = {k: (after[k] - before[k]) * 1000 / n for k in before}
-    conditions = Conditions(
-        stable=result.stable,
-        generator_limited=result.generator_limited,
-        load_average=load,
-        cores=os.cpu_count() or 1,
-    )
-    measured = Measured(label, result, cpu, conditions)
-    print(measured.line(), flush=True)
-    return measured
+    return start.finish(meter, label, result)
 
 
 async def bench_backend(
@@ -350,10 +371,7 @@ def _batches(probe: BatchProbe) -> str:
 def cpu_conditions(conditions: list[Conditions]) -> list[Conditions]:
     """CPU per request is read from /proc: robust on a busy machine, so load does not void it
     (an unstable or generator-limited point still does)."""
-    return [
-        Conditions(c.stable, c.generator_limited, load_average=0.0, cores=c.cores)
-        for c in conditions
-    ]
+    return [replace(c, others_cores=0.0) for c in conditions]
 
 
 async def bench_overload(args: argparse.Namespace, build: Path, models: list[str]) -> list[Verdict]:
@@ -402,26 +420,13 @@ async def overload(
     if processes <= 1:
         m = await measure(meter, label, via, budget_, rate=rate, refusals=refusals)
     else:
-        # Spawned children: their CPU is in no column once they have exited.
-        load = os.getloadavg()[0]
-        before = meter.snapshot()
+        # Spawned children: their CPU is in no column once they have exited (nor is it
+        # counted as other processes': they are waited for, see MachineSample.children_s).
+        start = Start.now(meter)
         result, refusals = await asyncio.to_thread(
             open_loop_processes, via, rate, budget_, processes
         )
-        after = meter.snapshot()
-        n = max(1, result.sent)
-        m = Measured(
-            f"{label} ({processes} generator processes)",
-            result,
-            {k: (after[k] - before[k]) * 1000 / n for k in before},
-            Conditions(
-                stable=result.stable,
-                generator_limited=result.generator_limited,
-                load_average=load,
-                cores=os.cpu_count() or 1,
-            ),
-        )
-        print(m.line(), flush=True)
+        m = start.finish(meter, f"{label} ({processes} generator processes)", result)
     r = m.result
     refused_ms = [x * 1000 for x in refusals]
     timeouts = float(r.errors.get("timeout", 0))

@@ -4,8 +4,10 @@ A target is judged only on figures that mean what they claim. A figure is a medi
 interleaved rounds, and carries the conditions it was taken under; the verdict is
 INCONCLUSIVE, with every reason, when any of its points was unstable (its windows did not
 agree), generator-limited (the load generator, not the server, set the pace), or taken on a
-busy machine (load average above the number of cores before the point). Only then is it
-compared with the target.
+busy machine (processes other than the ones measured used more than a quarter of a core, or
+a tenth of the cores, during the point; the load average is printed but decides nothing, as
+on 2 cores it mostly counts the bench's own previous point). Only then is it compared with
+the target.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ class Conditions:
     stable: bool = True
     generator_limited: bool = False
     load_average: float = 0.0
-    """1-minute load average just before the point."""
+    """1-minute load average just before the point (printed)."""
+    others_cores: float = 0.0
+    """Cores' worth of CPU that processes outside the measurement used during the point."""
     cores: int = 1
 
     @property
     def busy(self) -> bool:
-        return self.load_average > self.cores
+        return self.others_cores > max(0.25, 0.1 * self.cores)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +65,10 @@ class Figure:
             out.append(f"{limited} generator-limited point(s)")
         busy = [c for c in self.conditions if c.busy]
         if busy:
-            worst = max(c.load_average for c in busy)
-            out.append(f"busy machine (load average up to {worst:.1f} on {busy[0].cores} cores)")
+            worst = max(c.others_cores for c in busy)
+            out.append(
+                f"busy machine (other processes used up to {worst:.2f} of {busy[0].cores} cores)"
+            )
         return out
 
 

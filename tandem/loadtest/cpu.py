@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import time
+from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import psutil
@@ -41,6 +44,39 @@ class ProcessMeter:
         """CPU seconds each process spent since ``before`` (a :meth:`snapshot`)."""
         now = self.snapshot()
         return {label: now[label] - before[label] for label in now if label in before}
+
+
+@dataclass(frozen=True, slots=True)
+class MachineSample:
+    """The whole machine's CPU use so far, to tell what the processes under test used from
+    what everything else did (a load average cannot: it counts the test's own processes)."""
+
+    at: float
+    """``time.monotonic()``."""
+    busy_s: float
+    """CPU seconds of every core not idle: user (guest included), nice, system, interrupts,
+    steal (a VM's neighbours). Measured with nothing else running (hey at c=32 against the TF
+    server, 4 s): machine less the processes came to -0.025 to -0.04 cores, clock-tick
+    accounting, small beside the bench's 0.25-core limit."""
+    children_s: float
+    """CPU seconds of this process' children that have been waited for (spawned generators)."""
+
+
+def machine_sample() -> MachineSample:
+    t = psutil.cpu_times()
+    busy = sum(t) - t.idle - sum(getattr(t, f, 0.0) for f in ("iowait", "guest", "guest_nice"))
+    own = os.times()
+    return MachineSample(time.monotonic(), busy, own.children_user + own.children_system)
+
+
+def others_cores(before: MachineSample, after: MachineSample, ours_s: float) -> float:
+    """Cores' worth of CPU that processes outside the test used between two samples;
+    ``ours_s``: the CPU seconds the measured processes spent in that time."""
+    wall = after.at - before.at
+    if wall <= 0:
+        return 0.0
+    children = after.children_s - before.children_s
+    return max(0.0, (after.busy_s - before.busy_s - ours_s - children) / wall)
 
 
 def listening_pid(url: str | None) -> int | None:

@@ -38,7 +38,10 @@ def test_median_of_rounds_against_the_target(target, rounds, status):
     [
         (Conditions(stable=False, load_average=0.5, cores=2), "unstable"),
         (Conditions(generator_limited=True, load_average=0.5, cores=2), "generator-limited"),
-        (Conditions(load_average=5.7, cores=2), "busy machine (load average up to 5.7 on 2"),
+        (
+            Conditions(others_cores=0.6, cores=2),
+            "busy machine (other processes used up to 0.60 of 2",
+        ),
     ],
 )
 def test_one_bad_point_makes_it_inconclusive_whatever_the_value(condition, reason):
@@ -51,7 +54,7 @@ def test_one_bad_point_makes_it_inconclusive_whatever_the_value(condition, reaso
 
 
 def test_every_reason_is_given():
-    bad = Conditions(stable=False, generator_limited=True, load_average=3.0, cores=2)
+    bad = Conditions(stable=False, generator_limited=True, others_cores=1.0, cores=2)
     figure = Figure(rounds=(0.1,), conditions=(bad,), notes=("rate not sustained",))
     reasons = judge("x", CPU, figure).reasons
     assert len(reasons) == 4
@@ -76,3 +79,12 @@ def test_summary():
     assert summary([passed, passed]) == "PASS"
     assert summary([passed, unknown]) == "INCONCLUSIVE"
     assert summary([passed, unknown, failed]) == "FAIL"
+
+
+def test_a_load_average_of_its_own_making_does_not_void_a_point():
+    """On 2 cores the load average after a point is mostly the bench's own previous point:
+    only what other processes used during the point makes it busy."""
+    own_load = Conditions(load_average=5.7, others_cores=0.05, cores=2)
+    assert judge("x", CPU, _figure(0.1, 0.1, 0.1, conditions=(own_load,) * 3)).status == "PASS"
+    assert Conditions(others_cores=0.3, cores=2).busy
+    assert not Conditions(others_cores=1.5, cores=16).busy  # a tenth of 16 cores is 1.6
