@@ -52,13 +52,19 @@ async def bounded(request, fakes, settings: GatewaySettings) -> AsyncIterator[tu
     fakes["torchserve"].gate.set()
 
 
-async def test_grpc_call_past_the_bound_is_unavailable_at_once(bounded, fakes) -> None:
-    app, stub = bounded
-    fake = fakes["torchserve"]
+async def _hold_the_slot(stub: Any, fake: Any) -> asyncio.Future[Any]:
+    """A first call, sent and held by the fake backend: it takes the model's one slot."""
     held = asyncio.ensure_future(stub.ModelInfer(_request(), metadata=KEY, timeout=HANG_S))
     async with asyncio.timeout(HANG_S):
         while not fake.calls:  # noqa: ASYNC110 - the fake records calls; no event to wait on
             await asyncio.sleep(0.005)
+    return held
+
+
+async def test_grpc_call_past_the_bound_is_unavailable_at_once(bounded, fakes) -> None:
+    app, stub = bounded
+    fake = fakes["torchserve"]
+    held = await _hold_the_slot(stub, fake)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await stub.ModelInfer(_request(), metadata=KEY, timeout=HANG_S)
     assert not fake.gate.is_set()  # answered while the backend still held the first call
@@ -81,10 +87,7 @@ async def test_grpc_call_whose_deadline_passes_waiting_is_deadline_exceeded(boun
     status is the gateway's."""
     app, stub = bounded
     fake = fakes["torchserve"]
-    held = asyncio.ensure_future(stub.ModelInfer(_request(), metadata=KEY, timeout=HANG_S))
-    async with asyncio.timeout(HANG_S):
-        while not fake.calls:  # noqa: ASYNC110 - the fake records calls; no event to wait on
-            await asyncio.sleep(0.005)
+    held = await _hold_the_slot(stub, fake)
     with pytest.raises(grpc.aio.AioRpcError) as waited:
         await stub.ModelInfer(_request(), metadata=KEY, timeout=HANG_S)
     assert waited.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
