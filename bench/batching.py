@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from tandem.configgen import write_configs
+from tandem.export import write_build_configs
 from tandem.manifest import load_manifest
 from tandem.stack import Stack
 from tandem.stack.process import free_port
@@ -95,8 +95,7 @@ def nobatch_stack(manifest: Path, build: Path, models: list[str]) -> Iterator[Pa
     try:
         _link_artifacts(build, out, models)
         path = derived_manifest(manifest, out / "models.yaml", models, False, free_ports=True)
-        m = load_manifest(path)
-        write_configs(m, out / "config", out)
+        m, _ = write_build_configs(load_manifest(path), out)
         stack = Stack(m, out, gateway=False, ready_timeout=240)
         stack.up()
         try:

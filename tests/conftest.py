@@ -119,12 +119,12 @@ def free_ports_manifest():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def live_stack(demo_build: Path) -> Iterator[LiveStack]:
     """TF server + TorchServe + gateway on free ports, serving the exported demo models."""
-    from tandem.configgen import write_configs
+    from tandem.export import write_build_configs
     from tandem.manifest import load_manifest
     from tandem.stack import Stack
 
-    manifest = with_free_ports(load_manifest(REPO / "models.yaml"))
-    write_configs(manifest, demo_build / "config", demo_build)
+    moved = with_free_ports(load_manifest(REPO / "models.yaml"))
+    manifest, _ = write_build_configs(moved, demo_build)
     stack = Stack(manifest, demo_build, ready_timeout=240)
     stack.up()
     try:

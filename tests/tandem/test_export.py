@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tandem.configgen import write_configs
-from tandem.export import export_models, resolve_manifest
+from tandem.export import export_models, write_build_configs
 from tandem.manifest import load_manifest
 
 pytestmark = pytest.mark.integration
@@ -184,7 +183,7 @@ def test_new_version_is_added_and_old_one_untouched(tmp_path: Path, repo_root: P
     manifest = load_manifest(path)
     results = export_models(manifest, out=out)
     assert not (out / "config").exists(), "the exporter writes no configs; the CLI does"
-    write_configs(resolve_manifest(manifest, out), out / "config", out)
+    write_build_configs(manifest, out)  # as the CLI does
     assert [r.version for r in results] == [2, 2]
     assert (out / "tensorflow" / "tf_m" / "2" / "saved_model.pb").is_file()
     assert (out / "torchserve" / "model-store" / "torch_m.v2.mar").is_file()
